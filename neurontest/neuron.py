@@ -1,0 +1,62 @@
+"""Where a neuron lives, in TransformerLens' hook vocabulary.
+
+A neuron is one coordinate of `blocks.{layer}.mlp.hook_post` (for a gated MLP: the input of the
+down projection). `L{layer}N{index}` is the short id used in test ids and reports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SHORT_ID = re.compile(r"^L(?P<layer>\d+)N(?P<index>\d+)$")
+
+
+def mlp_post_hook(layer: int) -> str:
+    """The TransformerLens hook name whose last axis holds layer `layer`'s neurons."""
+    return f"blocks.{layer}.mlp.hook_post"
+
+
+@dataclass(frozen=True, order=True)
+class NeuronRef:
+    """One MLP neuron: `layer` and `index` into `blocks.{layer}.mlp.hook_post[..., index]`."""
+
+    layer: int
+    index: int
+
+    @classmethod
+    def parse(cls, text: str) -> NeuronRef:
+        """Read `L3N1234` (case-insensitive)."""
+        match = _SHORT_ID.match(text.strip().upper())
+        if not match:
+            raise ValueError(
+                f"{text!r} is not a neuron id: write it as L<layer>N<index>, e.g. L3N1234"
+            )
+        return cls(int(match["layer"]), int(match["index"]))
+
+    @property
+    def hook_name(self) -> str:
+        return mlp_post_hook(self.layer)
+
+    @property
+    def short_id(self) -> str:
+        return f"L{self.layer}N{self.index}"
+
+    @property
+    def address(self) -> str:
+        """The full location, as a researcher would index a cache: `blocks.3.mlp.hook_post[1234]`."""
+        return f"{self.hook_name}[{self.index}]"
+
+    def __str__(self) -> str:
+        return self.short_id
+
+    def check_in_range(self, n_layers: int, d_mlp: int) -> None:
+        """Raise `ValueError` naming the valid range when this neuron does not exist in a model."""
+        if not 0 <= self.layer < n_layers:
+            raise ValueError(
+                f"{self.short_id}: layer {self.layer} is out of range; the model has layers 0..{n_layers - 1}"
+            )
+        if not 0 <= self.index < d_mlp:
+            raise ValueError(
+                f"{self.short_id}: neuron {self.index} is out of range; layer {self.layer} has neurons 0..{d_mlp - 1}"
+            )
