@@ -1,0 +1,33 @@
+"""Exceptions a user can act on. Each message is one line that names the fix."""
+
+from __future__ import annotations
+
+
+class NeurontestError(Exception):
+    """Base class: anything neurontest raises on purpose."""
+
+
+class ModelUnavailableError(NeurontestError):
+    """A model cannot be loaded (no network, no local copy, missing embedded wheel)."""
+
+
+class CorpusUnavailableError(NeurontestError):
+    """A corpus cannot be read or is empty."""
+
+
+class HypothesisFileError(NeurontestError):
+    """A hypothesis file is malformed; the message names the file, the line and the fix."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message)
+
+
+class ClaimFailed(NeurontestError):
+    """A claim did not hold; carries the measured evidence for the failure report."""
+
+    def __init__(self, message: str, *, evidence: object | None = None) -> None:
+        self.evidence = evidence
+        super().__init__(message)
