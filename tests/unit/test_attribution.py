@@ -1,0 +1,47 @@
+"""Direct logit attribution of planted neurons, checked against a real ablation."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from neurontest.attribution import (  # noqa: E402
+    direct_effect,
+    frozen_norm_ablation,
+    logit_attribution,
+)
+from neurontest.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
+
+TEXTS = ["we met in March", "on 3 May and in June 2020 ."]
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_model()
+
+
+def test_promoter_promotes_its_token(planted):
+    result = logit_attribution(planted.model, planted.promoter.neuron, k=5)
+    assert result.promoted[0][0] == PROMOTED
+    assert len(result.promoted) == len(result.suppressed) == 5
+    assert result.promoted[0][1] > 0 > result.suppressed[0][1]
+
+
+def test_dla_equals_ablation_with_frozen_norm(planted):
+    neuron = planted.promoter.neuron
+    dla = direct_effect(planted.model, neuron, TEXTS, token=PROMOTED, batch_size=1)
+    measured = frozen_norm_ablation(planted.model, neuron, TEXTS, token=PROMOTED)
+    for d, m in zip(dla, measured):
+        assert d.dla == pytest.approx(m, abs=1e-4)
+        assert len(d.dla) == len(d.str_tokens) == len(d.activations) == len(d.scale)
+        for word, value in zip(d.str_tokens, d.dla):
+            assert (value > 1.0) if word in MONTHS else (value == 0.0)
+
+
+def test_token_by_id_and_errors(planted):
+    neuron = planted.promoter.neuron
+    by_id = direct_effect(planted.model, neuron, TEXTS[:1], token=planted.token_id(PROMOTED))
+    assert by_id[0].token == PROMOTED
+    with pytest.raises(ValueError, match="not a single token"):
+        direct_effect(planted.model, neuron, TEXTS, token="2020 2021")
