@@ -1,0 +1,18 @@
+"""Claim kinds: one module each, registered by YAML name in `registry`."""
+
+from neurontest.claims.ablation import AblationClaim
+from neurontest.claims.activation import ActivationClaim
+from neurontest.claims.base import Bound, Claim, ClaimResult, Measurement, Subject, Threshold
+from neurontest.claims.examples import ExamplesClaim
+from neurontest.claims.logit_attribution import LogitAttributionClaim
+from neurontest.claims.noise import NoiseClaim
+from neurontest.claims.registry import CLAIM_KINDS, get_claim_class, register_claim
+from neurontest.claims.simplify import SimplifyClaim
+from neurontest.claims.top_examples import TopExamplesClaim
+
+for _cls in (ActivationClaim, ExamplesClaim, TopExamplesClaim, AblationClaim, NoiseClaim,
+             SimplifyClaim, LogitAttributionClaim):
+    register_claim(_cls)
+
+__all__ = ["Bound", "CLAIM_KINDS", "Claim", "ClaimResult", "Measurement", "Subject", "Threshold",
+           "get_claim_class", "register_claim"]

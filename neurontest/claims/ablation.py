@@ -1,0 +1,86 @@
+"""`ablation`: knocking the neuron out changes the model's next-token log-probs by a bound."""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING
+
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.marked import mark_positions
+from neurontest.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+
+
+class AblationClaim(Claim):
+    """Zero- or mean-ablating the neuron (plus `also_ablate`) changes the log-prob of the true
+    next token, or of `target`, at the [[marked]] positions of `texts` (every position if
+    unmarked) by a mean within `effect`; `kl` bounds the mean KL(clean || ablated) there.
+    The whole distribution (min, median, max) is reported: means can hide cancelling effects."""
+
+    kind = "ablation"
+    options = {"texts": "texts", "target": "string", "mode": "enum:zero|mean",
+               "also_ablate": "neurons", "effect": "bound", "kl": "bound"}
+    required = ("texts",)
+
+    @classmethod
+    def validate_options(cls, data: dict) -> None:
+        super().validate_options(data)
+        if "effect" not in data and "kl" not in data:
+            raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
+        for ref in data.get("also_ablate", []):
+            NeuronRef.parse(str(ref))
+
+    @property
+    def ablated(self) -> list[NeuronRef]:
+        return [self.neuron] + [NeuronRef.parse(str(r)) for r in self.config.get("also_ablate", [])]
+
+    def neurons_to_mine(self) -> list[NeuronRef]:
+        return self.ablated if self.config.get("mode", "zero") == "mean" else []
+
+    def check(self, lab: Lab) -> None:
+        from neurontest.tokens import single_token_id
+
+        for ref in self.ablated:
+            lab.check_neuron(ref)
+        if self.config.get("target"):
+            single_token_id(lab.tokenizer, self.config["target"])
+        for text in self.config["texts"]:
+            marked = mark_positions(lab.tokenizer, text)
+            if not self.config.get("target") and marked.positions and max(marked.positions) == len(marked.ids) - 1:
+                raise ValueError(f"{text!r}: the marked token is the last one, so it has no true "
+                                 f"next token; set `target:` or mark an earlier token")
+
+    def run(self, lab: Lab) -> ClaimResult:
+        from neurontest.ablation import ablate
+
+        mode = self.config.get("mode", "zero")
+        target = self.config.get("target")
+        means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
+        marked = [mark_positions(lab.tokenizer, t) for t in self.config["texts"]]
+        effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
+                         targets=[target] if target else ())
+        diffs, kls, rows = [], [], []
+        for m, effect in zip(marked, effects):
+            series = effect.target_logprob_diff[target] if target else effect.true_next_logprob_diff
+            positions = list(m.positions) or list(range(len(series)))
+            positions = [p for p in positions if p < len(series)]
+            diffs += [series[p] for p in positions]
+            kls += [effect.kl[p] for p in positions if p < len(effect.kl)]
+            rows.append(TokenRow(effect.str_tokens, list(series) + [0.0] * (len(effect.str_tokens) - len(series)),
+                                 positions, label=f"log-prob change of {target or 'the next token'}"))
+        measurements = []
+        if diffs:
+            measurements.append(Measurement("effect", statistics.fmean(diffs), self.bound("effect")))
+            measurements += [Measurement("effect_min", min(diffs)),
+                             Measurement("effect_median", statistics.median(diffs)),
+                             Measurement("effect_max", max(diffs))]
+        if kls:
+            measurements.append(Measurement("kl", statistics.fmean(kls), self.bound("kl")))
+        names = ", ".join(n.short_id for n in self.ablated)
+        summary = (f"{mode}-ablating {names}: mean log-prob change of {target or 'the true next token'} "
+                   f"at {len(diffs)} position(s)")
+        evidence = [Evidence("log-prob change under ablation (ablated - clean)", rows, value_label="delta log-prob")]
+        failures = [] if diffs else ["no position to measure: mark tokens that have a next token"]
+        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, failures)

@@ -1,0 +1,217 @@
+"""What every claim kind shares: bounds, measurements, results, the subject neuron, options.
+
+A claim kind is a `Claim` subclass registered under its YAML name (`registry.py`). It declares
+its options once (`options`), which drives validation with "did you mean" hints and the
+published JSON Schema alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from neurontest.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+    from neurontest.predicates import Predicate
+
+_BOUND = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d*)?(?:[eE]-?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """`>= 0.7`-style bound on a measured value."""
+
+    op: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: Any) -> Bound:
+        if isinstance(text, Bound):
+            return text
+        match = _BOUND.match(str(text))
+        if not match:
+            raise ValueError(f"bound {text!r} is not of the form '>= 0.7' (ops: >= <= > < ==)")
+        return cls(match.group(1), float(match.group(2)))
+
+    def holds(self, x: float) -> bool:
+        return {
+            ">=": x >= self.value, "<=": x <= self.value, ">": x > self.value,
+            "<": x < self.value, "==": abs(x - self.value) <= 1e-9,
+        }[self.op]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+@dataclass
+class Measurement:
+    """One measured number, the bound it was held to, and whether it held."""
+
+    name: str
+    value: float
+    bound: Bound | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.bound is None or self.bound.holds(self.value)
+
+    def __str__(self) -> str:
+        verdict = "" if self.bound is None else (
+            f" (expected {self.bound})" if not self.passed else f" (ok, {self.bound})")
+        return f"{self.name} = {self.value:.4g}{verdict}"
+
+
+@dataclass
+class TokenRow:
+    """Tokens with one value each, for a heatmap; `marked` are indices to highlight."""
+
+    str_tokens: list[str]
+    values: list[float]
+    marked: list[int] = field(default_factory=list)
+    label: str = ""
+
+
+@dataclass
+class Evidence:
+    """A named group of heatmap rows (or a token/value table) supporting a verdict."""
+
+    title: str
+    rows: list[TokenRow] = field(default_factory=list)
+    table: list[tuple[str, float]] = field(default_factory=list)
+    value_label: str = "activation"
+
+
+@dataclass
+class ClaimResult:
+    """The outcome of running one claim: measurements, a one-line summary, and evidence."""
+
+    kind: str
+    neuron: NeuronRef
+    measurements: list[Measurement]
+    summary: str
+    evidence: list[Evidence] = field(default_factory=list)
+    extra_failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.extra_failures and all(m.passed for m in self.measurements)
+
+    def metrics(self) -> dict[str, float]:
+        return {m.name: m.value for m in self.measurements}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Firing threshold tau: absolute, or relative to the neuron's max over the corpus."""
+
+    value: float
+    relative: bool = False
+
+    @classmethod
+    def parse(cls, data: Any) -> Threshold:
+        if data is None:
+            return DEFAULT_THRESHOLD
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return cls(float(data))
+        if isinstance(data, dict) and set(data) == {"relative"}:
+            share = float(data["relative"])
+            if not 0 < share <= 1:
+                raise ValueError("threshold `relative:` is a share of the max, in (0, 1]")
+            return cls(share, relative=True)
+        raise ValueError("threshold is a number (absolute) or {relative: 0.25} (share of the corpus max)")
+
+    def describe(self) -> str:
+        return f"{self.value:g} x corpus max" if self.relative else f"{self.value:g}"
+
+
+# MLP neurons with SiLU/GELU are dense (small non-zero values everywhere), so SAEBench's 1% of max
+# counts noise as firing; a quarter of the max keeps only clear activations. Always reported.
+DEFAULT_THRESHOLD = Threshold(0.25, relative=True)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The neuron a group of claims is about, with its predicate and firing threshold."""
+
+    neuron: NeuronRef
+    predicate: Predicate | None
+    threshold: Threshold = DEFAULT_THRESHOLD
+    description: str = ""
+
+
+class Claim:
+    """One checkable statement about a neuron. Subclasses set `kind`, `options`, `run`."""
+
+    kind: ClassVar[str]
+    #: option name -> type: bound, number, integer, string, bool, texts, text, predicate,
+    #: neurons, or "enum:a|b"
+    options: ClassVar[dict[str, str]] = {}
+    required: ClassVar[tuple[str, ...]] = ()
+    needs_corpus: ClassVar[bool] = False
+    needs_predicate: ClassVar[bool] = False
+    uses_tau: ClassVar[bool] = False
+    summary_doc: ClassVar[str] = ""
+
+    def __init__(self, subject: Subject, config: dict[str, Any]) -> None:
+        self.subject = subject
+        self.config = config
+
+    @classmethod
+    def validate_options(cls, data: dict[str, Any]) -> None:
+        """Raise ValueError for unknown (with a did-you-mean) or missing options."""
+        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold"]
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
+                raise ValueError(f"unknown option {key!r} for a {cls.kind!r} claim{hint}")
+        for key in cls.required:
+            if key not in data:
+                raise ValueError(f"a {cls.kind!r} claim needs `{key}:` ({cls.options[key]})")
+        for key, kind in cls.options.items():
+            if key in data and kind == "bound":
+                Bound.parse(data[key])
+        if "threshold" in data:
+            Threshold.parse(data["threshold"])
+
+    @property
+    def neuron(self) -> NeuronRef:
+        return self.subject.neuron
+
+    @property
+    def predicate(self) -> Predicate:
+        if self.subject.predicate is None:
+            raise ValueError(f"a {self.kind!r} claim needs the neuron's `fires_on:` predicate")
+        return self.subject.predicate
+
+    def threshold(self) -> Threshold:
+        """The claim's own `threshold:` if it sets one, else its neuron's."""
+        if "threshold" in self.config:
+            return Threshold.parse(self.config["threshold"])
+        return self.subject.threshold
+
+    def bound(self, key: str, default: str | None = None) -> Bound | None:
+        raw = self.config.get(key, default)
+        return None if raw is None else Bound.parse(raw)
+
+    def neurons_to_mine(self) -> list[NeuronRef]:
+        """Neurons whose corpus activations this claim reads (mined in one pass per session)."""
+        # A relative threshold is a share of the corpus max, so it needs the corpus too.
+        if self.needs_corpus or (self.uses_tau and self.threshold().relative):
+            return [self.neuron]
+        return []
+
+    def check(self, lab: Lab) -> None:
+        """Collection-time checks against the model and tokenizer (ValueError with a fix)."""
+        if self.needs_predicate:
+            self.predicate.check(lab.vocab)
+
+    def run(self, lab: Lab) -> ClaimResult:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind

@@ -1,0 +1,67 @@
+"""`examples`: hand-written texts where the neuron must fire at [[marked]] tokens, or stay silent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.marked import mark_positions
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+
+
+class ExamplesClaim(Claim):
+    """In every `fires` text the marked tokens exceed tau; in every `silent` text no token does
+    (or, if a silent text has marks, the marked tokens do not)."""
+
+    kind = "examples"
+    options = {"fires": "texts", "silent": "texts", "share": "bound"}
+    uses_tau = True
+
+    @classmethod
+    def validate_options(cls, data: dict) -> None:
+        super().validate_options(data)
+        if not data.get("fires") and not data.get("silent"):
+            raise ValueError("an 'examples' claim needs a non-empty `fires:` or `silent:` list of texts")
+
+    def check(self, lab: Lab) -> None:
+        for text in self.config.get("fires", []):
+            mark_positions(lab.tokenizer, text, require_marks=True)
+        for text in self.config.get("silent", []):
+            mark_positions(lab.tokenizer, text)
+
+    def run(self, lab: Lab) -> ClaimResult:
+        from neurontest.readout import activations_on_texts
+
+        tau = lab.tau(self.neuron, self.threshold())
+        fires = [mark_positions(lab.tokenizer, t) for t in self.config.get("fires", [])]
+        silent = [mark_positions(lab.tokenizer, t) for t in self.config.get("silent", [])]
+        readouts = activations_on_texts(lab.model, self.neuron, [m.text for m in fires + silent])
+        ok, total, bad_rows, good_rows = 0, 0, [], []
+        for i, (marked, read) in enumerate(zip(fires + silent, readouts)):
+            should_fire = i < len(fires)
+            if should_fire or marked.positions:
+                checked = list(marked.positions)
+            else:
+                checked = list(range(len(read.values)))
+            if should_fire:
+                good = [read.values[p] > tau for p in checked]
+            else:
+                good = [read.values[p] <= tau for p in checked]
+            total += len(good)
+            ok += sum(good)
+            wrong = [p for p, g in zip(checked, good) if not g]
+            row = TokenRow(read.str_tokens, read.values, wrong if wrong else list(marked.positions),
+                           label=("should fire" if should_fire else "should stay silent")
+                           + ("" if not wrong else " - WRONG"))
+            (bad_rows if wrong else good_rows).append(row)
+        share = ok / total if total else 0.0
+        evidence = []
+        if bad_rows:
+            evidence.append(Evidence(f"texts that break the claim (tau={tau:.3g})", bad_rows))
+        evidence.append(Evidence("texts that agree with the claim", good_rows))
+        summary = (f"{ok}/{total} checked positions behave as claimed in {len(fires)} firing and "
+                   f"{len(silent)} silent texts (tau={tau:.3g})")
+        return ClaimResult(self.kind, self.neuron,
+                           [Measurement("share", share, self.bound("share", ">= 1.0"))], summary, evidence)

@@ -1,0 +1,158 @@
+"""pytest nodes for YAML hypothesis files: File -> one Collector per neuron -> one Item per claim.
+
+Node ids read `hypotheses/test_months.yaml::L1N298::activation`, so `-k activation`,
+`-k L1N298` and node-id selection all work. A file that cannot be used (bad YAML, unknown key,
+neuron out of range, a token the tokenizer splits, a model that cannot load) is a collection
+error for that file alone, with a one-line message that names the file, line and fix.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from neurontest.errors import ClaimFailed, HypothesisFileError
+from neurontest.session import ClaimRecord, NeurontestLoadError
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import Claim, ClaimResult
+    from neurontest.session import LabKey, NeurontestSession
+    from neurontest.spec import ClaimEntry, NeuronEntry
+
+
+def _session(node: pytest.Item | pytest.Collector) -> NeurontestSession:
+    from neurontest.plugin import session_key
+
+    return node.config.stash[session_key]
+
+
+class HypothesisYamlFile(pytest.File):
+    """A `test_*.yaml` hypothesis file."""
+
+    def collect(self) -> Iterator[NeuronCollector]:
+        from neurontest.spec import load_hypothesis_file
+
+        try:
+            spec = load_hypothesis_file(self.path)
+        except HypothesisFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        session = _session(self)
+        _register_claim_markers(self.config)
+        key = session.lab_key(spec.model, spec.revision, spec.corpus, spec.corpus_tokens,
+                              spec.window, spec.seed)
+        try:
+            lab = session.lab(key)
+        except NeurontestLoadError as exc:
+            raise self.CollectError(f"{self.path}: {exc}") from None
+        for entry in spec.neurons:
+            claims = []
+            for claim_entry in entry.claims:
+                try:
+                    lab.check_neuron(entry.neuron)
+                    claim = entry.build(claim_entry)
+                    claim.check(lab)
+                except ValueError as exc:
+                    raise self.CollectError(
+                        f"{self.path}:{claim_entry.line}: {entry.neuron.short_id} "
+                        f"{claim_entry.kind}: {exc}") from None
+                claims.append((claim_entry, claim))
+            yield NeuronCollector.from_parent(self, name=entry.neuron.short_id, entry=entry,
+                                              claims=claims, lab_key=key)
+
+
+class NeuronCollector(pytest.Collector):
+    """The claims about one neuron in one file."""
+
+    def __init__(self, *, entry: NeuronEntry, claims: list[tuple[ClaimEntry, Claim]],
+                 lab_key: LabKey, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+        self.claims = claims
+        self.lab_key = lab_key
+
+    def collect(self) -> Iterator[ClaimItem]:
+        for claim_entry, claim in self.claims:
+            item = ClaimItem.from_parent(self, name=claim_entry.name, claim=claim,
+                                         line=claim_entry.line, lab_key=self.lab_key)
+            item.add_marker(getattr(pytest.mark, claim.kind))
+            if claim_entry.xfail is not None:
+                item.add_marker(pytest.mark.xfail(reason=claim_entry.xfail, strict=True,
+                                                  raises=ClaimFailed))
+            yield item
+
+
+class ClaimItem(pytest.Item):
+    """One claim: runs it on the session's lab and fails with the measured evidence."""
+
+    def __init__(self, *, claim: Claim, line: int, lab_key: LabKey, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.claim = claim
+        self.line = line
+        self.lab_key = lab_key
+        self.result: ClaimResult | None = None
+
+    def record(self) -> ClaimRecord:
+        return ClaimRecord(self.nodeid, self.claim.kind, self.claim.neuron.short_id,
+                           str(self.path), self.line)
+
+    def runtest(self) -> None:
+        session = _session(self)
+        lab = session.prepared_lab(self.lab_key)
+        started = time.perf_counter()
+        self.result = self.claim.run(lab)
+        record = session.records.get(self.nodeid)
+        if record is not None:
+            record.result = self.result
+            record.lab = lab.describe()
+            record.duration = time.perf_counter() - started
+        if not self.result.passed:
+            raise ClaimFailed(failure_message(self.claim, self.result, lab), evidence=self.result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, self.line - 1, f"{self.claim.neuron.short_id} {self.claim.kind}"
+
+
+def _register_claim_markers(config: pytest.Config) -> None:
+    # Each item is marked with its claim kind (`-m ablation`); registering the names keeps
+    # --strict-markers happy. Done here, not at configure time, so plain runs import nothing.
+    from neurontest.claims import CLAIM_KINDS
+
+    known = " ".join(config.getini("markers"))
+    for kind in CLAIM_KINDS:
+        if f"{kind}:" not in known:
+            config.addinivalue_line("markers", f"{kind}: neurontest {kind} claims")
+
+
+def failure_message(claim: Claim, result: ClaimResult, lab: Any) -> str:
+    """What a person needs to act on a failed claim: where, what, expected vs measured, examples."""
+    from neurontest.claims.evidence import describe_rows
+
+    info = lab.describe()
+    neuron = claim.neuron
+    lines = [
+        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim failed",
+        f"  model {info['model']['name']} ({info['model']['fingerprint']}); corpus "
+        f"{info.get('corpus', {}).get('name', '-')}",
+    ]
+    if claim.subject.description:
+        lines.append(f"  neuron claimed to: {claim.subject.description}")
+    lines.append(f"  {result.summary}")
+    for measurement in result.measurements:
+        flag = "FAIL" if not measurement.passed else "    "
+        lines.append(f"  {flag} {measurement}")
+    lines += [f"  FAIL {text}" for text in result.extra_failures]
+    for evidence in result.evidence[:2]:
+        if evidence.rows:
+            lines.append(f"  {evidence.title}:")
+            lines += describe_rows(evidence.rows)
+        elif evidence.table:
+            shown = ", ".join(f"{t!r} {v:.2f}" for t, v in evidence.table[:10])
+            lines.append(f"  {evidence.title}: {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""The pytest plugin: options, collection of YAML hypothesis files, fixtures, the report hook.
+
+Hooks only pass work to `NeurontestSession` (session.py) and the collectors (collect.py). This
+module is imported in every pytest run of an environment with neurontest installed, so it
+imports nothing heavy: torch and models load only once a hypothesis file is collected or a
+neurontest fixture is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+if TYPE_CHECKING:
+    from neurontest.assertions import NeuronUnderTest
+    from neurontest.lab import Lab
+    from neurontest.session import NeurontestSession
+
+session_key: pytest.StashKey[NeurontestSession] = pytest.StashKey()
+
+_OPTIONS = [
+    # (flag, ini key, help, type)
+    ("--neurontest-model", "neurontest_model",
+     "model name, hub id or local HF folder for every hypothesis file (default: each file's "
+     "`model:`, else the embedded smollm2-135m)", str),
+    ("--neurontest-revision", "neurontest_revision", "hub revision/checkpoint of the model", str),
+    ("--neurontest-corpus", "neurontest_corpus",
+     "corpus: wiki-sample (default), lee, a .txt/.jsonl/.parquet path or a datasets hub name", str),
+    ("--neurontest-corpus-tokens", "neurontest_corpus_tokens",
+     "tokens sampled from the corpus (default: each file's corpus_tokens, else 100000)", int),
+    ("--neurontest-device", "neurontest_device", "torch device: cpu (default) or cuda", str),
+    ("--neurontest-batch-size", "neurontest_batch_size", "rows per forward pass (default 32)", int),
+    ("--neurontest-report", "neurontest_report",
+     "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register neurontest's options (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_addoption)."""
+    group = parser.getgroup("neurontest", "neuron hypothesis testing")
+    for flag, ini, help_text, _type in _OPTIONS:
+        group.addoption(flag, dest=ini, default=None, help=help_text)
+        parser.addini(ini, help_text, default=None)
+    group.addoption("--neurontest-no-cache", dest="neurontest_no_cache", action="store_true",
+                    default=False, help="recompute activations instead of using the on-disk cache")
+
+
+def _option(config: pytest.Config, ini: str, kind: type) -> Any:
+    value = config.getoption(ini)
+    if value is None:
+        value = config.getini(ini)
+    if value in (None, ""):
+        return None
+    return kind(value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Create the session state (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_configure)."""
+    from neurontest.session import NeurontestSession
+
+    values = {ini: _option(config, ini, kind) for _flag, ini, _help, kind in _OPTIONS}
+    report = values["neurontest_report"] or "reports/neurontest.html"
+    config.stash[session_key] = NeurontestSession(
+        model=values["neurontest_model"],
+        revision=values["neurontest_revision"],
+        corpus=values["neurontest_corpus"],
+        corpus_tokens=values["neurontest_corpus_tokens"],
+        device=values["neurontest_device"] or "cpu",
+        batch_size=values["neurontest_batch_size"] or 32,
+        cache=not config.getoption("neurontest_no_cache"),
+        report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
+    )
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    """Collect `test_*.yaml` / `test_*.yml` hypothesis files (https://docs.pytest.org/en/stable/example/nonpython.html)."""
+    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("test_"):
+        from neurontest.collect import HypothesisYamlFile
+
+        return HypothesisYamlFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Plan one mining pass per (model, corpus) for all selected claims (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collection_modifyitems)."""
+    state = config.stash[session_key]
+    for item in items:
+        claim = getattr(item, "claim", None)
+        if claim is not None and hasattr(item, "lab_key"):
+            state.plan(item.lab_key, claim.neurons_to_mine())
+            state.register(item.record())
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """Tell broken hypothesis files from other collection errors (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collectreport)."""
+    state = _STATE.get("session")
+    if state is not None and report.failed:
+        is_hypothesis_file = report.nodeid.split("::")[0].endswith((".yaml", ".yml"))
+        state.collection_errors[report.nodeid] = is_hypothesis_file
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """A malformed hypothesis file is an error for that file alone: the other claims still run
+    (the run still exits non-zero). Other collection errors keep pytest's usual abort."""
+    state = session.config.stash[session_key]
+    if state.collection_errors and all(state.collection_errors.values()):
+        session.config.option.continue_on_collection_errors = True
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Record each claim's outcome for the summary and report (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_logreport)."""
+    from neurontest.outcomes import outcome_of
+
+    outcome = outcome_of(report)
+    if outcome is None:
+        return
+    state = _STATE.get("session")
+    if state is not None:
+        message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
+        state.ran(report.nodeid, outcome, report.duration, message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
+    _STATE["session"] = session.config.stash[session_key]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the HTML report, also after interrupted runs (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionfinish)."""
+    state = session.config.stash.get(session_key, None)
+    if state is None or not state.records or not state.report_path:
+        return
+    from neurontest.report import write_run_report
+
+    write_run_report(state, Path(state.report_path))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the claims summary (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_terminal_summary)."""
+    state = config.stash.get(session_key, None)
+    lines = state.summary_lines() if state is not None else []
+    if lines:
+        terminalreporter.section("neurontest")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+_STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def neurontest_lab(request: pytest.FixtureRequest) -> Lab:
+    """The session's `Lab`: the model and corpus chosen by --neurontest-model/--neurontest-corpus
+    (default: the embedded SmolLM2 and Wikipedia sample), loaded once and shared with YAML files.
+
+    Use it for claims YAML cannot express::
+
+        def test_my_neuron(neurontest_lab):
+            acts = neurontest_lab.activations(NeuronRef(3, 12))
+    """
+    state = request.config.stash[session_key]
+    key = state.lab_key(None, None, None, 100_000, 64, 0)
+    return state.lab(key)
+
+
+@pytest.fixture
+def neuron(neurontest_lab: Lab) -> Iterator[Any]:
+    """A factory for assertions on one neuron of the session's model::
+
+        def test_months(neuron):
+            n = neuron("L1N298", fires_on={"tokens": ["March", "April"]}, threshold=1.0)
+            metrics = n.assert_fires_on(f1=">= 0.7")          # returns the measured metrics
+            n.assert_examples(fires=["We met in [[March]]"], silent=["We met in the park"])
+
+    Every `assert_*` method runs the same claim as the YAML kind of that name, raises an
+    AssertionError with the measured evidence when it fails, and returns the `ClaimResult`.
+    """
+    from neurontest.assertions import NeuronUnderTest
+
+    def make(neuron_id: str, **subject: Any) -> NeuronUnderTest:
+        return NeuronUnderTest.create(neurontest_lab, neuron_id, **subject)
+
+    yield make

@@ -1,0 +1,142 @@
+"""Session state of the pytest plugin: one object on `config.stash`, methods by pytest phase.
+
+It keeps one `Lab` per (model, corpus) so each model loads once per session, plans which
+neurons every collected claim needs so the corpus is mined once per lab, and records each
+claim's outcome for the terminal summary and the HTML report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from neurontest.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import ClaimResult
+    from neurontest.lab import Lab
+
+
+@dataclass(frozen=True)
+class LabKey:
+    """What makes two claims share a model and a mined corpus."""
+
+    model: str | None
+    revision: str | None
+    corpus: str | None
+    corpus_tokens: int | None
+    window: int
+    seed: int
+
+
+@dataclass
+class ClaimRecord:
+    """One claim's outcome as the report shows it."""
+
+    nodeid: str
+    kind: str
+    neuron: str
+    file: str
+    line: int
+    outcome: str = "pending"
+    result: ClaimResult | None = None
+    message: str = ""
+    duration: float = 0.0
+    lab: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NeurontestSession:
+    """Everything the plugin remembers between hooks."""
+
+    model: str | None = None
+    revision: str | None = None
+    corpus: str | None = None
+    corpus_tokens: int | None = None
+    device: str = "cpu"
+    batch_size: int = 32
+    cache: bool = True
+    report_path: str | None = None
+    labs: dict[LabKey, Lab] = field(default_factory=dict)
+    lab_errors: dict[LabKey, str] = field(default_factory=dict)
+    planned: dict[LabKey, set[NeuronRef]] = field(default_factory=lambda: defaultdict(set))
+    records: dict[str, ClaimRecord] = field(default_factory=dict)
+    collection_errors: dict[str, bool] = field(default_factory=dict)  # nodeid -> hypothesis file?
+    started: float = field(default_factory=time.time)
+
+    def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
+                corpus_tokens: int | None, window: int, seed: int) -> LabKey:
+        """Command-line choices override what a hypothesis file names."""
+        return LabKey(self.model or model, self.revision or revision, self.corpus or corpus,
+                      self.corpus_tokens if self.corpus_tokens is not None else corpus_tokens,
+                      window, seed)
+
+    def lab(self, key: LabKey) -> Lab:
+        """The lab for a key, loading its model on first use; a failed load is remembered so
+        every file naming that model reports it without retrying."""
+        from neurontest.errors import NeurontestError
+        from neurontest.lab import CorpusOptions, Lab
+        from neurontest.models import load_model
+
+        if key in self.lab_errors:
+            raise NeurontestLoadError(self.lab_errors[key])
+        if key not in self.labs:
+            try:
+                model = load_model(key.model, device=self.device, revision=key.revision)
+            except (NeurontestError, ValueError) as exc:
+                self.lab_errors[key] = str(exc)
+                raise NeurontestLoadError(str(exc)) from None
+            self.labs[key] = Lab(model, CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed),
+                                 cache=self.cache, batch_size=self.batch_size)
+        return self.labs[key]
+
+    # -- collection ---------------------------------------------------------------------------
+    def plan(self, key: LabKey, neurons: list[NeuronRef]) -> None:
+        self.planned[key].update(neurons)
+
+    def register(self, record: ClaimRecord) -> None:
+        self.records[record.nodeid] = record
+
+    # -- running -----------------------------------------------------------------------------
+    def prepared_lab(self, key: LabKey) -> Lab:
+        """The lab with every planned neuron mined (one pass for all, on first call)."""
+        lab = self.lab(key)
+        if self.planned.get(key):
+            lab.prepare(sorted(self.planned[key]))
+        return lab
+
+    def ran(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
+        record = self.records.get(nodeid)
+        if record is None:
+            return
+        record.outcome = outcome
+        record.duration += duration
+        if message and not record.message:
+            record.message = message
+
+    # -- finishing ---------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for record in self.records.values():
+            totals[record.outcome] += 1
+        return dict(totals)
+
+    def summary_lines(self) -> list[str]:
+        counts = self.counts()
+        if not counts:
+            return []
+        lines = ["claims: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+        for lab in self.labs.values():
+            info = lab.describe()
+            corpus = info.get("corpus", {})
+            lines.append(f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
+                         f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0)} tokens)")
+        if self.report_path:
+            lines.append(f"report: {self.report_path}")
+        return lines
+
+
+class NeurontestLoadError(Exception):
+    """A model or corpus for a hypothesis file could not be loaded (message is the fix)."""

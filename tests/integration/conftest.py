@@ -1,0 +1,12 @@
+# In-process pytester runs restore sys.modules afterwards; torch does not survive being imported
+# a second time in one process (it segfaults). Import the heavy stack once, out here, so every
+# child run finds it already loaded (and the planted model's build cache stays shared).
+import torch  # noqa: F401
+import transformer_lens.model_bridge  # noqa: F401
+import transformers  # noqa: F401
+
+import neurontest.claims  # noqa: F401
+import neurontest.collect  # noqa: F401
+import neurontest.corpus  # noqa: F401
+import neurontest.lab  # noqa: F401
+import neurontest.planted  # noqa: F401

@@ -1,0 +1,144 @@
+"""The plugin end to end, in child pytest runs, on the planted model and corpus."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+HEADER = """\
+model: planted
+corpus: planted
+corpus_tokens: null
+window: 16
+neurons:
+"""
+
+MONTH_TRUE = """\
+  - id: L0N3
+    description: fires on month names
+    fires_on: {tokens: [January, February, March, April, May, June, July, August, September, October, November, December]}
+    threshold: 1.0
+    claims:
+      - kind: activation
+        f1: ">= 0.99"
+        precision: ">= 0.99"
+      - kind: top_examples
+        k: 10
+        share: ">= 1.0"
+      - kind: examples
+        fires: ["we met in [[March]] 2020"]
+        silent: ["the cat sat on the mat"]
+      - kind: noise
+        text: "we met in [[March]]"
+      - kind: simplify
+        text: "the cat sat in the park in [[March]]"
+"""
+
+
+def write(pytester: pytest.Pytester, name: str, body: str) -> None:
+    pytester.makefile(".yaml", **{name: HEADER + textwrap.dedent(body)})
+
+
+def test_true_claims_on_planted_model_pass(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_months", MONTH_TRUE)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none")
+    result.assert_outcomes(passed=5)
+
+
+def test_collect_only_lists_readable_ids(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_months", MONTH_TRUE)
+    result = pytester.runpytest("--collect-only", "-q", "--neurontest-report", "none")
+    result.stdout.fnmatch_lines(["test_months.yaml::L0N3::activation",
+                                 "test_months.yaml::L0N3::noise"])
+
+
+def test_k_selects_claim_kind(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_months", MONTH_TRUE)
+    result = pytester.runpytest("-k", "activation or noise", "--neurontest-report", "none")
+    result.assert_outcomes(passed=2)
+
+
+def test_false_claim_fails_with_measured_metric(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_wrong", """\
+      - id: L0N3
+        description: claimed (wrongly) to fire on digits
+        fires_on: {regex: '^\\d+$'}
+        threshold: 1.0
+        claims:
+          - kind: activation
+            f1: ">= 0.5"
+    """)
+    result = pytester.runpytest("--neurontest-report", "none")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert "L0N3 (blocks.0.mlp.hook_post[3]) activation claim failed" in output
+    assert "FAIL f1 = 0 (expected >= 0.5)" in output
+    assert "*December[7.86]*" in output  # the worst false positive, with its activation
+
+
+def test_strict_xfail_for_false_claim(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_wrong", """\
+      - id: L0N3
+        fires_on: {tokens: [cat, dog]}
+        threshold: 1.0
+        claims:
+          - kind: activation
+            precision: ">= 0.5"
+            xfail: months, not animals
+    """)
+    result = pytester.runpytest("--neurontest-report", "none")
+    result.assert_outcomes(xfailed=1)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("  - id: L0N3\n    claims: [{kind: activation, f1: '>= 0.5'}\n", "not valid YAML"),
+    ("  - id: L0N3\n    fires_on: {tokens: [March]}\n    claims: [{kind: activaton, f1: '>= 0.5'}]\n",
+     "did you mean 'activation'"),
+    ("  - id: L0N3\n    fires_on: {tokens: [March]}\n    claims: [{kind: activation, f1: '>= 0.5', precison: '>= 1'}]\n",
+     "did you mean 'precision'"),
+    ("  - id: L0N99\n    fires_on: {tokens: [March]}\n    claims: [{kind: activation, f1: '>= 0.5'}]\n",
+     "neuron 99 is out of range"),
+    ("  - id: L0N3\n    fires_on: {tokens: [Marchember]}\n    claims: [{kind: activation, f1: '>= 0.5'}]\n",
+     "'Marchember' is not a single token"),
+    ("  - id: L0N3\n    fires_on: {regex: '^zzz$'}\n    claims: [{kind: activation, f1: '>= 0.5'}]\n",
+     "matches no token"),
+    ("  - id: L0N3\n    claims: [{kind: examples, fires: []}]\n", "needs a non-empty"),
+    ("  - id: L0N3\n    fiers_on: {tokens: [March]}\n    claims: [{kind: examples, fires: ['[[March]]']}]\n",
+     "did you mean 'fires_on'"),
+])
+def test_malformed_file_is_one_clear_collection_error(pytester: pytest.Pytester, body: str,
+                                                      message: str) -> None:
+    write(pytester, "test_bad", body)
+    write(pytester, "test_months", MONTH_TRUE)
+    result = pytester.runpytest("--neurontest-report", "none")
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines([f"*test_bad.yaml*{message}*"])
+
+
+def test_unloadable_model_errors_only_its_file(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", test_nomodel="model: /nonexistent/model-folder\nneurons:\n"
+                      "  - id: L0N3\n    claims: [{kind: examples, silent: ['hi']}]\n")
+    write(pytester, "test_months", MONTH_TRUE)
+    result = pytester.runpytest("--neurontest-report", "none")
+    result.assert_outcomes(passed=5, errors=1)
+    result.stdout.fnmatch_lines(["*test_nomodel.yaml*cannot load model*"])
+
+
+def test_python_hypothesis_file_with_neuron_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_py_claims="""
+        import pytest
+
+        def test_months(neuron):
+            n = neuron("L0N3", fires_on=["March", "April", "May"], threshold=1.0)
+            result = n.assert_examples(fires=["in [[May]] we met"], silent=["the dog"])
+            assert result.metrics()["share"] == 1.0
+
+        def test_wrong(neuron):
+            n = neuron("L0N3", fires_on={"regex": "^cat$"}, threshold=1.0)
+            with pytest.raises(AssertionError, match="precision = 0"):
+                n.assert_fires_on(precision=">= 0.5")
+    """)
+    result = pytester.runpytest("--neurontest-model", "planted", "--neurontest-corpus", "planted",
+                                "--neurontest-report", "none")
+    result.assert_outcomes(passed=2)
