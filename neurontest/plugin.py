@@ -111,6 +111,24 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         session.config.option.continue_on_collection_errors = True
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Attach each claim's heatmaps to its pytest-html row, when that plugin is active (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_makereport)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not item.config.pluginmanager.hasplugin("html"):
+        return
+    state = item.config.stash.get(session_key, None)
+    record = state.records.get(item.nodeid) if state is not None else None
+    if record is None:
+        return
+    from neurontest.report.pytest_html import extras_for
+
+    extras = extras_for(record)
+    if extras:
+        report.extras = [*getattr(report, "extras", []), *extras]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Record each claim's outcome for the summary and report (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_logreport)."""
     from neurontest.outcomes import outcome_of

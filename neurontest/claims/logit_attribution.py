@@ -31,24 +31,28 @@ class LogitAttributionClaim(Claim):
     def run(self, lab: Lab) -> ClaimResult:
         import torch
 
-        from neurontest.attribution import logit_attribution
+        from neurontest.attribution import logit_direction
 
         k = int(self.config.get("k", 20))
         direction = self.config.get("direction", "promoted")
         matches = predicate_from_dict(self.config["matches"])
-        attribution = logit_attribution(lab.model, self.neuron, k=k)
-        ranked = attribution.promoted if direction == "promoted" else attribution.suppressed
+        weights = logit_direction(lab.model, self.neuron).float().cpu()
         table = matches.token_table(lab.vocab) if hasattr(matches, "token_table") else None
-        hits = []
-        for token, _value in ranked:
-            ids = lab.tokenizer(token, add_special_tokens=False)["input_ids"]
-            hits.append(bool(table is not None and len(ids) == 1 and table[torch.tensor(ids[0])]))
+        if table is None:
+            raise ValueError("`matches:` of a logit_attribution claim is a token predicate (no context)")
+
+        def ranked(sign: float) -> list[tuple[int, float]]:
+            values, ids = torch.topk(sign * weights, k)
+            return [(int(i), float(sign * v)) for v, i in zip(values, ids)]
+
+        mine, other = (ranked(1.0), ranked(-1.0)) if direction == "promoted" else (ranked(-1.0), ranked(1.0))
+        hits = [bool(table[i]) for i, _ in mine]
         share = sum(hits) / len(hits) if hits else 0.0
+        named = [(lab.vocab.strings[i], v) for i, v in mine]
         summary = (f"{sum(hits)} of the top-{k} {direction} tokens are {matches.describe()}: "
-                   + ", ".join(repr(t) for t, _ in ranked[:8]))
-        evidence = [Evidence(f"top-{k} {direction} tokens", table=list(ranked), value_label="logit weight"),
+                   + ", ".join(repr(t) for t, _ in named[:8]))
+        evidence = [Evidence(f"top-{k} {direction} tokens", table=named, value_label="logit weight"),
                     Evidence(f"top-{k} {'suppressed' if direction == 'promoted' else 'promoted'} tokens",
-                             table=list(attribution.suppressed if direction == "promoted" else attribution.promoted),
-                             value_label="logit weight")]
+                             table=[(lab.vocab.strings[i], v) for i, v in other], value_label="logit weight")]
         return ClaimResult(self.kind, self.neuron,
                            [Measurement("share", share, self.bound("share", ">= 0.5"))], summary, evidence)

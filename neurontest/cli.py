@@ -1,0 +1,98 @@
+"""The `neurontest` command: `inspect` a neuron (HTML page + draft hypothesis), print the `schema`.
+
+    neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
+    neurontest schema > neurontest.schema.json
+
+Progress goes to stderr so stdout stays a clean YAML or JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _say(message: str) -> None:
+    print(f"neurontest: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(prog="neurontest", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inspect = sub.add_parser("inspect", help="show a neuron's examples, histogram and logit "
+                             "attribution as HTML; print a draft hypothesis file")
+    inspect.add_argument("neuron", help="neuron id, e.g. L3N1234")
+    inspect.add_argument("--model", default=None,
+                         help="model name, hub id or local folder (default: embedded smollm2-135m)")
+    inspect.add_argument("--corpus", default=None, help="corpus spec (default: wiki-sample)")
+    inspect.add_argument("--corpus-tokens", type=int, default=100_000,
+                         help="tokens sampled from the corpus (default 100000)")
+    inspect.add_argument("--k", type=int, default=12, help="top and random examples to show (default 12)")
+    inspect.add_argument("--out", type=Path, default=None,
+                         help="HTML page to write (default reports/inspect-<neuron>.html)")
+    inspect.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    inspect.set_defaults(func=_inspect)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of hypothesis files")
+    schema.set_defaults(func=_schema)
+    return parser
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from neurontest.errors import NeurontestError
+    from neurontest.neuron import NeuronRef
+
+    try:
+        ref = NeuronRef.parse(args.neuron)
+    except ValueError as exc:
+        _say(str(exc))
+        return 2
+    if args.k < 1 or args.corpus_tokens < 1:
+        _say("--k and --corpus-tokens must be at least 1")
+        return 2
+    try:
+        from neurontest.inspect import inspect_neuron
+        from neurontest.lab import Lab
+
+        _say(f"loading model {args.model or 'smollm2-135m (embedded)'} on {args.device}")
+        lab = Lab.load(args.model, args.corpus, n_tokens=args.corpus_tokens, device=args.device)
+        _say(f"mining {ref} on corpus {args.corpus or 'wiki-sample'} ({args.corpus_tokens} tokens)")
+        view = inspect_neuron(lab, ref, k=args.k)
+        out = view.save_html(args.out or Path("reports") / f"inspect-{ref.short_id}.html")
+    except (NeurontestError, ValueError) as exc:
+        _say(str(exc))
+        return 1
+    stats = view.stats
+    if stats:
+        _say(f"{ref}: max {stats['max']:.4g}, mean {stats['mean']:.4g}, "
+             f"{stats['share_above']:.2%} of tokens above 0.25 x max")
+    sys.stdout.write(view.draft_yaml())
+    _say(f"wrote {out}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    try:
+        from neurontest.schema import build_schema
+    except ModuleNotFoundError as exc:
+        if exc.name != "neurontest.schema":
+            raise
+        _say("this install has no neurontest.schema module; reinstall neurontest")
+        return 1
+    print(json.dumps(build_schema(), indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `neurontest` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""One neuron at a glance, and a first hypothesis file to test it: `neurontest inspect L3N1234`.
+
+    lab = Lab.load()
+    view = inspect_neuron(lab, "L3N1234")
+    view                      # in Jupyter: heatmaps, histogram, logit attribution
+    print(view.draft_yaml())  # a starting hypothesis; its bounds are the measured values, rounded down
+
+The draft's `examples` texts are checked on the model before they are proposed, so the draft
+passes as written on the same model and corpus; it is a start, not a claim anyone has reviewed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neurontest.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+    from neurontest.top_examples import CorpusExample
+
+RELATIVE_THRESHOLD = 0.25
+
+
+@dataclass
+class NeuronInspection:
+    """What `inspect_neuron` found: examples, activation histogram, stats, logit attribution."""
+
+    neuron: NeuronRef
+    model: dict[str, Any]
+    corpus: dict[str, Any]
+    top: list[CorpusExample]
+    random: list[CorpusExample]
+    histogram: dict[str, Any]
+    promoted: list[tuple[str, float]] = field(default_factory=list)
+    suppressed: list[tuple[str, float]] = field(default_factory=list)
+    draft: dict[str, Any] = field(default_factory=dict)
+    attribution_error: str = ""
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """max, mean, min, n and share_above (share of tokens > 0.25 x max) over the corpus."""
+        return dict(self.histogram.get("stats", {}))
+
+    @property
+    def histogram_counts(self) -> list[int]:
+        """Token counts per bin of the corpus activations (bins edges: `histogram_edges`)."""
+        return list(self.histogram.get("counts", []))
+
+    @property
+    def histogram_edges(self) -> list[float]:
+        return list(self.histogram.get("edges", []))
+
+    def draft_yaml(self) -> str:
+        """The draft hypothesis file (YAML text; strings are JSON-quoted, which YAML reads)."""
+        return _yaml(self.draft)
+
+    def context(self) -> dict[str, Any]:
+        """The plain data the inspection templates render."""
+        from neurontest.claims.base import Evidence
+        from neurontest.claims.evidence import example_row
+        from neurontest.report.context import fmt, heatmap_context, table_context
+
+        k = len(self.top)
+        heatmaps = [
+            heatmap_context(Evidence(f"top-{k} corpus examples (one per window)",
+                                     [example_row(e) for e in self.top]), max_rows=k),
+            heatmap_context(Evidence(f"{len(self.random)} random corpus tokens (unbiased view)",
+                                     [example_row(e) for e in self.random]), max_rows=len(self.random)),
+        ]
+        unit = "logit per unit activation"
+        tables = [table_context(Evidence("promoted (direct logit attribution)", table=self.promoted,
+                                         value_label=unit)),
+                  table_context(Evidence("suppressed", table=self.suppressed, value_label=unit))]
+        stats = self.stats
+        return {
+            "neuron": self.neuron.short_id, "address": self.neuron.address, "model": self.model,
+            "corpus": self.corpus, "histogram": self.histogram,
+            "stats": {key: fmt(stats[key]) if key != "n" else str(int(stats[key])) for key in stats}
+            if stats else {"max": "-", "mean": "-", "share_above": "-", "n": "0"},
+            "heatmaps": [h for h in heatmaps if h], "tables": [t for t in tables if t],
+            "attribution_error": self.attribution_error, "draft_yaml": self.draft_yaml(),
+        }
+
+    def _repr_html_(self) -> str:
+        from neurontest.report.render import render
+
+        return render("inspection.html.j2", x=self.context())
+
+    def save_html(self, path: Path | str) -> Path:
+        """Write a standalone page (no network resources) to `path`, atomically."""
+        from neurontest.report.render import render, write_atomic
+
+        return write_atomic(Path(path), render("inspection_page.html.j2", x=self.context()))
+
+
+def inspect_neuron(lab: Lab, neuron: NeuronRef | str, *, k: int = 12) -> NeuronInspection:
+    """Mine `neuron` on the lab's corpus and gather its top and random examples, histogram,
+    stats, direct logit attribution and a draft hypothesis."""
+    from neurontest.attribution import logit_attribution
+    from neurontest.report.context import histogram_context
+    from neurontest.top_examples import random_examples, top_examples
+
+    ref = NeuronRef.parse(neuron) if isinstance(neuron, str) else neuron
+    lab.check_neuron(ref)
+    values = lab.activations(ref)
+    batch = lab.sample.batch
+    top = top_examples(values, batch, lab.tokenizer, k=k)
+    rand = random_examples(values, batch, lab.tokenizer, k=k)
+    info = lab.describe()
+    corpus_name = info.get("corpus", {}).get("name", "corpus")
+    histogram = histogram_context(lab.scorable(ref), title=f"{ref} on {corpus_name}",
+                                  share=RELATIVE_THRESHOLD)
+    view = NeuronInspection(ref, info["model"], info.get("corpus", {}), top, rand, histogram)
+    try:
+        n = min(10, int(lab.model.cfg.d_vocab))
+        attribution = logit_attribution(lab.model, ref, k=n)
+        view.promoted, view.suppressed = attribution.promoted, attribution.suppressed
+    except ValueError as exc:  # e.g. an unsupported final norm: the rest still stands
+        view.attribution_error = str(exc)
+    view.draft = draft_hypothesis(lab, ref, top, rand)
+    return view
+
+
+def _floor_05(x: float) -> float:
+    # The small epsilon keeps 0.85 (stored as 0.8499999...) at 0.85.
+    return max(0.0, math.floor(x * 20 + 1e-9) / 20)
+
+
+def draft_hypothesis(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
+                     rand: list[CorpusExample]) -> dict[str, Any]:
+    """A hypothesis-file mapping: fires_on the top examples' tokens, bounds as measured."""
+    from neurontest.claims.base import Threshold
+    from neurontest.predicates import TokenSet
+
+    threshold = Threshold(RELATIVE_THRESHOLD, relative=True)
+    tau = lab.tau(neuron, threshold)
+    tokens = list(dict.fromkeys(e.token.strip() for e in top if e.token.strip()))
+    entry: dict[str, Any] = {
+        "id": neuron.short_id,
+        "description": f"drafted by `neurontest inspect` from the top-{len(top)} corpus examples; "
+                       f"say what the neuron does",
+    }
+    claims: list[dict[str, Any]] = []
+    if tokens:
+        predicate = TokenSet(tuple(tokens))
+        f1 = lab.score(neuron, predicate, threshold)["f1"]
+        claimed = lab.claimed(predicate)
+        share = sum(bool(claimed[e.row, e.position]) for e in top) / max(len(top), 1)
+        entry["fires_on"] = {"tokens": tokens}
+        claims.append({"kind": "activation", "f1": f">= {_floor_05(f1):.2f}"})
+        claims.append({"kind": "top_examples", "k": len(top), "share": f">= {_floor_05(share):.2f}"})
+    entry["threshold"] = {"relative": RELATIVE_THRESHOLD}
+    fires, silent = _example_texts(lab, neuron, top, rand, tau)
+    if fires or silent:
+        example: dict[str, Any] = {"kind": "examples"}
+        if fires:
+            example["fires"] = fires
+        if silent:
+            example["silent"] = silent
+        claims.append(example)
+    entry["claims"] = claims
+    draft: dict[str, Any] = {}
+    name = lab.describe()["model"].get("name")
+    if name and name != "?":
+        draft["model"] = name
+    if getattr(lab.model, "neurontest_revision", None):
+        draft["revision"] = lab.model.neurontest_revision
+    opts = lab.corpus_options
+    if opts.spec:
+        draft["corpus"] = str(opts.spec)
+    if opts.n_tokens != 100_000:
+        draft["corpus_tokens"] = opts.n_tokens
+    if opts.window != 64:
+        draft["window"] = opts.window
+    draft["neurons"] = [entry]
+    return draft
+
+
+def _context_ids(lab: Lab, example: CorpusExample) -> list[int]:
+    start = example.position - example.focus
+    return lab.sample.batch.tokens[example.row, start : start + len(example.str_tokens)].tolist()
+
+
+def _marked_text(tokenizer: Any, ids: list[int], focus: int) -> str | None:
+    """The decoded context with the focus token wrapped in [[ ]], cut to the focus's line."""
+    prefix = tokenizer.decode(ids[:focus])
+    through = tokenizer.decode(ids[: focus + 1])
+    full = tokenizer.decode(ids)
+    if not through.startswith(prefix) or not full.startswith(through):
+        return None
+    piece, before, after = through[len(prefix):], prefix, full[len(through):]
+    core = piece.strip()
+    if not core or "[[" in full or "]]" in full or "\n" in core:
+        return None
+    lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()):]
+    before, after = before.rsplit("\n", 1)[-1], after.split("\n", 1)[0]
+    return (before + lead + "[[" + core + "]]" + trail + after).strip()
+
+
+def _example_texts(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
+                   rand: list[CorpusExample], tau: float) -> tuple[list[str], list[str]]:
+    """Two texts from top examples where the marked token fires and one random context where
+    nothing does, each verified on the model (context cut from the corpus can change things)."""
+    from neurontest.marked import mark_positions, strip_marks
+    from neurontest.readout import activations_on_texts
+
+    candidates: list[tuple[str, int]] = []
+    for example in top:
+        text = _marked_text(lab.tokenizer, _context_ids(lab, example), example.focus)
+        if text is None or text in (c[0] for c in candidates):
+            continue
+        try:
+            marked = mark_positions(lab.tokenizer, text, require_marks=True)
+        except ValueError:
+            continue
+        candidates.append((text, marked.positions[0]))
+        if len(candidates) >= 6:
+            break
+    quiet = []
+    for example in rand:
+        if max(example.values, default=0.0) <= tau:
+            text = lab.tokenizer.decode(_context_ids(lab, example)).split("\n")[-1].strip()
+            if text and "[[" not in text and text not in quiet:
+                quiet.append(text)
+    if not candidates and not quiet:
+        return [], []
+    plain = [strip_marks(t)[0] for t, _ in candidates] + quiet
+    reads = activations_on_texts(lab.model, neuron, plain)
+    fires = [t for (t, pos), read in zip(candidates, reads)
+             if pos < len(read.values) and read.values[pos] > tau][:2]
+    silent = [t for t, read in zip(quiet, reads[len(candidates):])
+              if read.values and max(read.values) <= tau][:1]
+    return fires, silent
+
+
+def _yaml(draft: dict[str, Any]) -> str:
+    """Readable YAML for a draft (hand-laid so texts stay one per line)."""
+    q = lambda value: json.dumps(value, ensure_ascii=False)  # noqa: E731 - JSON strings are YAML
+    lines = ["# Draft hypothesis from `neurontest inspect`: bounds are the measured values rounded",
+             "# down to 0.05 and the example texts were checked on this model. Review before use."]
+    for key in ("model", "revision", "corpus", "corpus_tokens", "window"):
+        if key in draft:
+            lines.append(f"{key}: {q(draft[key])}")
+    lines.append("neurons:")
+    for entry in draft["neurons"]:
+        lines.append(f"  - id: {entry['id']}")
+        lines.append(f"    description: {q(entry['description'])}")
+        if "fires_on" in entry:
+            lines.append(f"    fires_on: {{tokens: {q(entry['fires_on']['tokens'])}}}")
+        lines.append(f"    threshold: {{relative: {entry['threshold']['relative']}}}")
+        lines.append("    claims:")
+        for claim in entry["claims"]:
+            lines.append(f"      - kind: {claim['kind']}")
+            for key, value in claim.items():
+                if key == "kind":
+                    continue
+                if isinstance(value, list):
+                    lines.append(f"        {key}:")
+                    lines += [f"          - {q(text)}" for text in value]
+                else:
+                    lines.append(f"        {key}: {q(value)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,286 @@
+"""The report as plain data: a dict the templates render. Pure: reads the session, writes nothing.
+
+Heatmaps are capped (rows per evidence, tokens per row around the marked token) so a report of a
+whole suite stays a few MB; colours are bucketed into CSS classes for the same reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from neurontest.report.svg import bucket, histogram_svg
+
+if TYPE_CHECKING:
+    import torch
+
+    from neurontest.claims.base import ClaimResult, Evidence, Measurement, TokenRow
+    from neurontest.session import ClaimRecord, NeurontestSession
+
+MAX_ROWS = 8
+MAX_TOKENS = 64
+MAX_TABLE_ROWS = 50
+MAX_MESSAGE = 20_000
+#: Token spans in a whole report (about 35 bytes each); past it heatmaps shrink, collapsed ones first.
+TOKEN_BUDGET = 100_000
+# (rows, tokens) caps for (open cards, collapsed cards), tried in order until the budget holds.
+_CAP_LEVELS = [((5, 48), (2, 24)), ((3, 32), (1, 16)), ((2, 24), (1, 16))]
+OUTCOMES = ["error", "failed", "xpassed", "pending", "passed", "xfailed", "skipped"]
+OPEN_OUTCOMES = {"error", "failed", "xpassed"}
+
+
+def fmt(value: float) -> str:
+    """The one number format of the report (also the heatmap's title attribute)."""
+    return f"{value:.4g}"
+
+
+def token_text(token: str) -> str:
+    """A token as shown: newlines as ⏎, tabs as ⇥, an empty token as ∅ (HTML escaping is Jinja's)."""
+    if token == "":
+        return "∅"
+    return token.replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎").replace("\t", "⇥")
+
+
+def _window(row: TokenRow, max_tokens: int) -> tuple[int, int]:
+    n = len(row.str_tokens)
+    if n <= max_tokens:
+        return 0, n
+    focus = min(row.marked) if row.marked else 0
+    # Context before the mark matters more to a causal model than what follows it.
+    start = max(0, min(focus - (max_tokens * 3) // 4, n - max_tokens))
+    return start, start + max_tokens
+
+
+def heatmap_context(evidence: Evidence, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
+                    trimmed: bool = False) -> dict[str, Any] | None:
+    """Heatmap rows of one Evidence on one colour scale symmetric around 0 (None: no rows)."""
+    rows = evidence.rows[:max_rows]
+    if not rows:
+        return None
+    shown: list[dict[str, Any]] = []
+    finite: list[float] = []
+    for row in rows:
+        start, stop = _window(row, max_tokens)
+        marked = set(row.marked)
+        tokens = []
+        for i in range(start, min(stop, len(row.str_tokens))):
+            value = float(row.values[i]) if i < len(row.values) else float("nan")
+            if math.isfinite(value):
+                finite.append(value)
+            tokens.append({"text": token_text(row.str_tokens[i]), "value": value,
+                           "title": fmt(value), "marked": i in marked})
+        shown.append({"label": row.label, "tokens": tokens, "cut_left": start > 0,
+                      "cut_right": stop < len(row.str_tokens)})
+    scale = max((abs(v) for v in finite), default=0.0)
+    for row_ctx in shown:
+        for token in row_ctx["tokens"]:
+            token["cls"] = f"h{bucket(token.pop('value'), scale)}"
+    return {
+        "title": evidence.title, "value_label": evidence.value_label, "rows": shown,
+        "hidden_rows": len(evidence.rows) - len(rows), "scale": fmt(scale),
+        "neg_scale": fmt(-scale), "min": fmt(min(finite, default=0.0)),
+        "max": fmt(max(finite, default=0.0)), "trimmed": trimmed,
+    }
+
+
+def table_context(evidence: Evidence, *, max_rows: int = MAX_TABLE_ROWS) -> dict[str, Any] | None:
+    """A (token, value) table of one Evidence (None: no table)."""
+    if not evidence.table:
+        return None
+    return {
+        "title": evidence.title, "value_label": evidence.value_label,
+        "rows": [{"token": token_text(t), "value": fmt(v)} for t, v in evidence.table[:max_rows]],
+        "hidden_rows": max(0, len(evidence.table) - max_rows),
+    }
+
+
+def measurement_context(m: Measurement) -> dict[str, Any]:
+    return {"name": m.name, "value": fmt(m.value), "bound": "" if m.bound is None else str(m.bound),
+            "checked": m.bound is not None, "passed": m.passed}
+
+
+def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
+                   trimmed: bool = False) -> dict[str, Any]:
+    """Summary, measurements, heatmaps and tables of one claim result."""
+    heatmaps = [heatmap_context(e, max_rows=max_rows, max_tokens=max_tokens, trimmed=trimmed)
+                for e in result.evidence]
+    tables = [table_context(e) for e in result.evidence]
+    return {
+        "summary": result.summary,
+        "measurements": [measurement_context(m) for m in result.measurements],
+        "extra_failures": list(result.extra_failures),
+        "heatmaps": [h for h in heatmaps if h is not None],
+        "tables": [t for t in tables if t is not None],
+    }
+
+
+def histogram_context(values: torch.Tensor, *, title: str, bins: int = 40,
+                      share: float = 0.25) -> dict[str, Any]:
+    """Histogram (inline SVG) and basic statistics of 1-D activations; the marker is share x max."""
+    import torch
+
+    values = values.detach().float().flatten().cpu()
+    values = values[torch.isfinite(values)]
+    if values.numel() == 0:
+        return {"title": title, "svg": "", "counts": [], "edges": [], "stats": {}}
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = [int(c) for c in torch.histc(values, bins=bins, min=lo, max=hi).tolist()]
+    edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
+    top = float(values.max())
+    tau = share * top if top > 0 else None
+    above = float((values > tau).float().mean()) if tau is not None else 0.0
+    stats = {"n": int(values.numel()), "max": top, "mean": float(values.mean()),
+             "min": float(values.min()), "share_above": above, "share": share}
+    svg = histogram_svg(counts, edges, marker=tau, label=title)
+    return {"title": title, "svg": svg, "counts": counts, "edges": edges, "stats": stats,
+            "stats_text": {k: fmt(v) for k, v in stats.items()}}
+
+
+def _matching_lab(described: list[tuple[Any, dict[str, Any]]], info: dict[str, Any]) -> Any:
+    fingerprint = info.get("model", {}).get("fingerprint")
+    corpus = info.get("corpus", {}).get("fingerprint")
+    for lab, desc in described:
+        if fingerprint is None or desc.get("model", {}).get("fingerprint") != fingerprint:
+            continue
+        if corpus and desc.get("corpus", {}).get("fingerprint") not in (None, corpus):
+            continue
+        return lab
+    return None
+
+
+def _neuron_histogram(described: list[tuple[Any, dict[str, Any]]], record: ClaimRecord,
+                      cache: dict[tuple[int, str], Any]) -> dict[str, Any] | None:
+    """Corpus histogram of the record's neuron, only from activations already mined."""
+    from neurontest.neuron import NeuronRef
+
+    lab = _matching_lab(described, record.lab)
+    if lab is None:
+        return None
+    key = (id(lab), record.neuron)
+    if key not in cache:
+        cache[key] = None
+        try:
+            ref = NeuronRef.parse(record.neuron)
+            # Reading `_activations` directly: a report must never start model work.
+            if ref in getattr(lab, "_activations", {}):
+                corpus = record.lab.get("corpus", {}).get("name", "corpus")
+                cache[key] = histogram_context(lab.scorable(ref), title=f"{ref} on {corpus}")
+        except Exception:  # a histogram is a nicety; never lose the report over one
+            cache[key] = None
+    return cache[key]
+
+
+def _short_path(record: ClaimRecord) -> str:
+    """The file as pytest names it (relative to the rootdir) when the nodeid allows."""
+    relative = record.nodeid.split("::", 1)[0]
+    return relative if relative and str(record.file).endswith(relative) else str(record.file)
+
+
+def record_context(record: ClaimRecord, index: int, *, histogram: dict[str, Any] | None = None,
+                   max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
+                   trimmed: bool = False) -> dict[str, Any]:
+    """Everything one claim's card shows."""
+    message = record.message or ""
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "\n… (truncated)"
+    card: dict[str, Any] = {
+        "id": f"claim-{index}", "nodeid": record.nodeid, "outcome": record.outcome,
+        "kind": record.kind, "neuron": record.neuron, "location": f"{_short_path(record)}:{record.line}",
+        "duration": f"{record.duration:.2f} s", "open": record.outcome in OPEN_OUTCOMES,
+        "message": message, "histogram": histogram, "histogram_ref": "",
+        "model": record.lab.get("model", {}).get("fingerprint", ""),
+        "summary": "", "measurements": [], "extra_failures": [], "heatmaps": [], "tables": [],
+    }
+    if record.result is not None:
+        card.update(result_context(record.result, max_rows=max_rows, max_tokens=max_tokens,
+                                   trimmed=trimmed))
+    return card
+
+
+def _cost(record: ClaimRecord, caps: tuple[int, int]) -> int:
+    rows, tokens = caps
+    evidence = record.result.evidence if record.result is not None else []
+    return sum(min(len(r.str_tokens), tokens) for e in evidence for r in e.rows[:rows])
+
+
+def _caps(records: list[ClaimRecord], max_rows: int, max_tokens: int,
+          budget: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(rows, tokens) caps for open and for collapsed cards that keep the report in budget."""
+    full = (max_rows, max_tokens)
+    levels = [(full, full)] + [((min(a, max_rows), min(b, max_tokens)), (min(c, max_rows), min(d, max_tokens)))
+                               for (a, b), (c, d) in _CAP_LEVELS]
+    for open_caps, closed_caps in levels:
+        total = sum(_cost(r, open_caps if r.outcome in OPEN_OUTCOMES else closed_caps) for r in records)
+        if total <= budget:
+            break
+    return open_caps, closed_caps
+
+
+def _models(state: NeurontestSession, described: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+    seen: dict[tuple[Any, Any], dict[str, Any]] = {}
+    infos = [desc for _, desc in described] + [r.lab for r in state.records.values() if r.lab]
+    for info in infos:
+        model, corpus = info.get("model", {}), info.get("corpus", {})
+        key = (model.get("fingerprint"), corpus.get("fingerprint"))
+        if key not in seen:
+            seen[key] = {"model": model, "corpus": corpus}
+    return list(seen.values())
+
+
+def _neuron_order(neuron: str) -> tuple[int, int, str]:
+    from neurontest.neuron import NeuronRef
+
+    try:
+        ref = NeuronRef.parse(neuron)
+    except ValueError:
+        return (1 << 30, 0, neuron)
+    return (ref.layer, ref.index, neuron)
+
+
+def build_report_context(state: NeurontestSession, *, now: float | None = None,
+                         max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
+                         token_budget: int = TOKEN_BUDGET) -> dict[str, Any]:
+    """The run report's data: summary, filters and one card per claim, failures first."""
+    now = time.time() if now is None else now
+    described = []
+    for lab in state.labs.values():
+        try:
+            described.append((lab, lab.describe()))
+        except Exception:  # a lab whose model failed mid-run still leaves its claims reportable
+            continue
+    order = {outcome: i for i, outcome in enumerate(OUTCOMES)}
+    records = sorted(enumerate(state.records.values()),
+                     key=lambda item: (order.get(item[1].outcome, len(order)), item[0]))
+    caps = _caps([r for _, r in records], max_rows, max_tokens, token_budget)
+    cache: dict[tuple[int, str], Any] = {}
+    shown_in: dict[int, str] = {}  # id(histogram) -> the card that shows it
+    cards = []
+    for index, record in records:
+        histogram = None
+        if record.outcome in ("failed", "error") and record.lab:
+            histogram = _neuron_histogram(described, record, cache)
+        rows, tokens = caps[0] if record.outcome in OPEN_OUTCOMES else caps[1]
+        card = record_context(record, index, max_rows=rows, max_tokens=tokens,
+                              trimmed=(rows, tokens) != (max_rows, max_tokens))
+        if histogram is not None and id(histogram) in shown_in:
+            card["histogram_ref"] = shown_in[id(histogram)]  # one histogram per neuron, linked
+        elif histogram is not None:
+            card["histogram"] = histogram
+            shown_in[id(histogram)] = card["id"]
+        cards.append(card)
+    counts = state.counts()
+    return {
+        "title": "neurontest report",
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)),
+        "duration": f"{max(0.0, now - state.started):.1f} s",
+        "models": _models(state, described),
+        "counts": [{"outcome": o, "n": counts[o]} for o in OUTCOMES if counts.get(o)]
+                  + [{"outcome": o, "n": n} for o, n in sorted(counts.items()) if o not in order],
+        "total": sum(counts.values()),
+        "neurons": sorted({c["neuron"] for c in cards}, key=_neuron_order),
+        "kinds": sorted({c["kind"] for c in cards}),
+        "cards": cards,
+    }

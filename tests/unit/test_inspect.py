@@ -1,0 +1,132 @@
+"""`inspect_neuron`, its HTML views and draft hypothesis, and the `neurontest` CLI, on the planted model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+yaml = pytest.importorskip("yaml")
+
+from neurontest.cli import main  # noqa: E402
+from neurontest.corpus import TextCorpus  # noqa: E402
+from neurontest.inspect import NeuronInspection, _floor_05, inspect_neuron  # noqa: E402
+from neurontest.lab import CorpusOptions, Lab  # noqa: E402
+from neurontest.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.spec import parse_hypotheses  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_model()
+
+
+@pytest.fixture(scope="module")
+def lab(planted) -> Lab:
+    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(
+        planted.tokenizer, window=32, n_tokens=None)
+    return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
+               _sample=sample)
+
+
+@pytest.fixture(scope="module")
+def month_view(lab, planted) -> NeuronInspection:
+    return inspect_neuron(lab, planted.month.neuron, k=8)
+
+
+def test_top_examples_stats_and_histogram(month_view: NeuronInspection) -> None:
+    assert len(month_view.top) == 8 and len(month_view.random) == 8
+    assert all(e.token in MONTHS for e in month_view.top)
+    stats = month_view.stats
+    assert stats["max"] == pytest.approx(7.855, abs=0.01)
+    assert 0 < stats["share_above"] < 0.2 and stats["mean"] > 0
+    assert sum(month_view.histogram_counts) == stats["n"]
+    assert len(month_view.histogram_edges) == len(month_view.histogram_counts) + 1
+    assert len(month_view.promoted) == len(month_view.suppressed) == 10
+
+
+def test_draft_yaml_lists_month_tokens_and_parses(month_view: NeuronInspection, lab: Lab) -> None:
+    text = month_view.draft_yaml()
+    data = yaml.safe_load(text)
+    neuron = data["neurons"][0]
+    assert neuron["id"] == "L0N3" and neuron["threshold"] == {"relative": 0.25}
+    tokens = neuron["fires_on"]["tokens"]
+    assert tokens and set(tokens) <= set(MONTHS) and len(set(tokens)) == len(tokens)
+    claims = {c["kind"]: c for c in neuron["claims"]}
+    assert re.fullmatch(r">= 0\.\d[05]", claims["activation"]["f1"])
+    assert claims["top_examples"]["share"] == ">= 1.00"
+    fires, silent = claims["examples"]["fires"], claims["examples"]["silent"]
+    assert len(fires) == 2 and len(silent) == 1
+    assert all(re.search(r"\[\[(%s)\]\]" % "|".join(MONTHS), t) for t in fires)
+    assert "[[" not in silent[0] and not any(m in silent[0].split() for m in MONTHS)
+    parsed = parse_hypotheses(data, Path("draft.yaml"))  # a valid hypothesis file as written
+    assert data["model"] == "planted" and parsed.window == 32 and parsed.corpus_tokens is None
+
+
+def test_draft_claims_hold_on_the_same_lab(month_view: NeuronInspection, lab: Lab) -> None:
+    entry = parse_hypotheses(yaml.safe_load(month_view.draft_yaml()), Path("draft.yaml")).neurons[0]
+    for claim in entry.claims:
+        result = entry.build(claim).run(lab)
+        assert result.passed, (claim.kind, result.summary, [str(m) for m in result.measurements])
+
+
+def test_floor_to_005() -> None:
+    assert _floor_05(0.85) == 0.85 and _floor_05(0.8499) == 0.8 and _floor_05(1.0) == 1.0
+    assert _floor_05(0.04) == 0.0
+
+
+def test_repr_html_shows_heatmaps_histogram_and_draft(month_view: NeuronInspection) -> None:
+    html = month_view._repr_html_()
+    assert html.startswith('<div class="nt nt-inspect">') and "<style>" in html
+    assert html.count('<div class="hm">') == 2 and '<svg class="hist"' in html
+    marked = re.findall(r"<b class=h(\d+) title=([^ >]+)>([^<]*)</b>", html)
+    assert any(token in MONTHS and value == "7.855" for _, value, token in marked)
+    assert "promoted (direct logit attribution)" in html and "Draft hypothesis" in html
+    assert "fires_on: {tokens: [" in html.replace("&#34;", '"')
+    assert not re.search(r"https?://", html)
+
+
+def test_save_html_is_a_standalone_page(month_view: NeuronInspection, tmp_path: Path) -> None:
+    path = month_view.save_html(tmp_path / "sub" / "inspect.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and month_view._repr_html_() in page
+    assert not re.search(r"""(src|href)=["']https?://""", page)
+
+
+def test_cli_inspect(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, lab: Lab,
+                     tmp_path: Path) -> None:
+    calls = []
+
+    def fake_load(cls, model=None, corpus=None, **kwargs):
+        calls.append((model, corpus, kwargs))
+        return lab
+
+    monkeypatch.setattr(Lab, "load", classmethod(fake_load))
+    out = tmp_path / "page.html"
+    assert main(["inspect", "l0n3", "--model", "planted", "--corpus-tokens", "500", "--k", "5",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert calls == [("planted", None, {"n_tokens": 500, "device": "cpu"})]
+    draft = yaml.safe_load(captured.out)
+    assert set(draft["neurons"][0]["fires_on"]["tokens"]) <= set(MONTHS)
+    assert "loading model planted" in captured.err and f"wrote {out}" in captured.err
+    assert out.exists() and "L0N3" in out.read_text(encoding="utf-8")
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["inspect", "L0N3", "--k", "3"]) == 0
+    assert (tmp_path / "reports" / "inspect-L0N3.html").exists()
+
+
+def test_cli_errors_and_schema(capsys: pytest.CaptureFixture) -> None:
+    assert main(["inspect", "neuron-3"]) == 2
+    assert "L<layer>N<index>" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([])
+    capsys.readouterr()
+    pytest.importorskip("neurontest.schema")
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert isinstance(schema, dict) and schema
