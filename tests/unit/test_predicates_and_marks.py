@@ -1,0 +1,67 @@
+import pytest
+
+from neurontest.marked import mark_positions, strip_marks
+from neurontest.planted import planted_model
+from neurontest.predicates import Context, TokenRegex, TokenSet, predicate_from_dict, vocabulary
+from neurontest.tokens import encode_texts
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_model()
+
+
+def test_token_set_ignores_spacing_and_checks_single_tokens(planted):
+    vocab = vocabulary(planted.tokenizer)
+    table = TokenSet(("March",)).token_table(vocab)
+    assert table[planted.token_id("March")] and int(table.sum()) == 1
+    with pytest.raises(ValueError, match="not a single token"):
+        TokenSet(("Marchember",)).check(vocab)
+
+
+def test_regex_must_match_something(planted):
+    vocab = vocabulary(planted.tokenizer)
+    TokenRegex(r"^\d{4}$").check(vocab)
+    with pytest.raises(ValueError, match="matches no token"):
+        TokenRegex("^zzz$").check(vocab)
+    with pytest.raises(ValueError, match="does not compile"):
+        TokenRegex("(").check(vocab)
+
+
+def test_context_predicate_looks_back_within_window(planted):
+    vocab = vocabulary(planted.tokenizer)
+    batch = encode_texts(planted.tokenizer, ["not very good", "good not", "good"])
+    within2 = Context(TokenSet(("good",)), TokenSet(("not",)), within=2)
+    assert within2.mask(batch, vocab)[0].tolist() == [False, False, False, True]
+    assert not within2.mask(batch, vocab)[1].any()
+    within1 = predicate_from_dict({"tokens": ["good"], "preceded_by": {"tokens": ["not"]}})
+    assert not within1.mask(batch, vocab)[0].any()
+    negated = predicate_from_dict({"tokens": ["good"], "not_preceded_by": {"tokens": ["not"]}, "within": 3})
+    assert negated.mask(batch, vocab)[2].tolist() == [False, True, False, False]  # padded row
+
+
+def test_predicates_never_mark_bos_or_padding(planted):
+    vocab = vocabulary(planted.tokenizer)
+    batch = encode_texts(planted.tokenizer, ["March", "March March March"])
+    mask = TokenSet(("March",)).mask(batch, vocab)
+    assert mask.tolist() == [[False, True, False, False], [False, True, True, True]]
+
+
+def test_predicate_dict_errors():
+    with pytest.raises(ValueError, match="exactly one of"):
+        predicate_from_dict({"tokens": ["a"], "regex": "b"})
+    with pytest.raises(ValueError, match="unknown predicate key"):
+        predicate_from_dict({"token": ["a"]})
+    with pytest.raises(ValueError, match="`within` needs"):
+        predicate_from_dict({"tokens": ["a"], "within": 2})
+
+
+def test_marks_point_at_single_tokens(planted):
+    text, spans = strip_marks("we met in [[March]] 2020")
+    assert text == "we met in March 2020" and spans == [(10, 15)]
+    marked = mark_positions(planted.tokenizer, "we met in [[March]] 2020")
+    assert marked.positions == (3,)
+    with pytest.raises(ValueError, match="is 2 tokens"):
+        mark_positions(planted.tokenizer, "[[in March]]")
+    with pytest.raises(ValueError, match="no \\[\\[marked\\]\\] token"):
+        mark_positions(planted.tokenizer, "no marks", require_marks=True)
