@@ -144,12 +144,13 @@ class Lab:
         """Model and corpus identity, as reports and baselines record it."""
         from neurontest.models import describe_model
 
-        info = {"model": describe_model(self.model)}
+        opts = self.corpus_options
+        corpus: dict[str, Any] = {"name": opts.spec or "wiki-sample", "fingerprint": None,
+                                  "window": opts.window, "n_tokens": opts.n_tokens, "seed": opts.seed,
+                                  "rows": None, "scorable_tokens": None}
         if self._sample is not None:
-            info["corpus"] = {
-                "name": self._sample.name, "fingerprint": self._sample.fingerprint,
-                "window": self.corpus_options.window, "n_tokens": self.corpus_options.n_tokens,
-                "seed": self.corpus_options.seed,
-                "rows": len(self._sample.batch), "scorable_tokens": int(self._sample.batch.mask.sum()),
-            }
+            corpus |= {"name": self._sample.name, "fingerprint": self._sample.fingerprint,
+                       "rows": len(self._sample.batch),
+                       "scorable_tokens": int(self._sample.batch.mask.sum())}
+        info = {"model": describe_model(self.model), "corpus": corpus}
         return info

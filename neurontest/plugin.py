@@ -34,6 +34,11 @@ _OPTIONS = [
     ("--neurontest-batch-size", "neurontest_batch_size", "rows per forward pass (default 32)", int),
     ("--neurontest-report", "neurontest_report",
      "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+    ("--neurontest-hypothesis-profile", "neurontest_hypothesis_profile",
+     "perturbation claims: 'default' (random examples, failures saved in "
+     "<rootdir>/.hypothesis/neurontest and replayed) or 'ci' (derandomize=True, no database)", str),
+    ("--neurontest-max-examples", "neurontest_max_examples",
+     "perturbed texts per perturbation claim (default 50; a claim's `examples:` overrides it)", int),
 ]
 
 
@@ -72,6 +77,23 @@ def pytest_configure(config: pytest.Config) -> None:
         cache=not config.getoption("neurontest_no_cache"),
         report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
     )
+    # Perturbation claims read their Hypothesis settings from a module-level config stack
+    # (neurontest/perturb/config.py); popped again in pytest_unconfigure.
+    from neurontest.perturb.config import push_config
+
+    try:
+        push_config(values["neurontest_hypothesis_profile"], values["neurontest_max_examples"],
+                    config.rootpath)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the perturbation settings of an enclosing run (pytester runs nest in one process)."""
+    if session_key in config.stash:
+        from neurontest.perturb.config import pop_config
+
+        pop_config()
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -151,7 +173,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the HTML report, also after interrupted runs (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionfinish)."""
     state = session.config.stash.get(session_key, None)
-    if state is None or not state.records or not state.report_path:
+    if state is None or not state.records or not state.report_path or session.config.option.collectonly:
         return
     from neurontest.report import write_run_report
 

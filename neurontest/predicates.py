@@ -221,7 +221,7 @@ def predicate_from_dict(data: dict[str, Any]) -> Predicate:
 
 def _token_predicate(data: Any) -> TokenPredicate:
     if isinstance(data, list):
-        return TokenSet(tuple(str(t) for t in data))
+        return TokenSet(_token_strings(data))
     if not isinstance(data, dict):
         raise ValueError("a predicate is a mapping with `tokens:` or `regex:`")
     kinds = [k for k in ("tokens", "regex", "any_of") if k in data]
@@ -231,8 +231,23 @@ def _token_predicate(data: Any) -> TokenPredicate:
         tokens = data["tokens"]
         if isinstance(tokens, str) or not tokens:
             raise ValueError("`tokens:` must be a non-empty list of token strings")
-        return TokenSet(tuple(str(t) for t in tokens), exact=bool(data.get("exact", False)),
+        return TokenSet(_token_strings(tokens), exact=bool(data.get("exact", False)),
                         case_sensitive=bool(data.get("case_sensitive", True)))
     if "regex" in data:
         return TokenRegex(str(data["regex"]))
     return AnyOf(tuple(_token_predicate(part) for part in data["any_of"]))
+
+
+def _token_strings(tokens: list[Any]) -> tuple[str, ...]:
+    # YAML 1.1 reads unquoted On/Off/Yes/No/True/False as booleans and 2020 as a number, which
+    # would silently test the wrong token ("True" instead of "On").
+    for token in tokens:
+        if not isinstance(token, str):
+            raise ValueError(
+                f"token {token!r} is a {type(token).__name__}, not a string: YAML reads unquoted "
+                f"On/Off/Yes/No and numbers that way; quote it, e.g. '{_yaml_source(token)}'")
+    return tuple(tokens)
+
+
+def _yaml_source(value: Any) -> str:
+    return {True: "On", False: "Off"}.get(value, str(value)) if isinstance(value, bool) else str(value)

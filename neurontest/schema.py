@@ -37,6 +37,8 @@ _OPTION_TYPES: dict[str, Any] = {
     "texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "predicate": PREDICATE,
     "neurons": {"type": "array", "items": {"type": "string", "pattern": "^[Ll]\\d+[Nn]\\d+$"}},
+    "slots": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1,
+                                                         "items": {"type": ["string", "number"]}}},
 }
 
 
@@ -55,7 +57,7 @@ def build_schema() -> dict[str, Any]:
     for kind, cls in CLAIM_KINDS.items():
         properties = {"kind": {"const": kind}, "id": {"type": "string"},
                       "xfail": {"type": "string", "description": "expected to fail (strict)"},
-                      "threshold": THRESHOLD}
+                      "threshold": THRESHOLD, "fires_on": PREDICATE}
         properties |= {name: option_schema(t) for name, t in cls.options.items()}
         claim_variants.append({
             "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},

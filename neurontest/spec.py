@@ -169,7 +169,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
             try:
                 cls = get_claim_class(str(claim["kind"]))
                 cls.validate_options(claim)
-                if cls.needs_predicate and fires_on is None:
+                if cls.needs_predicate and fires_on is None and "fires_on" not in claim:
                     raise ValueError(f"a {cls.kind!r} claim needs the neuron's `fires_on:` predicate")
             except ValueError as exc:
                 raise fail(f"{ref.short_id}: {exc}", line) from None

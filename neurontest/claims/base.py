@@ -163,7 +163,7 @@ class Claim:
     @classmethod
     def validate_options(cls, data: dict[str, Any]) -> None:
         """Raise ValueError for unknown (with a did-you-mean) or missing options."""
-        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold"]
+        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on"]
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
@@ -177,6 +177,10 @@ class Claim:
                 Bound.parse(data[key])
         if "threshold" in data:
             Threshold.parse(data["threshold"])
+        if "fires_on" in data:
+            from neurontest.predicates import predicate_from_dict
+
+            predicate_from_dict(data["fires_on"])
 
     @property
     def neuron(self) -> NeuronRef:
@@ -184,6 +188,11 @@ class Claim:
 
     @property
     def predicate(self) -> Predicate:
+        """The claim's own `fires_on:` if it sets one, else its neuron's."""
+        if "fires_on" in self.config:
+            from neurontest.predicates import predicate_from_dict
+
+            return predicate_from_dict(self.config["fires_on"])
         if self.subject.predicate is None:
             raise ValueError(f"a {self.kind!r} claim needs the neuron's `fires_on:` predicate")
         return self.subject.predicate

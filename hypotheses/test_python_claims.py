@@ -1,0 +1,28 @@
+"""Claims YAML cannot express, through the `neuron` fixture (same claims, same messages)."""
+
+from neurontest.neuron import NeuronRef
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+
+
+def test_month_neuron_is_sharper_than_the_context_neuron(neuron):
+    plain = neuron("L0N972", fires_on=MONTHS, threshold=4.0).assert_fires_on(f1=">= 0.9")
+    context = neuron("L2N273", fires_on=MONTHS, threshold=2.0).check("activation", f1=">= 0")
+    # The layer-2 neuron needs "On"/"In" before the month: claimed on every month, it is far
+    # less precise (most months in the corpus do not follow On/In).
+    assert context.metrics()["precision"] < plain.metrics()["precision"] - 0.3
+
+
+def test_digit_neurons_split_the_digits_between_them(neurontest_lab):
+    two, nine = NeuronRef(0, 1458), NeuronRef(0, 298)
+    batch = neurontest_lab.sample.batch
+    strings = neurontest_lab.vocab.strings
+    is_two = [[strings[int(t)] == "2" for t in row] for row in batch.tokens.tolist()]
+    acts_two = neurontest_lab.activations(two)[batch.mask]
+    acts_nine = neurontest_lab.activations(nine)[batch.mask]
+    import torch
+
+    on_two = torch.tensor(is_two)[batch.mask]
+    # Each fires on its own digit and not on the other's.
+    assert acts_two[on_two].mean() > 5.0 > acts_nine[on_two].mean()
