@@ -65,6 +65,11 @@ def load_model(
         source = str(embedded_model_folder())
     elif Path(name).expanduser().is_dir():
         source = str(Path(name).expanduser())
+    elif name.startswith(("/", ".", "~")):
+        raise ModelUnavailableError(
+            f"model folder {name!r} does not exist: pass an existing HF model folder, a hub name, "
+            f"or the embedded default {DEFAULT_MODEL!r}"
+        )
     else:
         source = name
     try:
@@ -205,5 +210,5 @@ def _resolve_dtype(dtype: Any) -> Any:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0].rstrip(".") if text else type(exc).__name__
 
