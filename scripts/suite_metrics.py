@@ -1,24 +1,38 @@
-"""Print the activation metrics of every activation claim in hypotheses/ as a Markdown table.
+"""Print the metrics of every `activation` claim in a hypotheses folder as a Markdown table.
 
     python scripts/suite_metrics.py [hypotheses/]
 
-Runs through the library (no pytest): the numbers behind docs/example-suite.md.
+Runs through the library, without pytest: the numbers behind docs/example-suite.md.
 """
+
+from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 from neurontest.lab import Lab
 from neurontest.spec import load_hypothesis_file
-lab = Lab.load(progress=False)
-print("| file | neuron | claim | fires_on | tau | precision | recall | f1 | auprc | pearson |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-for path in sorted(Path(sys.argv[1] if len(sys.argv) > 1 else "hypotheses").glob("test_*.yaml")):
-    spec = load_hypothesis_file(path)
-    for entry in spec.neurons:
-        for ce in entry.claims:
-            if ce.kind != "activation": continue
-            claim = entry.build(ce)
-            r = claim.run(lab); m = r.metrics()
-            tau = lab.tau(entry.neuron, claim.threshold())
-            x = " (xfail)" if ce.xfail else ""
-            print(f"| {path.name} | {entry.neuron} | {ce.name}{x} | {claim.predicate.describe()[:60]} | {tau:.3g} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['auprc']:.3f} | {m['pearson']:.3f} |")
+
+COLUMNS = ("precision", "recall", "f1", "auprc", "pearson")
+
+
+def main(folder: str = "hypotheses") -> None:
+    lab = Lab.load(progress=False)
+    print("| file | neuron | claim | fires_on | tau | " + " | ".join(COLUMNS) + " |")
+    print("|" + " --- |" * (5 + len(COLUMNS)))
+    for path in sorted(Path(folder).glob("test_*.yaml")):
+        for entry in load_hypothesis_file(path).neurons:
+            for claim_entry in entry.claims:
+                if claim_entry.kind != "activation":
+                    continue
+                claim = entry.build(claim_entry)
+                metrics = claim.run(lab).metrics()
+                tau = lab.tau(entry.neuron, claim.threshold())
+                name = claim_entry.name + (" (xfail)" if claim_entry.xfail else "")
+                values = " | ".join(f"{metrics[c]:.3f}" for c in COLUMNS)
+                print(f"| {path.name} | {entry.neuron} | {name} | {claim.predicate.describe()[:60]} "
+                      f"| {tau:.3g} | {values} |")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
