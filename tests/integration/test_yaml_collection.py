@@ -122,7 +122,7 @@ def test_unloadable_model_errors_only_its_file(pytester: pytest.Pytester) -> Non
     write(pytester, "test_months", MONTH_TRUE)
     result = pytester.runpytest("--neurontest-report", "none")
     result.assert_outcomes(passed=5, errors=1)
-    result.stdout.fnmatch_lines(["*test_nomodel.yaml*cannot load model*"])
+    result.stdout.fnmatch_lines(["*test_nomodel.yaml*model folder*does not exist*"])
 
 
 def test_python_hypothesis_file_with_neuron_fixture(pytester: pytest.Pytester) -> None:

@@ -1,0 +1,150 @@
+"""What `invariant`, `necessary` and `sufficient` share: options, word pools, the run, the report.
+
+Each subclass builds one Hypothesis strategy of perturbed texts and says whether the neuron
+must fire at their trigger (`expect_fire`); `search.check_property` does the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+    from neurontest.lab import Lab
+    from neurontest.perturb.search import PropertyOutcome, Trial
+    from neurontest.perturb.sources import Encoder
+    from neurontest.perturb.strategies import WordPool
+    from neurontest.perturb.text import TokenText
+    from neurontest.predicates import Predicate
+
+COMMON_OPTIONS = {"examples": "integer", "seed": "integer", "min_rate": "bound", "pool": "texts",
+                  "shrink_budget": "integer"}
+CONTEXT_KINDS = ("delete", "insert", "replace", "case", "spacing")
+
+
+class PropertyClaim(Claim):
+    """Base of the perturbation property claims (not registered itself)."""
+
+    expect_fire: ClassVar[bool] = True
+    rate_name: ClassVar[str] = "rate"
+    verb: ClassVar[str] = "behave as claimed"
+    needs_predicate = True
+    uses_tau = True
+    marked_texts_required: ClassVar[bool] = True
+
+    @classmethod
+    def validate_options(cls, data: dict[str, Any]) -> None:
+        super().validate_options(data)
+        for key in ("examples", "shrink_budget", "edits", "length"):
+            least = 0 if key == "edits" else 1
+            if key in data and (not isinstance(data[key], int) or data[key] < least):
+                raise ValueError(f"`{key}:` must be an integer >= {least}, got {data[key]!r}")
+        for key in ("texts", "pool", "templates"):
+            if key in data and (not isinstance(data[key], list) or not data[key]):
+                raise ValueError(f"`{key}:` must be a non-empty list of strings")
+        kinds = data.get("perturbations", [])
+        unknown = sorted(set(kinds) - set(CONTEXT_KINDS) - {"swap"})
+        if unknown:
+            raise ValueError(f"unknown perturbation(s) {unknown}; choose from "
+                             f"{list(CONTEXT_KINDS) + ['swap']}")
+
+    def check(self, lab: Lab) -> None:
+        from neurontest.marked import mark_positions
+
+        super().check(lab)
+        for text in self.config.get("texts", []):
+            mark_positions(lab.tokenizer, text, require_marks=self.marked_texts_required)
+
+    # -- pieces for subclasses -----------------------------------------------------------------
+    def base_texts(self, encoder: Encoder) -> list[TokenText]:
+        """The `texts:` cut into model tokens, shortest first (so shrinking prefers them)."""
+        texts = [encoder.token_text(t) for t in self.config.get("texts", [])]
+        return sorted(texts, key=lambda t: len(t.tokens))
+
+    def pool(self, lab: Lab, predicate: Predicate) -> WordPool:
+        """`pool:` words, else the corpus's most frequent non-member tokens."""
+        from neurontest.perturb.sources import corpus_words
+        from neurontest.perturb.strategies import WordPool
+
+        words = self.config.get("pool") or corpus_words(lab, predicate).words
+        name = "pool" if "pool" in self.config else "corpus words"
+        return WordPool(name, tuple(_spaced(str(w)) for w in words))
+
+    def context_edits(self, lab: Lab, predicate: Predicate,
+                      default: tuple[str, ...] = CONTEXT_KINDS) -> SearchStrategy[Any]:
+        from neurontest.perturb.strategies import context_edits
+
+        kinds = [k for k in self.config.get("perturbations", default) if k != "swap"]
+        needs_words = {"insert", "replace"} & set(kinds)
+        return context_edits(self.pool(lab, predicate) if needs_words else None, kinds or ["delete"])
+
+    def strategy(self, lab: Lab, encoder: Encoder, predicate: Predicate) -> SearchStrategy[TokenText]:
+        raise NotImplementedError
+
+    # -- running -------------------------------------------------------------------------------
+    def identity(self, lab: Lab) -> str:
+        config = {k: v for k, v in self.config.items() if k != "xfail"}
+        return json.dumps([self.kind, self.neuron.short_id, lab.model_key, config],
+                          sort_keys=True, default=str)
+
+    def run(self, lab: Lab) -> ClaimResult:
+        from neurontest.perturb.search import check_property
+        from neurontest.perturb.sources import Encoder
+
+        predicate = self.predicate
+        tau = lab.tau(self.neuron, self.threshold())
+        encoder = Encoder(lab.tokenizer)
+        outcome = check_property(
+            lab, self.neuron, predicate, self.strategy(lab, encoder, predicate), tau=tau,
+            expect_fire=self.expect_fire, identity=self.identity(lab), encoder=encoder,
+            examples=self.config.get("examples"), seed=self.config.get("seed"),
+            shrink_budget=int(self.config.get("shrink_budget", 200)),
+        )
+        return self.result(outcome, tau)
+
+    def result(self, outcome: PropertyOutcome, tau: float) -> ClaimResult:
+        side = ">" if self.expect_fire else "<="
+        measurements = [
+            Measurement(self.rate_name, outcome.rate, self.bound("min_rate", ">= 1.0")),
+            Measurement("examples", outcome.tried),
+            Measurement("discarded", outcome.discarded),
+        ]
+        summary = (f"{len(outcome.good)}/{outcome.tried} perturbed texts {self.verb} "
+                   f"(activation at the trigger {side} tau={tau:.3g}; seed {outcome.seed}"
+                   f"{', ' + outcome.notes[0] if outcome.notes else ''})")
+        extra = []
+        if outcome.tried == 0:
+            extra.append(f"none of the drawn texts was usable ({outcome.discarded} discarded: the "
+                         "trigger split into several tokens, or the predicate did not fit)")
+        evidence = []
+        found = outcome.counterexample
+        if found is not None:
+            how = "replayed from the example database" if outcome.replayed else "shrunk"
+            summary += (f"; minimal counterexample ({how}): {found.shown!r} "
+                        f"[{'; '.join(found.text.edits) or 'no edit'}] activation "
+                        f"{found.activation:.3g}")
+            evidence.append(Evidence(f"minimal counterexample ({how} by Hypothesis)",
+                                     [_row(found, tau, "COUNTEREXAMPLE")]))
+        others = [t for t in outcome.broken if found is None or t.ids != found.ids][:5]
+        if others:
+            evidence.append(Evidence("other perturbed texts that break the claim (not shrunk)",
+                                     [_row(t, tau, "breaks") for t in others]))
+        if outcome.good:
+            evidence.append(Evidence("perturbed texts that agree with the claim",
+                                     [_row(t, tau, "agrees") for t in outcome.good[:5]]))
+        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, extra)
+
+
+def _spaced(word: str) -> str:
+    """Pool words go mid-sentence: give word-like ones the leading space BPE tokens carry."""
+    return " " + word.strip() if word.strip()[:1].isalnum() else word
+
+
+def _row(trial: Trial, tau: float, verdict: str) -> TokenRow:
+    edits = "; ".join(trial.text.edits) or "no edit"
+    return TokenRow(list(trial.str_tokens), list(trial.values), [trial.trigger],
+                    label=f"{verdict}: {edits}; activation {trial.activation:.3g} (tau {tau:.3g})")

@@ -1,0 +1,153 @@
+"""Where perturbation words come from, for one model: members and non-members of a claimed set,
+frequent corpus tokens, embedding neighbours; and turning `TokenText`s into token ids.
+
+Words are decoded vocabulary strings, stripped and de-duplicated (edits put the trigger's own
+leading space back). Only "clean" tokens are used: not special, not empty, no replacement char.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from neurontest.perturb.strategies import WordPool
+from neurontest.perturb.text import TokenText
+
+if TYPE_CHECKING:
+    import torch
+
+    from neurontest.lab import Lab
+    from neurontest.predicates import Predicate, Vocabulary
+
+
+def token_table(predicate: Predicate, vocab: Vocabulary) -> torch.Tensor:
+    """Bool per token id: the token part of the predicate (a context predicate's `token`)."""
+    from neurontest.predicates import Context
+
+    part = predicate.token if isinstance(predicate, Context) else predicate
+    return part.token_table(vocab)  # type: ignore[attr-defined]
+
+
+def clean_ids(vocab: Vocabulary) -> list[int]:
+    special = set(getattr(vocab.tokenizer, "all_special_ids", []) or [])
+    return [i for i, s in enumerate(vocab.strings)
+            if i not in special and s.strip() and "\ufffd" not in s]
+
+
+def _words(vocab: Vocabulary, ids: Sequence[int]) -> list[str]:
+    return list(dict.fromkeys(vocab.strings[i].strip() for i in ids))
+
+
+def members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
+    """Words the claim says the neuron fires on (a token set keeps its own order)."""
+    from neurontest.predicates import TokenSet
+
+    table = token_table(predicate, vocab)
+    words = _words(vocab, [i for i in clean_ids(vocab) if table[i]])
+    if isinstance(predicate, TokenSet):
+        listed = [t.strip() for t in predicate.tokens if t.strip() in words]
+        words = list(dict.fromkeys(listed + words))
+    return WordPool("members", tuple(words))
+
+
+def vocab_non_members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
+    """Every clean vocabulary word the claim says the neuron does not fire on."""
+    table = token_table(predicate, vocab)
+    member_words = set(members(predicate, vocab).words)
+    words = [w for w in _words(vocab, [i for i in clean_ids(vocab) if not table[i]])
+             if w not in member_words]
+    return WordPool("vocabulary non-members", tuple(words))
+
+
+def corpus_words(lab: Lab, predicate: Predicate | None = None, k: int = 200) -> WordPool:
+    """The `k` most frequent clean corpus words, most frequent first (non-members only when a
+    predicate is given)."""
+    import torch
+
+    batch = lab.sample.batch
+    counts = torch.bincount(batch.tokens[batch.mask].flatten(), minlength=len(lab.vocab))
+    clean = torch.zeros(len(counts), dtype=torch.bool)
+    clean[clean_ids(lab.vocab)] = True
+    if predicate is not None:
+        clean &= ~token_table(predicate, lab.vocab)
+    order = torch.argsort(counts.masked_fill(~clean, -1), descending=True)
+    ids = [int(i) for i in order[: k * 3] if counts[i] > 0 and clean[i]]
+    words = [w for w in _words(lab.vocab, ids) if w][:k]
+    exclude = set(members(predicate, lab.vocab).words) if predicate is not None else set()
+    return WordPool("corpus words", tuple(w for w in words if w not in exclude))
+
+
+def neighbours(lab: Lab, predicate: Predicate, anchors: Sequence[str], k: int = 20) -> WordPool | None:
+    """Non-members nearest (cosine on the embedding matrix W_E) to the anchor words, interleaved
+    by rank: the first neighbour of each anchor, then the second, ... (None if there are none)."""
+    import torch
+
+    vocab = lab.vocab
+    table = token_table(predicate, vocab)
+    allowed = torch.zeros(len(vocab), dtype=torch.bool)
+    allowed[clean_ids(vocab)] = True
+    allowed &= ~table[: len(allowed)]
+    with torch.inference_mode():
+        embed = torch.nn.functional.normalize(lab.model.W_E.detach().float().cpu(), dim=-1)
+        allowed = allowed[: embed.shape[0]]
+        index = Encoder(lab.tokenizer)
+        ranked = []
+        for word in dict.fromkeys(anchors):
+            ids = index.encode_piece(word)
+            if len(ids) != 1:
+                continue
+            sims = (embed @ embed[ids[0]]).masked_fill(~allowed, float("-inf"))
+            ranked.append(torch.topk(sims, min(k, int(allowed.sum()))).indices.tolist())
+    ordered = [ids[r] for r in range(k) for ids in ranked if r < len(ids)]
+    member_words = set(members(predicate, vocab).words)
+    words = [w for w in _words(vocab, ordered) if w not in member_words]
+    return WordPool("embedding neighbours", tuple(words)) if words else None
+
+
+class Encoder:
+    """Token ids for `TokenText` pieces: a piece that is one vocabulary string maps to its id,
+    anything else (a case-changed word, a user's word) is tokenized on its own."""
+
+    _BY_STRING: dict[int, dict[str, int]] = {}
+
+    def __init__(self, tokenizer: Any) -> None:
+        from neurontest.predicates import vocabulary
+
+        self.tokenizer = tokenizer
+        key = id(tokenizer)
+        if key not in self._BY_STRING:
+            vocab = vocabulary(tokenizer)
+            special = set(getattr(tokenizer, "all_special_ids", []) or [])
+            table: dict[str, int] = {}
+            for i, s in enumerate(vocab.strings):
+                if i not in special and "\ufffd" not in s:
+                    table.setdefault(s, i)
+            self._BY_STRING[key] = table
+        self.by_string = dict(self._BY_STRING[key])
+
+    def token_text(self, source: str) -> TokenText:
+        """A [[marked]] text cut into the model's tokens; the first mark is the trigger."""
+        from neurontest.marked import mark_positions
+
+        marked = mark_positions(self.tokenizer, source)
+        pieces = [self.tokenizer.decode([i]) for i in marked.ids]
+        for piece, i in zip(pieces, marked.ids):
+            self.by_string.setdefault(piece, int(i))
+        return TokenText(tuple(pieces), marked.positions[0] if marked.positions else None)
+
+    def encode_piece(self, piece: str) -> list[int]:
+        if piece in self.by_string:
+            return [self.by_string[piece]]
+        return list(self.tokenizer(piece, add_special_tokens=False)["input_ids"])
+
+    def encode(self, text: TokenText) -> tuple[tuple[int, ...], int | None] | None:
+        """(ids without BOS, index of the trigger id); None if the trigger is not one token."""
+        ids: list[int] = []
+        trigger = None
+        for i, piece in enumerate(text.tokens):
+            part = self.encode_piece(piece)
+            if i == text.trigger:
+                if len(part) != 1:
+                    return None
+                trigger = len(ids)
+            ids += part
+        return (tuple(ids), trigger) if ids else None
