@@ -18,6 +18,7 @@ from neurontest.session import ClaimRecord, NeurontestLoadError
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
+    from neurontest.multimodel import ModelTarget
     from neurontest.session import LabKey, NeurontestSession
     from neurontest.spec import ClaimEntry, NeuronEntry
 
@@ -38,77 +39,103 @@ class HypothesisYamlFile(pytest.File):
             spec = load_hypothesis_file(self.path)
         except HypothesisFileError as exc:
             raise self.CollectError(str(exc)) from None
+        from neurontest.multimodel import file_targets
+
         session = _session(self)
         _register_claim_markers(self.config)
-        key = session.lab_key(spec.model, spec.revision, spec.corpus, spec.corpus_tokens,
-                              spec.window, spec.seed)
+        targets = file_targets(session, spec)  # one per model/checkpoint, reference first
         try:
-            lab = session.lab(key)
+            labs = [session.lab(target.key) for target in targets]
         except NeurontestLoadError as exc:
             raise self.CollectError(f"{self.path}: {exc}") from None
         for entry in spec.neurons:
             claims = []
             for claim_entry in entry.claims:
                 try:
-                    lab.check_neuron(entry.neuron)
                     claim = entry.build(claim_entry)
-                    claim.check(lab)
+                    for target, lab in zip(targets, labs):
+                        if target.match_from is None:  # a matched neuron is found at run time
+                            lab.check_neuron(entry.neuron)
+                        claim.check(lab)
                 except ValueError as exc:
                     raise self.CollectError(
                         f"{self.path}:{claim_entry.line}: {entry.neuron.short_id} "
                         f"{claim_entry.kind}: {exc}") from None
                 claims.append((claim_entry, claim))
             yield NeuronCollector.from_parent(self, name=entry.neuron.short_id, entry=entry,
-                                              claims=claims, lab_key=key)
+                                              claims=claims, lab_key=targets[0].key,
+                                              targets=targets)
 
 
 class NeuronCollector(pytest.Collector):
     """The claims about one neuron in one file."""
 
     def __init__(self, *, entry: NeuronEntry, claims: list[tuple[ClaimEntry, Claim]],
-                 lab_key: LabKey, **kwargs: Any) -> None:
+                 lab_key: LabKey, targets: list[ModelTarget] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.entry = entry
         self.claims = claims
         self.lab_key = lab_key
+        self.targets = targets
 
     def collect(self) -> Iterator[ClaimItem]:
+        from neurontest.multimodel import ModelTarget, model_label
+
+        targets = self.targets or [ModelTarget(self.lab_key, model_label(self.lab_key.model,
+                                                                        self.lab_key.revision))]
         for claim_entry, claim in self.claims:
-            item = ClaimItem.from_parent(self, name=claim_entry.name, claim=claim,
-                                         line=claim_entry.line, lab_key=self.lab_key)
-            item.add_marker(getattr(pytest.mark, claim.kind))
-            if claim_entry.xfail is not None:
-                item.add_marker(pytest.mark.xfail(reason=claim_entry.xfail, strict=True,
-                                                  raises=ClaimFailed))
-            yield item
+            for target in targets:
+                # One item per model; the `[model]` suffix only when there are several.
+                name = claim_entry.name if len(targets) == 1 else f"{claim_entry.name}[{target.label}]"
+                item = ClaimItem.from_parent(self, name=name, claim=claim, line=claim_entry.line,
+                                             lab_key=target.key, model_label=target.label,
+                                             claim_id=f"{self.name}::{claim_entry.name}",
+                                             match_from=target.match_from)
+                item.add_marker(getattr(pytest.mark, claim.kind))
+                if claim_entry.xfail is not None:
+                    item.add_marker(pytest.mark.xfail(reason=claim_entry.xfail, strict=True,
+                                                      raises=ClaimFailed))
+                yield item
 
 
 class ClaimItem(pytest.Item):
     """One claim: runs it on the session's lab and fails with the measured evidence."""
 
-    def __init__(self, *, claim: Claim, line: int, lab_key: LabKey, **kwargs: Any) -> None:
+    def __init__(self, *, claim: Claim, line: int, lab_key: LabKey, model_label: str = "",
+                 claim_id: str = "", match_from: LabKey | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.claim = claim
         self.line = line
         self.lab_key = lab_key
+        self.model_label = model_label  # names the baseline file and the matrix column
+        self.claim_id = claim_id or self.name  # `L1N298::activation`, no model suffix
+        self.match_from = match_from  # reference model's lab key (--neurontest-match-neurons)
         self.result: ClaimResult | None = None
 
     def record(self) -> ClaimRecord:
         return ClaimRecord(self.nodeid, self.claim.kind, self.claim.neuron.short_id,
-                           str(self.path), self.line)
+                           str(self.path), self.line, claim_id=self.claim_id,
+                           model=self.model_label)
 
     def runtest(self) -> None:
         session = _session(self)
         lab = session.prepared_lab(self.lab_key)
+        from neurontest.multimodel import run_claim
+
         started = time.perf_counter()
-        self.result = self.claim.run(lab)
+        claim, self.result = run_claim(session, self, lab)  # on the matched neuron if asked
         record = session.records.get(self.nodeid)
         if record is not None:
             record.result = self.result
             record.lab = lab.describe()
             record.duration = time.perf_counter() - started
+        # Compare with (or, when updating, record) the baseline; a drift fails even a holding claim.
+        drift = session.baselines.check(self, self.result, lab.describe()) if session.baselines else None
         if not self.result.passed:
-            raise ClaimFailed(failure_message(self.claim, self.result, lab), evidence=self.result)
+            message = failure_message(claim, self.result, lab)
+            raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)
+        if drift:
+            raise ClaimFailed(drift, evidence=self.result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError)):

@@ -263,3 +263,80 @@ def planted_corpus_texts(n: int = 200, seed: int = 0) -> list[str]:
         parts = [clause() for _ in range(rng.randint(1, 3))]
         texts.append(" , ".join(parts) + " .")
     return texts
+
+
+# -- variants for checkpoint tests (baselines, neuron matching) -------------------------------
+
+def planted_hf_model(seed: int = 0) -> Any:
+    """A fresh, unbridged HF copy of the planted weights, free to perturb, permute or save."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    source = planted_model(seed).model.original_model
+    copy = LlamaForCausalLM(source.config)
+    target = copy.state_dict()
+    # The bridge wraps HF modules in place, so its parameter names carry `._original_component`
+    # segments (several aliases per tensor); stripping them gives the plain HF names.
+    with torch.no_grad():
+        for name, value in source.state_dict().items():
+            plain = name.replace("._original_component", "")
+            if plain in target:
+                target[plain].copy_(value)
+    copy.eval()
+    return copy
+
+
+def permute_layer_neurons(hf: Any, layer: int, perm: Sequence[int]) -> None:
+    """Reorder one layer's MLP neurons in place (new neuron i = old neuron perm[i]): gate/up
+    rows and down-projection columns move together, so the network computes the same function."""
+    import torch
+
+    mlp = hf.model.layers[layer].mlp
+    index = torch.as_tensor(list(perm))
+    with torch.no_grad():
+        mlp.gate_proj.weight.copy_(mlp.gate_proj.weight[index].clone())
+        mlp.up_proj.weight.copy_(mlp.up_proj.weight[index].clone())
+        mlp.down_proj.weight.copy_(mlp.down_proj.weight[:, index].clone())
+
+
+def planted_model_permuted(seed: int = 0, *, month_to: int = 20) -> PlantedModel:
+    """The planted model with layer 0's MONTH neuron swapped with neuron `month_to`: the same
+    network with the month neuron at another index (as a re-trained checkpoint might have it)."""
+    import dataclasses
+
+    import torch
+    from transformer_lens.model_bridge import TransformerBridge
+
+    perm = list(range(_D_MLP))
+    perm[MONTH_NEURON.index], perm[month_to] = month_to, MONTH_NEURON.index
+    hf = planted_hf_model(seed)
+    permute_layer_neurons(hf, 0, perm)
+    bridge = TransformerBridge.boot_transformers(
+        "neurontest/planted", hf_model=hf, tokenizer=_tokenizer(), device="cpu", dtype=torch.float32)
+    bridge.eval()
+    bridge.requires_grad_(False)
+    bridge.neurontest_name = "planted-permuted"  # type: ignore[attr-defined]
+    bridge.neurontest_revision = None  # type: ignore[attr-defined]
+
+    def moved(neuron: PlantedNeuron) -> PlantedNeuron:
+        if neuron.neuron.layer != 0:
+            return neuron
+        return dataclasses.replace(neuron, neuron=NeuronRef(0, perm.index(neuron.neuron.index)))
+
+    planted = {k: moved(v) for k, v in _planted_neurons().items()}
+    return PlantedModel(
+        model=bridge, month=planted["month"], digit=planted["digit"],
+        promoter=planted["promoter"], context=planted["context"],
+        neurons=list(planted.values()), vocabulary=WORDS[len(SPECIALS):],
+    )
+
+
+def save_planted_folder(folder: Any, hf: Any = None, *, seed: int = 0) -> Any:
+    """Save the planted model (or a perturbed `planted_hf_model` copy) as an HF folder that
+    `load_model(folder)` and `--neurontest-model folder` read; returns the folder's Path."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    (hf if hf is not None else planted_hf_model(seed)).save_pretrained(folder)
+    _tokenizer().save_pretrained(folder)
+    return folder

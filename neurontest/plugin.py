@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from neurontest.session import NeurontestSession
 
 session_key: pytest.StashKey[NeurontestSession] = pytest.StashKey()
+_perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -50,6 +51,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(ini, help_text, default=None)
     group.addoption("--neurontest-no-cache", dest="neurontest_no_cache", action="store_true",
                     default=False, help="recompute activations instead of using the on-disk cache")
+    # Checkpoints and baselines (neurontest/multimodel.py, baselines.py, matching.py).
+    for flag, ini, help_text in _FLAGS:
+        group.addoption(flag, dest=ini, action="store_true", default=False, help=help_text)
+        parser.addini(ini, help_text, type="bool", default=False)
+    also_help = ("also test every hypothesis file on this model or checkpoint (repeatable); "
+                 "each claim becomes one item per model")
+    group.addoption("--neurontest-also-model", dest="neurontest_also_models", action="append",
+                    default=[], metavar="MODEL", help=also_help)
+    parser.addini("neurontest_also_models", also_help, type="linelist", default=[])
+
+
+_FLAGS = [
+    ("--neurontest-update-baselines", "neurontest_update_baselines",
+     "record every claim's metrics as baselines (hypotheses/baselines/<file>.<model>.json) "
+     "instead of comparing with them"),
+    ("--neurontest-require-baselines", "neurontest_require_baselines",
+     "fail claims that have no baseline (default: list them in the summary)"),
+    ("--neurontest-match-neurons", "neurontest_match_neurons",
+     "on every model but the first, test each claim on the neuron best correlated with the "
+     "claimed one (same layer) instead of the same index"),
+]
+
+
+def _flag(config: pytest.Config, ini: str) -> bool:
+    return bool(config.getoption(ini) or config.getini(ini))
 
 
 def _option(config: pytest.Config, ini: str, kind: type) -> Any:
@@ -67,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     values = {ini: _option(config, ini, kind) for _flag, ini, _help, kind in _OPTIONS}
     report = values["neurontest_report"] or "reports/neurontest.html"
-    config.stash[session_key] = NeurontestSession(
+    state = config.stash[session_key] = NeurontestSession(
         model=values["neurontest_model"],
         revision=values["neurontest_revision"],
         corpus=values["neurontest_corpus"],
@@ -77,6 +103,14 @@ def pytest_configure(config: pytest.Config) -> None:
         cache=not config.getoption("neurontest_no_cache"),
         report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
     )
+    from neurontest.baselines import BaselineStore
+
+    state.also_models = list(config.getoption("neurontest_also_models")
+                             or config.getini("neurontest_also_models"))
+    state.match_neurons = _flag(config, "neurontest_match_neurons")
+    state.baselines = BaselineStore(update=_flag(config, "neurontest_update_baselines"),
+                                    require=_flag(config, "neurontest_require_baselines"),
+                                    root=Path(config.rootpath))
     # Perturbation claims read their Hypothesis settings from a module-level config stack
     # (neurontest/perturb/config.py); popped again in pytest_unconfigure.
     from neurontest.perturb.config import push_config
@@ -86,11 +120,12 @@ def pytest_configure(config: pytest.Config) -> None:
                     config.rootpath)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[_perturb_pushed] = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Restore the perturbation settings of an enclosing run (pytester runs nest in one process)."""
-    if session_key in config.stash:
+    if config.stash.get(_perturb_pushed, False):
         from neurontest.perturb.config import pop_config
 
         pop_config()
@@ -105,6 +140,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: deselected claims are neither mined nor reported
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     """Plan one mining pass per (model, corpus) for all selected claims (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collection_modifyitems)."""
@@ -112,8 +148,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         claim = getattr(item, "claim", None)
         if claim is not None and hasattr(item, "lab_key"):
-            state.plan(item.lab_key, claim.neurons_to_mine())
+            if getattr(item, "match_from", None) is None:  # a matched neuron is mined once found
+                state.plan(item.lab_key, claim.neurons_to_mine())
             state.register(item.record())
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Note each claim before -k/-m deselection, so deselected claims never count as unused
+    baseline entries (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_itemcollected)."""
+    state = item.config.stash.get(session_key, None)
+    if state is not None and state.baselines is not None:
+        state.baselines.collected(item)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -173,6 +218,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the HTML report, also after interrupted runs (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionfinish)."""
     state = session.config.stash.get(session_key, None)
+    if state is not None and state.baselines is not None:
+        # Baselines are flushed once, here; an interrupted run (exit 2) writes none.
+        failed = state.baselines.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is None or not state.records or not state.report_path or session.config.option.collectonly:
         return
     from neurontest.report import write_run_report
@@ -184,6 +234,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     """Print the claims summary (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_terminal_summary)."""
     state = config.stash.get(session_key, None)
     lines = state.summary_lines() if state is not None else []
+    if state is not None:
+        from neurontest.multimodel import match_summary_lines
+
+        lines += match_summary_lines(state)
+        lines += state.baselines.summary_lines() if state.baselines is not None else []
     if lines:
         terminalreporter.section("neurontest")
         for line in lines:

@@ -42,6 +42,16 @@ _OPTION_TYPES: dict[str, Any] = {
 }
 
 
+_ONE_TOLERANCE: dict[str, Any] = {"oneOf": [
+    {"type": "number", "minimum": 0},
+    {"type": "object", "properties": {"abs": {"type": "number", "minimum": 0},
+                                      "rel": {"type": "number", "minimum": 0}},
+     "minProperties": 1, "additionalProperties": False}]}
+TOLERANCE: dict[str, Any] = {
+    "description": "baseline drift tolerance: absolute for every metric, or per metric",
+    "anyOf": [_ONE_TOLERANCE, {"type": "object", "additionalProperties": _ONE_TOLERANCE}]}
+
+
 def option_schema(kind: str) -> dict[str, Any]:
     if kind.startswith("enum:"):
         return {"enum": kind[5:].split("|")}
@@ -57,7 +67,7 @@ def build_schema() -> dict[str, Any]:
     for kind, cls in CLAIM_KINDS.items():
         properties = {"kind": {"const": kind}, "id": {"type": "string"},
                       "xfail": {"type": "string", "description": "expected to fail (strict)"},
-                      "threshold": THRESHOLD, "fires_on": PREDICATE}
+                      "threshold": THRESHOLD, "fires_on": PREDICATE, "tolerance": TOLERANCE}
         properties |= {name: option_schema(t) for name, t in cls.options.items()}
         claim_variants.append({
             "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
@@ -85,6 +95,7 @@ def build_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "model": {"type": "string"}, "revision": {"type": "string"}, "corpus": {"type": "string"},
+            "models": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "corpus_tokens": {"type": ["integer", "null"]}, "window": {"type": "integer", "minimum": 1},
             "seed": {"type": "integer"}, "description": {"type": "string"},
             "neurons": {"type": "array", "items": neuron, "minItems": 1},

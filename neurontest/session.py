@@ -45,6 +45,9 @@ class ClaimRecord:
     message: str = ""
     duration: float = 0.0
     lab: dict[str, Any] = field(default_factory=dict)
+    claim_id: str = ""  # `L1N298::activation`: the node id after the file, without a model suffix
+    model: str = ""  # the model label (a column of neurontest.matrix.claims_matrix)
+    match: dict[str, Any] | None = None  # the matched neuron (--neurontest-match-neurons)
 
 
 @dataclass
@@ -65,6 +68,10 @@ class NeurontestSession:
     records: dict[str, ClaimRecord] = field(default_factory=dict)
     collection_errors: dict[str, bool] = field(default_factory=dict)  # nodeid -> hypothesis file?
     started: float = field(default_factory=time.time)
+    also_models: list[str] = field(default_factory=list)  # --neurontest-also-model
+    match_neurons: bool = False  # --neurontest-match-neurons
+    matches: dict[Any, Any] = field(default_factory=dict)  # (ref key, key, neuron) -> NeuronMatch
+    baselines: Any = None  # neurontest.baselines.BaselineStore
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 FILE_KEYS = {
     "model": "model name or path (default: the embedded smollm2-135m)",
+    "models": "several models/checkpoints, each claim tested on each (instead of `model:`)",
     "revision": "hub revision/checkpoint of the model",
     "corpus": "corpus spec (default: wiki-sample)",
     "corpus_tokens": "tokens sampled from the corpus (default 100000; null = all)",
@@ -112,6 +113,7 @@ class HypothesisFile:
     window: int
     seed: int
     neurons: list[NeuronEntry]
+    models: list[str] = field(default_factory=list)  # `models:`; empty when the file names one
 
 
 def load_hypothesis_file(path: Path | str) -> HypothesisFile:
@@ -182,7 +184,13 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                                            None if xfail is None else str(xfail)))
         entries.append(entry)
     tokens = data.get("corpus_tokens", 100_000)
-    return HypothesisFile(
+    models = data.get("models")
+    if models is not None:
+        if "model" in data:
+            raise fail("give either `model:` or `models:` (a list), not both", _line(data, "models"))
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+            raise fail("`models:` is a non-empty list of model names or folders", _line(data, "models"))
+    return HypothesisFile(models=list(models or []),
         path=path, model=_opt_str(data.get("model")), revision=_opt_str(data.get("revision")),
         corpus=_opt_str(data.get("corpus")), corpus_tokens=None if tokens is None else int(tokens),
         window=int(data.get("window", 64)), seed=int(data.get("seed", 0)), neurons=entries,

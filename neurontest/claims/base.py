@@ -163,7 +163,7 @@ class Claim:
     @classmethod
     def validate_options(cls, data: dict[str, Any]) -> None:
         """Raise ValueError for unknown (with a did-you-mean) or missing options."""
-        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on"]
+        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on", "tolerance"]
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
@@ -177,6 +177,10 @@ class Claim:
                 Bound.parse(data[key])
         if "threshold" in data:
             Threshold.parse(data["threshold"])
+        if "tolerance" in data:  # baseline drift tolerance (neurontest.baselines)
+            from neurontest.baselines import parse_tolerance
+
+            parse_tolerance(data["tolerance"])
         if "fires_on" in data:
             from neurontest.predicates import predicate_from_dict
 
