@@ -183,11 +183,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     """Attach each claim's heatmaps to its pytest-html row, when that plugin is active (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_makereport)."""
     outcome = yield
     report = outcome.get_result()
-    if report.when != "call" or not item.config.pluginmanager.hasplugin("html"):
+    if report.when != "call":
         return
     state = item.config.stash.get(session_key, None)
     record = state.records.get(item.nodeid) if state is not None else None
     if record is None:
+        return
+    if hasattr(item.config, "workerinput"):
+        # Under pytest-xdist the controller writes the report: ship it this claim's evidence.
+        from neurontest.session import record_to_dict
+
+        report.user_properties.append(("neurontest", record_to_dict(record)))
+    if not item.config.pluginmanager.hasplugin("html"):
         return
     from neurontest.report.pytest_html import extras_for
 
@@ -205,6 +212,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     state = _STATE.get("session")
     if state is not None:
+        shipped = dict(report.user_properties).get("neurontest")
+        if shipped is not None and report.nodeid not in state.records:  # an xdist controller
+            from neurontest.session import record_from_dict
+
+            state.register(record_from_dict(shipped))
         message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
         state.ran(report.nodeid, outcome, report.duration, message)
 
@@ -225,6 +237,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state is None or not state.records or not state.report_path or session.config.option.collectonly:
         return
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller writes the one report from what workers ship
     from neurontest.report import write_run_report
 
     write_run_report(state, Path(state.report_path))

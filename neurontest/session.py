@@ -50,6 +50,32 @@ class ClaimRecord:
     match: dict[str, Any] | None = None  # the matched neuron (--neurontest-match-neurons)
 
 
+def record_to_dict(record: ClaimRecord) -> dict[str, Any]:
+    """Plain data for a record, so pytest-xdist can ship it from a worker to the controller."""
+    import dataclasses
+
+    return dataclasses.asdict(record)
+
+
+def record_from_dict(data: dict[str, Any]) -> ClaimRecord:
+    """The inverse of `record_to_dict`, rebuilding the claim result and its evidence."""
+    from neurontest.claims.base import (Bound, ClaimResult, Evidence, Measurement, TokenRow)
+
+    result = data.get("result")
+    if result is not None:
+        result = ClaimResult(
+            kind=result["kind"],
+            neuron=NeuronRef(**result["neuron"]),
+            measurements=[Measurement(m["name"], m["value"], None if m["bound"] is None else Bound(**m["bound"]))
+                          for m in result["measurements"]],
+            summary=result["summary"],
+            evidence=[Evidence(e["title"], [TokenRow(**r) for r in e["rows"]],
+                               [tuple(t) for t in e["table"]], e["value_label"]) for e in result["evidence"]],
+            extra_failures=list(result["extra_failures"]),
+        )
+    return ClaimRecord(**(data | {"result": result}))
+
+
 @dataclass
 class NeurontestSession:
     """Everything the plugin remembers between hooks."""
