@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from neurontest.activations import neuron_activations
 from neurontest.neuron import NeuronRef
@@ -98,23 +99,58 @@ def mine(
     shape = tuple(batch.tokens.shape)
     found: dict[NeuronRef, torch.Tensor] = {}
     if store is not None:
-        for neuron in neurons:
-            values = store.load(neuron, shape)
-            if values is not None:
-                found[neuron] = values
-                store.hits += 1
+        _load_into(store, neurons, shape, found)
     missing = [n for n in neurons if n not in found]
     if missing:
-        computed = neuron_activations(
-            model, batch, missing, batch_size=batch_size,
-            progress=f"mining {len(missing)} neuron(s)" if progress else False,
-        )
-        for neuron, values in computed.items():
-            if store is not None:
-                store.store(neuron, values)
-                store.misses += 1
-            found[neuron] = values
+        with _mining_lock(store):
+            if store is not None:  # another process may have mined them while we waited
+                _load_into(store, missing, shape, found)
+                missing = [n for n in missing if n not in found]
+            computed = neuron_activations(
+                model, batch, missing, batch_size=batch_size,
+                progress=f"mining {len(missing)} neuron(s)" if progress else False,
+            ) if missing else {}
+            for neuron, values in computed.items():
+                if store is not None:
+                    store.store(neuron, values)
+                    store.misses += 1
+                found[neuron] = values
     return {n: found[n] for n in neurons}
+
+
+def _load_into(store: ActivationCache, neurons: Sequence[NeuronRef], shape: tuple[int, ...],
+               found: dict[NeuronRef, torch.Tensor]) -> None:
+    for neuron in neurons:
+        values = store.load(neuron, shape)
+        if values is not None:
+            found[neuron] = values
+            store.hits += 1
+
+
+@contextmanager
+def _mining_lock(store: ActivationCache | None) -> Iterator[None]:
+    """An exclusive lock on the cache folder while mining (POSIX flock; none elsewhere or when the
+    folder is unwritable): concurrent pytest-xdist workers on a cold cache then mine once, the
+    others wait and read the files, instead of every worker mining the same corpus at once."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None
+    handle = None
+    if store is not None and fcntl is not None:
+        try:
+            store.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(store.folder / ".lock", "a")  # noqa: SIM115 - released below
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            if handle is not None:
+                handle.close()
+            handle = None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()  # closing releases the flock
 
 
 def _checksum(values: Any) -> str:

@@ -1,7 +1,9 @@
-"""The `neurontest` command: `inspect` a neuron (HTML page + draft hypothesis), print the `schema`.
+"""The `neurontest` command: `inspect` a neuron (HTML page + draft hypothesis), print the `schema`,
+`bench` the library.
 
     neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
     neurontest schema > neurontest.schema.json
+    neurontest bench --quick            # timings against the seed's loops (docs/benchmarks.md)
 
 Progress goes to stderr so stdout stays a clean YAML or JSON document.
 """
@@ -40,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the JSON Schema of hypothesis files")
     schema.set_defaults(func=_schema)
+
+    bench = sub.add_parser("bench", help="time neurontest against the seed's loops and the "
+                           "machine's floor; print a table, write benchmarks/results.json")
+    from neurontest.bench import add_arguments  # stdlib-only at import: the CLI stays fast
+
+    add_arguments(bench)
+    bench.set_defaults(func=_bench)
     return parser
 
 
@@ -74,6 +83,12 @@ def _inspect(args: argparse.Namespace) -> int:
     sys.stdout.write(view.draft_yaml())
     _say(f"wrote {out}")
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from neurontest.bench import main as bench_main
+
+    return bench_main(args, _say)
 
 
 def _schema(args: argparse.Namespace) -> int:

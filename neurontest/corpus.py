@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurontest import paths
 from neurontest.errors import CorpusUnavailableError
+from neurontest.prep_cache import load_sample, store_sample
 from neurontest.tokens import batch_from_ids, bos_id
 
 if TYPE_CHECKING:
@@ -75,6 +76,13 @@ class TextCorpus:
             raise CorpusUnavailableError(f"corpus {self.name!r} has no texts; pass a non-empty one")
         bos = bos_id(tokenizer)
         has_bos = prepend_bos and bos is not None
+        ident = tokenizer_identity(tokenizer)
+        fingerprint = _sha16([self.fingerprint, ident, window, n_tokens, seed, prepend_bos])
+        cached = load_sample(fingerprint)  # re-tokenizing costs about 2 s on every run
+        if cached is not None:
+            batch, documents = cached
+            batch.meta.update(corpus=self.name, corpus_fingerprint=fingerprint, window=window)
+            return CorpusSample(self.name, batch, fingerprint, window, documents)
         rows: list[list[int]] = []
         documents: list[int] = []
         for offset in range(0, len(self.texts), 256):  # batched for speed, chunked for memory
@@ -101,9 +109,8 @@ class TextCorpus:
                 total += len(rows[j]) - has_bos
             keep.sort()
             rows, documents = [rows[j] for j in keep], [documents[j] for j in keep]
-        ident = tokenizer_identity(tokenizer)
-        fingerprint = _sha16([self.fingerprint, ident, window, n_tokens, seed, prepend_bos])
         batch = batch_from_ids(rows, tokenizer, has_bos=has_bos)
+        store_sample(fingerprint, batch, documents)
         batch.meta.update(corpus=self.name, corpus_fingerprint=fingerprint, window=window)
         return CorpusSample(self.name, batch, fingerprint, window, documents)
 
