@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("xdist")
+from .test_yaml_collection import HEADER
 
-HEADER = """\
-model: planted
-corpus: planted
-corpus_tokens: null
-window: 16
-neurons:
-"""
+pytest.importorskip("xdist")
 
 MONTHS = """\
   - id: L0N3
