@@ -10,11 +10,13 @@ differences between positions are not sampling noise.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from neurontest.activations import _model_device, check_neurons
+from neurontest.activations import check_neurons
 from neurontest.neuron import NeuronRef
+from neurontest.prefix_runs import Variant, last_token_activations
 from neurontest.tokens import encode
 
 
@@ -39,11 +41,25 @@ class NoiseSensitivity:
 
 
 def embedding_rms_norm(model: Any) -> float:
-    """sqrt(mean_v ||W_E[v]||^2): the typical length of a token embedding."""
+    """sqrt(mean_v ||W_E[v]||^2): the typical length of a token embedding.
+
+    Memoised per model: it reads the whole embedding matrix, which costs as much as a short
+    noise run. The memo is keyed on the tensor's storage and version, so editing W_E in place
+    recomputes it.
+    """
     import torch
 
-    with torch.inference_mode():
-        return float(model.W_E.float().pow(2).sum(-1).mean().sqrt())
+    w_e = model.W_E
+    key = (w_e.data_ptr(), w_e._version, tuple(w_e.shape))
+    memo = _rms_memo.get(model)
+    if memo is None or memo[0] != key:
+        with torch.inference_mode():
+            memo = (key, float(w_e.float().pow(2).sum(-1).mean().sqrt()))
+        _rms_memo[model] = memo
+    return memo[1]
+
+
+_rms_memo: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], float]] = weakref.WeakKeyDictionary()
 
 
 def noise_sensitivity(
@@ -60,8 +76,8 @@ def noise_sensitivity(
 ) -> NoiseSensitivity:
     """Noise each real token up to `target` (an index into the real tokens) with `draws` draws.
 
-    One batched forward of (positions x draws + 1 clean) rows, stopped after the neuron's layer;
-    `batch_size` only splits it when that would not fit in memory.
+    The (positions x draws + 1 clean) variants are evaluated by `prefix_runs`: each from the
+    noised position on, stopped after the neuron's layer; `batch_size` bounds rows per forward.
     """
     import torch
 
@@ -74,55 +90,22 @@ def noise_sensitivity(
     str_tokens = [tokenizer.decode([i]) for i in ids[first:]]
     # Later tokens cannot reach the target, so the run stops at it.
     ids = ids[: first + target + 1]
-    device = _model_device(model)
     generator = torch.Generator().manual_seed(seed)
     d_model = model.W_E.shape[1]
     noise = torch.randn(draws, d_model, generator=generator)
     noise = noise * (scale * embedding_rms_norm(model) / d_model**0.5)
 
     n_pos = target + 1
-    # Row 0 stays clean; row 1 + i * draws + d carries draw d at real token i.
-    delta = torch.zeros(1 + n_pos * draws, len(ids), d_model)
-    rows = torch.arange(n_pos * draws) + 1
-    positions = torch.arange(n_pos).repeat_interleave(draws) + first
-    delta[rows, positions] = noise.repeat(n_pos, 1)
-    with torch.inference_mode():
-        tokens = torch.tensor([ids], device=device)
-        acts = _activation_at(model, neuron, tokens, delta, first + target, batch_size)
-    clean = float(acts[0])
-    mean_change = (acts[1:].view(n_pos, draws) - clean).mean(dim=1)
+    # Row 0 is the clean text; then draw d of the noise at real token i, for each i and d.
+    clean = tuple(ids)
+    variants = [Variant(clean, len(ids))] + [
+        Variant(clean, first + i, first + i, noise[d]) for i in range(n_pos) for d in range(draws)
+    ]
+    acts = last_token_activations(model, neuron, ids, variants, batch_size=batch_size)
+    clean_act = float(acts[0])
+    mean_change = (acts[1:].view(n_pos, draws) - clean_act).mean(dim=1)
     change = mean_change.tolist() + [0.0] * (n_real - n_pos)
-    return NoiseSensitivity(neuron, text, str_tokens, target, clean, change)
-
-
-def _activation_at(
-    model: Any, neuron: NeuronRef, tokens: Any, delta: Any, position: int, batch_size: int
-) -> Any:
-    """The neuron's activation at `position` for each row of `delta` added to the embeddings."""
-    import torch
-
-    out: list[torch.Tensor] = []
-    for start in range(0, delta.shape[0], batch_size):
-        chunk = delta[start : start + batch_size]
-        sink: dict[str, torch.Tensor] = {}
-
-        def add_noise(value: torch.Tensor, hook: Any = None, chunk: torch.Tensor = chunk) -> torch.Tensor:
-            return value + chunk.to(value.device, value.dtype)
-
-        def capture(value: torch.Tensor, hook: Any = None) -> None:
-            sink["a"] = value[:, position, neuron.index].float().cpu()
-
-        model.run_with_hooks(
-            tokens.expand(chunk.shape[0], -1),
-            fwd_hooks=[("hook_embed", add_noise), (neuron.hook_name, capture)],
-            stop_at_layer=_stop(model, neuron.layer),
-        )
-        out.append(sink["a"])
-    return torch.cat(out)
-
-
-def _stop(model: Any, layer: int) -> int | None:
-    return layer + 1 if layer + 1 < int(model.cfg.n_layers) else None
+    return NoiseSensitivity(neuron, text, str_tokens, target, clean_act, change)
 
 
 def _resolve_target(target: int, n_real: int) -> int:

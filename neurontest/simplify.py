@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from neurontest.activations import _model_device, check_neurons
+from neurontest.activations import check_neurons
 from neurontest.neuron import NeuronRef
+from neurontest.prefix_runs import Variant, last_token_activations
 from neurontest.tokens import bos_id, encode
 
 
@@ -60,8 +61,9 @@ def simplify(
 ) -> Simplification:
     """Greedily delete tokens of `text` while keeping `neuron`'s activation at `target` high.
 
-    `target` indexes the real tokens (BOS excluded). Each step costs one forward of all its
-    candidates (equal lengths, so no padding), stopped after the neuron's layer.
+    `target` indexes the real tokens (BOS excluded). Each step evaluates all its candidates
+    in batches (equal lengths, so no padding), each from its deleted position on and stopped
+    after the neuron's layer (`prefix_runs`).
     """
     import torch
 
@@ -80,39 +82,18 @@ def simplify(
     def decode(row: Sequence[int]) -> list[str]:
         return [tokenizer.decode([i]) for i in row]
 
-    first = _last_activations(model, neuron, [prefix + ids], batch_size)
+    def run(rows: list[list[int]], starts: list[int], base: list[int]) -> Any:
+        variants = [Variant(tuple(prefix + row), len(prefix) + start) for row, start in zip(rows, starts)]
+        return last_token_activations(model, neuron, prefix + base, variants, batch_size=batch_size)
+
+    first = run([ids], [len(ids)], ids)
     steps = [SimplificationStep(decode(ids), float(first[0]), None, list(ids))]
     while len(ids) > min_tokens:
         # Candidate j deletes token j; the target (last) token is never a candidate.
         candidates = [ids[:j] + ids[j + 1 :] for j in range(len(ids) - 1)]
-        acts = _last_activations(model, neuron, [prefix + c for c in candidates], batch_size)
+        acts = run(candidates, list(range(len(candidates))), ids)
         best = int(torch.argmax(acts))
         removed = tokenizer.decode([ids[best]])
         ids = candidates[best]
         steps.append(SimplificationStep(decode(ids), float(acts[best]), removed, list(ids)))
     return Simplification(neuron, text, steps)
-
-
-def _last_activations(
-    model: Any, neuron: NeuronRef, rows: list[list[int]], batch_size: int
-) -> Any:
-    """The neuron's activation at the last position of each (equal-length) row."""
-    import torch
-
-    device = _model_device(model)
-    tokens = torch.tensor(rows, device=device)
-    out: list[torch.Tensor] = []
-
-    def capture(value: torch.Tensor, hook: Any = None) -> None:
-        out.append(value[:, -1, neuron.index].float().cpu())
-
-    n_layers = int(model.cfg.n_layers)
-    stop = neuron.layer + 1 if neuron.layer + 1 < n_layers else None
-    with torch.inference_mode():
-        for start in range(0, len(rows), batch_size):
-            model.run_with_hooks(
-                tokens[start : start + batch_size],
-                fwd_hooks=[(neuron.hook_name, capture)],
-                stop_at_layer=stop,
-            )
-    return torch.cat(out)

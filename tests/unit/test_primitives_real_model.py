@@ -81,3 +81,18 @@ def test_optimize_runs_five_steps(model):
         again = activations_on_texts(model, EARLY, [p.text])[0]
         if len(again.values) == 4:  # decode/encode need not round-trip on a BPE vocabulary
             assert again.values[-1] == pytest.approx(p.activation, abs=1e-4)
+
+
+@pytest.mark.parametrize("neuron", [EARLY, LAST_LAYER], ids=str)
+def test_shared_prefix_runs_match_plain_forwards(model, neuron):
+    from neurontest import prefix_runs
+    from neurontest.tokens import encode
+
+    ids = encode(model.tokenizer, "In 1987, 1988 and 1989 the prices rose by 12, 14 and 19 percent")
+    noise = torch.randn(int(model.cfg.d_model), generator=torch.Generator().manual_seed(0))
+    variants = [prefix_runs.Variant(tuple(ids), p, p, noise) for p in range(1, len(ids))]
+    variants += [prefix_runs.Variant(tuple(ids[:j] + ids[j + 1 :] + ids[1:2]), j) for j in range(1, len(ids) - 1)]
+    shared = prefix_runs._shared_activations(model, neuron, ids, variants, batch_size=16)
+    plain = prefix_runs.plain_activations(model, neuron, variants, batch_size=16)
+    assert plain.std() > 0
+    assert torch.allclose(shared, plain, atol=1e-4, rtol=1e-4)
