@@ -25,6 +25,7 @@ from neurontest.batching import (  # noqa: E402
     row_bytes,
 )
 from neurontest.errors import DeviceMemoryError  # noqa: E402
+from neurontest.lab import Lab  # noqa: E402
 from neurontest.planted import planted_corpus_texts, planted_model  # noqa: E402
 from neurontest.tokens import encode_texts  # noqa: E402
 
@@ -190,8 +191,29 @@ def test_cuda_cache_is_emptied_before_a_retry_only_on_cuda(monkeypatch):
 
 # -- automatic by default -------------------------------------------------------------------------
 def test_automatic_is_the_default_and_is_32_rows_on_cpu(planted, corpus):
+    assert Lab(planted.model).batch_size is None
     counting = RefusingModel(planted.model, max_rows=10**9)
     neuron_activations(counting, corpus, [planted.month.neuron])
     assert counting.attempts == [32, 18]
     with pytest.raises(ValueError, match="at least 1"):
         neuron_activations(planted.model, corpus, [planted.month.neuron], batch_size=0)
+
+
+def test_plugin_option_defaults_to_automatic(pytester, monkeypatch):
+    pytester.makepyfile(test_batch="""
+        import os
+        from neurontest.plugin import session_key
+
+        def test_batch_size(request):
+            expected = os.environ["EXPECTED_BATCH_SIZE"]
+            got = request.config.stash[session_key].batch_size
+            assert got == (None if expected == "auto" else int(expected))
+    """)
+    monkeypatch.setenv("EXPECTED_BATCH_SIZE", "auto")
+    pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none").assert_outcomes(passed=1)
+    monkeypatch.setenv("EXPECTED_BATCH_SIZE", "7")
+    pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none",
+                       "--neurontest-batch-size", "7").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-batch-size", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--neurontest-batch-size must be at least 1*"])
