@@ -84,7 +84,7 @@ def mine(
     model_key: str,
     corpus_key: str,
     cache: bool | Path = True,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> dict[NeuronRef, torch.Tensor]:
     """Activations `[rows, pos]` of each neuron over a corpus batch, from cache where possible.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from neurontest.errors import ClaimFailed, HypothesisFileError
+from neurontest.errors import ClaimFailed, DeviceMemoryError, HypothesisFileError
 from neurontest.session import ClaimRecord, NeurontestLoadError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class ClaimItem(pytest.Item):
             raise ClaimFailed(drift, evidence=self.result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError)):
+        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 

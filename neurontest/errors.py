@@ -15,6 +15,10 @@ class CorpusUnavailableError(NeurontestError):
     """A corpus cannot be read or is empty."""
 
 
+class DeviceMemoryError(NeurontestError):
+    """A forward pass does not fit on the device even one row at a time."""
+
+
 class HypothesisFileError(NeurontestError):
     """A hypothesis file is malformed; the message names the file, the line and the fix."""
 

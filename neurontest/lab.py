@@ -40,7 +40,7 @@ class Lab:
     model: Any
     corpus_options: CorpusOptions = field(default_factory=CorpusOptions)
     cache: bool | Path = True
-    batch_size: int = 32
+    batch_size: int | None = None  # None: sized to the device (neurontest.batching)
     progress: bool = True
     _sample: CorpusSample | None = None
     _activations: dict[NeuronRef, torch.Tensor] = field(default_factory=dict)

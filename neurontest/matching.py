@@ -108,10 +108,13 @@ def match_neurons(lab_a: Lab, neurons: Sequence[NeuronRef], lab_b: Lab, *,
 
 def correlations(model: Any, tokens: torch.Tensor, mask: torch.Tensor, has_bos: bool,
                  a: dict[NeuronRef, torch.Tensor], layers: dict[NeuronRef, list[int]], *,
-                 batch_size: int = 32) -> dict[NeuronRef, dict[int, torch.Tensor]]:
+                 batch_size: int | None = None) -> dict[NeuronRef, dict[int, torch.Tensor]]:
     """Pearson r of each `a[n]` (`[rows, pos]`) with every neuron of each layer in `layers[n]`,
-    over the `mask` positions. `tokens` are right-padded rows; a batch runs at its own width."""
+    over the `mask` positions. `tokens` are right-padded rows; a batch runs at its own width.
+    `batch_size=None` sizes batches to the device (`neurontest.batching.fit_batch_size`)."""
     import torch
+
+    from neurontest.batching import fit_batch_size
 
     keys = list(a)
     centred, var_a = {}, {}
@@ -142,6 +145,9 @@ def correlations(model: Any, tokens: torch.Tensor, mask: torch.Tensor, has_bos: 
     n_layers = int(model.cfg.n_layers)
     stop_at = max(group) + 1
     device = next(model.parameters()).device
+    if batch_size is None:
+        batch_size = fit_batch_size(model, tokens.shape[1], device, rows=tokens.shape[0],
+                                    logits=stop_at >= n_layers)
     lengths = mask.sum(dim=1) + int(has_bos)
     n = float(mask.sum())
     with torch.inference_mode():

@@ -32,7 +32,9 @@ _OPTIONS = [
     ("--neurontest-corpus-tokens", "neurontest_corpus_tokens",
      "tokens sampled from the corpus (default: each file's corpus_tokens, else 100000)", int),
     ("--neurontest-device", "neurontest_device", "torch device: cpu (default) or cuda", str),
-    ("--neurontest-batch-size", "neurontest_batch_size", "rows per forward pass (default 32)", int),
+    ("--neurontest-batch-size", "neurontest_batch_size",
+     "rows per forward pass when mining (default: automatic, 32 on cpu, sized to free memory "
+     "on cuda and halved on out-of-memory)", int),
     ("--neurontest-report", "neurontest_report",
      "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
     ("--neurontest-hypothesis-profile", "neurontest_hypothesis_profile",
@@ -92,6 +94,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from neurontest.session import NeurontestSession
 
     values = {ini: _option(config, ini, kind) for _flag, ini, _help, kind in _OPTIONS}
+    if values["neurontest_batch_size"] is not None and values["neurontest_batch_size"] < 1:
+        raise pytest.UsageError("--neurontest-batch-size must be at least 1; leave it out to let "
+                                "neurontest size batches to the device")
     report = values["neurontest_report"] or "reports/neurontest.html"
     state = config.stash[session_key] = NeurontestSession(
         model=values["neurontest_model"],
@@ -99,7 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
         corpus=values["neurontest_corpus"],
         corpus_tokens=values["neurontest_corpus_tokens"],
         device=values["neurontest_device"] or "cpu",
-        batch_size=values["neurontest_batch_size"] or 32,
+        batch_size=values["neurontest_batch_size"],
         cache=not config.getoption("neurontest_no_cache"),
         report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
     )

@@ -85,7 +85,7 @@ class NeurontestSession:
     corpus: str | None = None
     corpus_tokens: int | None = None
     device: str = "cpu"
-    batch_size: int = 32
+    batch_size: int | None = None  # None: automatic (neurontest.batching)
     cache: bool = True
     report_path: str | None = None
     labs: dict[LabKey, Lab] = field(default_factory=dict)

@@ -89,7 +89,8 @@ class AdversarialClaim(Claim):
         return substitution_search(
             lab.model, self.neuron, predicate, vocab, starts, allowed=allowed,
             last_allowed=last_allowed, steps=budget, seed=seed, stop_above=tau,
-            candidates=int(self.config.get("candidates", 64)), batch_size=max(lab.batch_size, 512))
+            candidates=int(self.config.get("candidates", 64)),
+            batch_size=max(lab.batch_size or 512, 512))  # automatic (None) keeps the 512 floor
 
     def _result(self, lab: Lab, tau: float, attempts: list[Attempt], best_off: Attempt | None,
                 method: str, budget: int, steps: int) -> ClaimResult:
