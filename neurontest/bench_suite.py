@@ -18,14 +18,15 @@ from typing import Any
 from neurontest.paths import CACHE_ENV, cache_root
 
 
-def fresh_cache_dir(parent: Path) -> Path:
-    """A new, empty neurontest cache dir whose `models/` links to the converted models, so the
-    activation (and corpus) caches start cold but the one-off model conversion is reused."""
+def fresh_cache_dir(parent: Path, *, reuse_models: bool = True) -> Path:
+    """A new, empty neurontest cache dir. With `reuse_models` its `models/` links to the
+    converted models, so the activation (and corpus) caches start cold but the one-off model
+    conversion is reused; without it the run starts as on a fresh machine."""
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="nt-bench-", dir=parent))
     shared = cache_root() / "models"
-    if shared.exists():
+    if reuse_models and shared.exists():
         (folder / "models").symlink_to(shared.resolve())
     return folder
 
