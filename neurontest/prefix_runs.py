@@ -58,21 +58,38 @@ def last_token_activations(
     batch_size: int = 512,
 ) -> torch.Tensor:
     """The neuron's activation at the last position of each variant (all of one length)."""
-    import torch
+    return PrefixRunner(model, neuron, batch_size=batch_size)(base, variants)
 
-    if not variants:
-        return torch.zeros(0)
-    length = len(variants[0].ids)
-    if any(len(v.ids) != length for v in variants):
-        raise ValueError("all variants must have the same length")
-    starts = sorted(min(v.start, length - 1) for v in variants)
-    if length < 2 or shared_cost(starts, length, neuron.layer, batch_size) >= plain_cost(
-        len(variants), length, neuron.layer, batch_size
-    ):
-        return plain_activations(model, neuron, variants, batch_size=batch_size)
-    if not _shares_prefixes(model, neuron):
-        return plain_activations(model, neuron, variants, batch_size=batch_size)
-    return _shared_activations(model, neuron, list(base), variants, batch_size)
+
+class PrefixRunner:
+    """`last_token_activations` for a sequence of calls on one neuron.
+
+    It keeps the noise-free prefixes computed by its last call, so a call whose base is one of
+    the previous call's variants (the next step of a simplification) skips its base run.
+    """
+
+    def __init__(self, model: Any, neuron: NeuronRef, *, batch_size: int = 512) -> None:
+        self.model, self.neuron, self.batch_size = model, neuron, batch_size
+        self._kept: dict[tuple[int, ...], tuple[Cache, int]] = {}
+
+    def __call__(self, base: Sequence[int], variants: Sequence[Variant]) -> torch.Tensor:
+        import torch
+
+        model, neuron, batch_size = self.model, self.neuron, self.batch_size
+        if not variants:
+            return torch.zeros(0)
+        length = len(variants[0].ids)
+        if any(len(v.ids) != length for v in variants):
+            raise ValueError("all variants must have the same length")
+        starts = sorted(min(v.start, length - 1) for v in variants)
+        if length < 2 or shared_cost(starts, length, neuron.layer, batch_size) >= plain_cost(
+            len(variants), length, neuron.layer, batch_size
+        ):
+            return plain_activations(model, neuron, variants, batch_size=batch_size)
+        if not _shares_prefixes(model, neuron):
+            return plain_activations(model, neuron, variants, batch_size=batch_size)
+        kept, self._kept = self._kept, {}
+        return _shared_activations(model, neuron, list(base), variants, batch_size, kept, self._kept)
 
 
 def plain_cost(rows: int, length: int, layer: int, batch_size: int) -> float:
@@ -115,13 +132,26 @@ Cache = list  # per layer (keys, values), each [rows, kv_heads, positions, head_
 
 
 def _shared_activations(
-    model: Any, neuron: NeuronRef, base: list[int], variants: Sequence[Variant], batch_size: int
+    model: Any,
+    neuron: NeuronRef,
+    base: list[int],
+    variants: Sequence[Variant],
+    batch_size: int,
+    known: dict[tuple[int, ...], tuple[Cache, int]] | None = None,
+    keep: dict[tuple[int, ...], tuple[Cache, int]] | None = None,
 ) -> torch.Tensor:
+    """`known` maps token prefixes to (cache, row) computed earlier; `keep` receives this call's
+    noise-free prefixes (each variant's first length - 1 tokens)."""
     import torch
 
     length = len(variants[0].ids)
     # Keys and values of the base sequence's first length - 1 positions, layers 0..L.
-    base_cache = _prefill(model, neuron, torch.tensor([base[: length - 1]]), None, None)
+    earlier = (known or {}).get(tuple(base[: len(base) - 1]))
+    if earlier is not None and earlier[0][0][0].shape[2] >= length - 1:
+        cache, row = earlier
+        base_cache = [(k[row : row + 1, :, : length - 1], v[row : row + 1, :, : length - 1]) for k, v in cache]
+    else:
+        base_cache = _prefill(model, neuron, torch.tensor([base[: length - 1]]), None, None)
     # Rows whose first difference is at the last position need nothing but the base's prefix.
     order = sorted(range(len(variants)), key=lambda i: variants[i].start)
     caches: list[tuple[list[int], Cache]] = []
@@ -136,6 +166,10 @@ def _shared_activations(
                 deltas = _deltas(model, [variants[r] for r in rows], start, length - 1)
                 prefix = _prefill(model, neuron, tokens, deltas, prefix)
             caches.append((rows, prefix))
+            if keep is not None:
+                for i, r in enumerate(rows):
+                    if variants[r].noise_at is None or variants[r].noise_at >= length - 1:
+                        keep[tuple(variants[r].ids[: length - 1])] = (prefix, i)
     # The last token of every variant, against its own cache, in batches.
     result = torch.empty(len(variants))
     for rows, cache in _rebatch(caches, batch_size):

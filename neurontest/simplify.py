@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from neurontest.activations import check_neurons
 from neurontest.neuron import NeuronRef
-from neurontest.prefix_runs import Variant, last_token_activations
+from neurontest.prefix_runs import PrefixRunner, Variant
 from neurontest.tokens import bos_id, encode
 
 
@@ -82,9 +82,12 @@ def simplify(
     def decode(row: Sequence[int]) -> list[str]:
         return [tokenizer.decode([i]) for i in row]
 
+    # One runner for all steps: each step's base is a variant of the step before.
+    runner = PrefixRunner(model, neuron, batch_size=batch_size)
+
     def run(rows: list[list[int]], starts: list[int], base: list[int]) -> Any:
         variants = [Variant(tuple(prefix + row), len(prefix) + start) for row, start in zip(rows, starts)]
-        return last_token_activations(model, neuron, prefix + base, variants, batch_size=batch_size)
+        return runner(prefix + base, variants)
 
     first = run([ids], [len(ids)], ids)
     steps = [SimplificationStep(decode(ids), float(first[0]), None, list(ids))]
