@@ -87,12 +87,19 @@ def test_a_failed_self_check_falls_back_to_plain(planted, monkeypatch):
         fallback.change, abs=1e-5)
 
 
-def test_simplify_is_unchanged_by_sharing(planted, monkeypatch):
-    neuron = planted.context.neuron
-    text = "the film was not good at all and the end was not good either"
-    shared = simplify(planted.model, neuron, text)
+def test_simplify_is_unchanged_by_sharing(scrambled, monkeypatch):
+    neuron = NeuronRef(1, 20)
+    text = " ".join([TEXT] * 3)
+    assert prefix_runs._shares_prefixes(scrambled, neuron)  # the once-per-model check, done first
+    base_runs = []
+    real_prefill = prefix_runs._prefill
+    monkeypatch.setattr(prefix_runs, "_prefill",
+                        lambda m, n, tokens, d, cache: base_runs.append(cache is None) or real_prefill(m, n, tokens, d, cache))
+    shared = simplify(scrambled, neuron, text)
+    assert base_runs.count(False) > 3, "several steps should take the shared path"
+    assert base_runs.count(True) == 1, "later steps reuse the chosen candidate's prefix as their base"
     monkeypatch.setattr(prefix_runs, "shared_cost", lambda *a, **k: float("inf"))
-    plain = simplify(planted.model, neuron, text)
+    plain = simplify(scrambled, neuron, text)
     assert [s.str_tokens for s in shared.steps] == [s.str_tokens for s in plain.steps]
     assert [s.activation for s in shared.steps] == pytest.approx([s.activation for s in plain.steps], abs=1e-5)
 
