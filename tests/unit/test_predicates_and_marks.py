@@ -123,3 +123,24 @@ def test_unhashable_predicates_are_computed_without_the_memo():
     listed.check(vocab)
     with pytest.raises(ValueError, match="matches no token"):
         TokenRegex("^May$").check(vocab)
+
+
+def test_lab_memoises_claimed_masks_per_predicate(planted):
+    from neurontest.corpus import TextCorpus
+    from neurontest.lab import CorpusOptions, Lab
+    from neurontest.planted import planted_corpus_texts
+
+    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(40)).tokenize(
+        planted.tokenizer, window=32, n_tokens=None)
+    lab = Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
+              _sample=sample)
+    batch, vocab = sample.batch, vocabulary(planted.tokenizer)
+    march, good = TokenSet(("March",)), TokenSet(("good",))
+    first = lab.claimed(march)
+    assert first.equal(march.mask(batch, vocab)) and first.any()
+    first[:] = True  # the caller's copy: the memo is untouched
+    assert lab.claimed(march).equal(march.mask(batch, vocab))
+    assert lab.claimed(good).equal(good.mask(batch, vocab))
+    assert not lab.claimed(good).equal(lab.claimed(march))
+    assert lab.claimed(TokenSet(["March"])).equal(march.mask(batch, vocab))  # unhashable
+    assert lab.describe()["corpus"]["scorable_tokens"] == int(batch.mask.sum())
