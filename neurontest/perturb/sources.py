@@ -32,6 +32,19 @@ def clean_ids(vocab: Vocabulary) -> list[int]:
     return list(vocab.memo("clean_ids", lambda: tuple(_clean_ids(vocab))))
 
 
+def clean_mask(vocab: Vocabulary) -> torch.Tensor:
+    """Bool per token id, True at the clean tokens (a fresh copy: callers may modify it)."""
+
+    def build() -> torch.Tensor:
+        import torch
+
+        mask = torch.zeros(len(vocab), dtype=torch.bool)
+        mask[clean_ids(vocab)] = True
+        return mask
+
+    return vocab.memo("clean_mask", build).clone()
+
+
 def _clean_ids(vocab: Vocabulary) -> list[int]:
     special = set(getattr(vocab.tokenizer, "all_special_ids", []) or [])
     return [i for i, s in enumerate(vocab.strings)
@@ -86,7 +99,7 @@ def corpus_words(lab: Lab, predicate: Predicate | None = None, k: int = 200) -> 
     batch = lab.sample.batch
     counts = torch.bincount(batch.tokens[batch.mask].flatten(), minlength=len(lab.vocab))
     clean = torch.zeros(len(counts), dtype=torch.bool)
-    clean[clean_ids(lab.vocab)] = True
+    clean[: len(lab.vocab)] = clean_mask(lab.vocab)  # bincount's minlength: counts cover the vocab
     if predicate is not None:
         clean &= ~token_table(predicate, lab.vocab)
     order = torch.argsort(counts.masked_fill(~clean, -1), descending=True)[: k * 3]
@@ -104,8 +117,7 @@ def neighbours(lab: Lab, predicate: Predicate, anchors: Sequence[str], k: int = 
 
     vocab = lab.vocab
     table = token_table(predicate, vocab)
-    allowed = torch.zeros(len(vocab), dtype=torch.bool)
-    allowed[clean_ids(vocab)] = True
+    allowed = clean_mask(vocab)
     allowed &= ~table[: len(allowed)]
     with torch.inference_mode():
         embed = torch.nn.functional.normalize(lab.model.W_E.detach().float().cpu(), dim=-1)

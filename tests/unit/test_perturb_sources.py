@@ -53,3 +53,14 @@ def test_an_empty_pool_is_an_error_every_time() -> None:
     for _ in range(2):  # a failed build is not memoised as a value
         with pytest.raises(ValueError, match="is empty"):
             vocab_non_members(TokenSet(("March",)), vocab)
+
+
+def test_clean_mask_marks_clean_ids_and_is_a_fresh_copy() -> None:
+    from neurontest.perturb.sources import clean_mask
+
+    vocab = _vocab(["<s>", " March", " ", "April"])
+    mask = clean_mask(vocab)
+    assert mask.tolist() == [False, True, False, True]
+    mask[:] = True
+    assert clean_mask(vocab).tolist() == [False, True, False, True]
+    assert clean_mask(_vocab(["<s>", " ", "x"])).tolist() == [False, False, True]
