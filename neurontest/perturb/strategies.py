@@ -16,12 +16,12 @@ Every piece is a `@composite` function, so reprs read like the calls that built 
 from __future__ import annotations
 
 import functools
-import string
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from hypothesis import strategies as st
 
+from neurontest.perturb.templates import template_slots
 from neurontest.perturb.text import (
     ChangeCase, ChangeSpacing, DeleteToken, Edit, InsertToken, InsertTrigger, ReplaceToken,
     ReplaceTrigger, SwapTrigger, TokenText, apply_edits,
@@ -172,11 +172,6 @@ def with_member_inserted(draw: st.DrawFn, contexts: st.SearchStrategy[TokenText]
     if text.trigger is not None:
         return SwapTrigger(draw(_word(members))).apply(text)
     return InsertTrigger(draw(_PLACES), draw(_word(members))).apply(text)
-
-
-def template_slots(template: str) -> list[str]:
-    """The `{slot}` names of a template, in order."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
 @st.composite
