@@ -77,7 +77,9 @@ def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
     check_neurons(model, [neuron])
     gain, centred = final_norm_gain(model)
     with torch.inference_mode():
-        w = model.W_out[neuron.layer][neuron.index].detach().float().cpu()
+        # The layer's own weight: `model.W_out` stacks every layer's (a ~100 MB copy, ~75 ms on
+        # SmolLM2) to read one row of one layer.
+        w = model.blocks[neuron.layer].mlp.W_out[neuron.index].detach().float().cpu()
         if centred:
             w = w - w.mean()
         return (w * gain) @ model.W_U.detach().float().cpu()

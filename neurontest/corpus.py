@@ -7,6 +7,7 @@ corpus mining works offline and in CI. Local files and `datasets` hub names are 
 from __future__ import annotations
 
 import bz2
+import functools
 import hashlib
 import html
 import importlib.util
@@ -128,9 +129,11 @@ class CorpusSample:
     def __len__(self) -> int:
         return len(self.batch)
 
-    @property
+    @functools.cached_property
     def n_tokens(self) -> int:
         """Number of scorable tokens (BOS and padding excluded)."""
+        # Computed once: reports and baselines ask for it after every claim, and a sample's
+        # windows never change once cut.
         return int(self.batch.mask.sum())
 
 

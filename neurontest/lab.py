@@ -44,6 +44,7 @@ class Lab:
     progress: bool = True
     _sample: CorpusSample | None = None
     _activations: dict[NeuronRef, torch.Tensor] = field(default_factory=dict)
+    _claimed: dict[Predicate, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -129,8 +130,17 @@ class Lab:
         return threshold.value * float(self.scorable(neuron).max())
 
     def claimed(self, predicate: Predicate) -> torch.Tensor:
-        """Bool `[rows, pos]`: where the predicate holds on the corpus (False off-mask)."""
-        return predicate.mask(self.sample.batch, self.vocab)
+        """Bool `[rows, pos]`: where the predicate holds on the corpus (False off-mask); a fresh
+        copy, so callers may modify it."""
+        # Memoised per predicate (the corpus and vocabulary of a lab never change): an activation
+        # claim needs it twice, and several claims about one neuron share a predicate.
+        try:
+            mask = self._claimed.get(predicate)
+        except TypeError:  # an unhashable (non-frozen) predicate: not memoised
+            return predicate.mask(self.sample.batch, self.vocab)
+        if mask is None:
+            mask = self._claimed[predicate] = predicate.mask(self.sample.batch, self.vocab)
+        return mask.clone()
 
     def score(self, neuron: NeuronRef, predicate: Predicate, threshold: Threshold) -> dict[str, float]:
         """Precision, recall, F1, IoU, AUPRC, Pearson, variance explained of the predicate."""
@@ -151,6 +161,6 @@ class Lab:
         if self._sample is not None:
             corpus |= {"name": self._sample.name, "fingerprint": self._sample.fingerprint,
                        "rows": len(self._sample.batch),
-                       "scorable_tokens": int(self._sample.batch.mask.sum())}
+                       "scorable_tokens": self._sample.n_tokens}
         info = {"model": describe_model(self.model), "corpus": corpus}
         return info

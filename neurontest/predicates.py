@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Sequence, TypeVar
 
 if TYPE_CHECKING:
     import torch
 
     from neurontest.tokens import TokenBatch
+
+T = TypeVar("T")
 
 
 class Vocabulary:
@@ -29,9 +31,24 @@ class Vocabulary:
         self.tokenizer = tokenizer
         # Decoding 49k ids costs about 1 s per run; the strings are cached on disk.
         self.strings: list[str] = vocabulary_strings(tokenizer)
+        self._memo: dict[Hashable, Any] = {}
 
     def __len__(self) -> int:
         return len(self.strings)
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per `key` for this vocabulary. Anything derived from all 49k strings
+        (a predicate's token table, a word pool) costs tens of ms in Python, and a run asks for the
+        same one from many claims. Values are shared: callers must not modify them. Keys must
+        capture everything the value depends on besides the vocabulary; an unhashable key (a
+        user's non-frozen predicate) is simply not memoised."""
+        try:
+            if key in self._memo:
+                return self._memo[key]
+        except TypeError:
+            return compute()
+        value = self._memo[key] = compute()
+        return value
 
 
 _VOCABULARIES: dict[int, Vocabulary] = {}
@@ -73,6 +90,13 @@ class TokenPredicate(Predicate):
     """A predicate that looks at the token alone."""
 
     def token_table(self, vocab: Vocabulary) -> torch.Tensor:
+        """Bool per token id (a fresh copy: callers may modify it)."""
+        # Memoised per (vocabulary, predicate): predicates are frozen dataclasses, so equal
+        # predicates share one table and different ones never do.
+        return vocab.memo(("token_table", self), lambda: self.build_table(vocab)).clone()
+
+    def build_table(self, vocab: Vocabulary) -> torch.Tensor:
+        """Compute the bool-per-token-id table (`token_table` memoises it)."""
         raise NotImplementedError
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
@@ -92,14 +116,27 @@ class TokenSet(TokenPredicate):
         text = text if self.exact else text.strip()
         return text if self.case_sensitive else text.casefold()
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
+    def _normalised(self, vocab: Vocabulary) -> tuple[list[str], frozenset[str]]:
+        """Every vocabulary string normalised in this spacing/case mode, and the set of them;
+        shared by every TokenSet with the same mode (the normalisation depends on nothing else).
+        Plain strings, not a container per token id: a full garbage collection (about 15 per
+        warm run) then has 2 more objects to scan instead of 49k."""
+
+        def build() -> tuple[list[str], frozenset[str]]:
+            strings = [self._norm(s) for s in vocab.strings]
+            return strings, frozenset(strings)
+
+        return vocab.memo(("TokenSet._normalised", self.exact, self.case_sensitive), build)
+
+    def build_table(self, vocab: Vocabulary) -> torch.Tensor:
         import torch
 
+        strings, _ = self._normalised(vocab)
         wanted = {self._norm(t) for t in self.tokens}
-        return torch.tensor([self._norm(s) in wanted for s in vocab.strings], dtype=torch.bool)
+        return torch.tensor([s in wanted for s in strings], dtype=torch.bool)
 
     def check(self, vocab: Vocabulary) -> None:
-        present = {self._norm(s) for s in vocab.strings}
+        _, present = self._normalised(vocab)
         for token in self.tokens:
             if self._norm(token) not in present:
                 pieces = vocab.tokenizer.tokenize(token)
@@ -121,7 +158,7 @@ class TokenRegex(TokenPredicate):
 
     pattern: str
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
+    def build_table(self, vocab: Vocabulary) -> torch.Tensor:
         import torch
 
         compiled = re.compile(self.pattern)
@@ -129,10 +166,10 @@ class TokenRegex(TokenPredicate):
 
     def check(self, vocab: Vocabulary) -> None:
         try:
-            compiled = re.compile(self.pattern)
+            re.compile(self.pattern)
         except re.error as exc:
             raise ValueError(f"regex {self.pattern!r} does not compile: {exc}") from None
-        if not any(compiled.search(s) for s in vocab.strings):
+        if not bool(self.token_table(vocab).any()):  # the memoised table: no second vocab scan
             raise ValueError(
                 f"regex {self.pattern!r} matches no token of this model's vocabulary; remember "
                 f"tokens usually carry their leading space (e.g. r'^ ?March$')"
@@ -148,7 +185,7 @@ class AnyOf(TokenPredicate):
 
     parts: tuple[TokenPredicate, ...]
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
+    def build_table(self, vocab: Vocabulary) -> torch.Tensor:
         table = self.parts[0].token_table(vocab)
         for part in self.parts[1:]:
             table = table | part.token_table(vocab)

@@ -58,15 +58,18 @@ def top_examples(
     if one_per_row:
         best, positions = scores.max(dim=1)
         order = best.argsort(descending=True, stable=True)
-        picks = [(int(r), int(positions[r])) for r in order if torch.isfinite(best[r])]
+        # Filter and cut as tensors: a Python loop over every row cost ~30 ms per call.
+        order = order[torch.isfinite(best[order])][:k]
+        picks = list(zip(order.tolist(), positions[order].tolist()))
     else:
         flat = scores.flatten()
         n_real = int(batch.mask.sum())
         top = flat.topk(min(k, n_real)).indices
         width = scores.shape[1]
         picks = [(int(i) // width, int(i) % width) for i in top]
+    ends = _row_ends(batch)
     return [
-        _example(values, batch, tokenizer, r, p, context_before, context_after)
+        _example(values, batch, tokenizer, r, p, context_before, context_after, ends[r])
         for r, p in picks[:k]
     ]
 
@@ -92,10 +95,17 @@ def random_examples(
     generator = torch.Generator().manual_seed(seed)
     chosen = real[torch.randperm(len(real), generator=generator)[:k]].sort().values
     width = batch.mask.shape[1]
+    ends = _row_ends(batch)
     return [
-        _example(values, batch, tokenizer, int(i) // width, int(i) % width, context_before, context_after)
+        _example(values, batch, tokenizer, int(i) // width, int(i) % width, context_before,
+                 context_after, ends[int(i) // width])
         for i in chosen
     ]
+
+
+def _row_ends(batch: TokenBatch) -> list[int]:
+    # Each row's length, taken once per call: `batch.lengths` sums the whole mask each time.
+    return batch.lengths.tolist()
 
 
 def _example(
@@ -106,9 +116,9 @@ def _example(
     position: int,
     before: int,
     after: int,
+    end: int,
 ) -> CorpusExample:
     first = int(batch.has_bos)
-    end = int(batch.lengths[row])
     start = max(first, position - before)
     stop = min(end, position + after + 1)
     ids = batch.tokens[row, start:stop].tolist()

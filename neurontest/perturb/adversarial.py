@@ -74,15 +74,12 @@ class AdversarialClaim(Claim):
 
     def _substitute(self, lab: Lab, predicate: Any, starts: list[list[int]], n_prompts: int,
                     length: int, budget: int, seed: int, tau: float) -> Any:
-        import torch
-
-        from neurontest.perturb.sources import clean_ids, token_table
+        from neurontest.perturb.sources import clean_mask, token_table
         from neurontest.perturb.substitute import substitution_search
         from neurontest.predicates import TokenPredicate
 
         vocab = lab.vocab
-        allowed = torch.zeros(len(vocab), dtype=torch.bool)
-        allowed[clean_ids(vocab)] = True
+        allowed = clean_mask(vocab)
         last_allowed = allowed & ~token_table(predicate, vocab) if isinstance(
             predicate, TokenPredicate) else allowed
         starts = starts + _corpus_windows(lab, max(n_prompts - len(starts), 1), length, seed)

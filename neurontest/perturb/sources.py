@@ -28,6 +28,24 @@ def token_table(predicate: Predicate, vocab: Vocabulary) -> torch.Tensor:
 
 
 def clean_ids(vocab: Vocabulary) -> list[int]:
+    """Ids of the clean tokens, ascending (a fresh list: callers may modify it)."""
+    return list(vocab.memo("clean_ids", lambda: tuple(_clean_ids(vocab))))
+
+
+def clean_mask(vocab: Vocabulary) -> torch.Tensor:
+    """Bool per token id, True at the clean tokens (a fresh copy: callers may modify it)."""
+
+    def build() -> torch.Tensor:
+        import torch
+
+        mask = torch.zeros(len(vocab), dtype=torch.bool)
+        mask[clean_ids(vocab)] = True
+        return mask
+
+    return vocab.memo("clean_mask", build).clone()
+
+
+def _clean_ids(vocab: Vocabulary) -> list[int]:
     special = set(getattr(vocab.tokenizer, "all_special_ids", []) or [])
     return [i for i, s in enumerate(vocab.strings)
             if i not in special and s.strip() and "\ufffd" not in s]
@@ -37,23 +55,38 @@ def _words(vocab: Vocabulary, ids: Sequence[int]) -> list[str]:
     return list(dict.fromkeys(vocab.strings[i].strip() for i in ids))
 
 
+def _clean_where(vocab: Vocabulary, table: torch.Tensor, value: bool) -> list[int]:
+    # One tolist() instead of indexing the tensor per id: 49k tensor lookups cost ~0.1 s.
+    flags = table.tolist()
+    return [i for i in clean_ids(vocab) if flags[i] == value]
+
+
 def members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
     """Words the claim says the neuron fires on (a token set keeps its own order)."""
+    # Memoised per (vocabulary, predicate): claims ask for the same pool at collection, when
+    # building strategies and when excluding members from other pools.
+    return vocab.memo(("members", predicate), lambda: _members(predicate, vocab))
+
+
+def _members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
     from neurontest.predicates import TokenSet
 
-    table = token_table(predicate, vocab)
-    words = _words(vocab, [i for i in clean_ids(vocab) if table[i]])
+    words = _words(vocab, _clean_where(vocab, token_table(predicate, vocab), True))
     if isinstance(predicate, TokenSet):
-        listed = [t.strip() for t in predicate.tokens if t.strip() in words]
+        present = set(words)
+        listed = [t.strip() for t in predicate.tokens if t.strip() in present]
         words = list(dict.fromkeys(listed + words))
     return WordPool("members", tuple(words))
 
 
 def vocab_non_members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
     """Every clean vocabulary word the claim says the neuron does not fire on."""
-    table = token_table(predicate, vocab)
+    return vocab.memo(("vocab_non_members", predicate), lambda: _vocab_non_members(predicate, vocab))
+
+
+def _vocab_non_members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
     member_words = set(members(predicate, vocab).words)
-    words = [w for w in _words(vocab, [i for i in clean_ids(vocab) if not table[i]])
+    words = [w for w in _words(vocab, _clean_where(vocab, token_table(predicate, vocab), False))
              if w not in member_words]
     return WordPool("vocabulary non-members", tuple(words))
 
@@ -66,11 +99,12 @@ def corpus_words(lab: Lab, predicate: Predicate | None = None, k: int = 200) -> 
     batch = lab.sample.batch
     counts = torch.bincount(batch.tokens[batch.mask].flatten(), minlength=len(lab.vocab))
     clean = torch.zeros(len(counts), dtype=torch.bool)
-    clean[clean_ids(lab.vocab)] = True
+    clean[: len(lab.vocab)] = clean_mask(lab.vocab)  # bincount's minlength: counts cover the vocab
     if predicate is not None:
         clean &= ~token_table(predicate, lab.vocab)
-    order = torch.argsort(counts.masked_fill(~clean, -1), descending=True)
-    ids = [int(i) for i in order[: k * 3] if counts[i] > 0 and clean[i]]
+    order = torch.argsort(counts.masked_fill(~clean, -1), descending=True)[: k * 3]
+    keep = ((counts[order] > 0) & clean[order]).tolist()
+    ids = [i for i, kept in zip(order.tolist(), keep) if kept]
     words = [w for w in _words(lab.vocab, ids) if w][:k]
     exclude = set(members(predicate, lab.vocab).words) if predicate is not None else set()
     return WordPool("corpus words", tuple(w for w in words if w not in exclude))
@@ -83,8 +117,7 @@ def neighbours(lab: Lab, predicate: Predicate, anchors: Sequence[str], k: int = 
 
     vocab = lab.vocab
     table = token_table(predicate, vocab)
-    allowed = torch.zeros(len(vocab), dtype=torch.bool)
-    allowed[clean_ids(vocab)] = True
+    allowed = clean_mask(vocab)
     allowed &= ~table[: len(allowed)]
     with torch.inference_mode():
         embed = torch.nn.functional.normalize(lab.model.W_E.detach().float().cpu(), dim=-1)

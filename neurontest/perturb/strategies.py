@@ -15,12 +15,13 @@ Every piece is a `@composite` function, so reprs read like the calls that built 
 
 from __future__ import annotations
 
-import string
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from hypothesis import strategies as st
 
+from neurontest.perturb.templates import template_slots
 from neurontest.perturb.text import (
     ChangeCase, ChangeSpacing, DeleteToken, Edit, InsertToken, InsertTrigger, ReplaceToken,
     ReplaceTrigger, SwapTrigger, TokenText, apply_edits,
@@ -47,6 +48,13 @@ class WordPool:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # Hypothesis' pretty-printer
         printer.text(repr(self))
 
+    @functools.cached_property
+    def sampled(self) -> st.SearchStrategy[str]:
+        """`sampled_from(words)`, built once per pool: Hypothesis labels each new sampled_from by
+        scanning all its elements, and the edit pieces draw a word hundreds of times per claim
+        from pools of up to ~40k vocabulary words."""
+        return st.sampled_from(self.words)
+
 
 def pool(words: Sequence[str] | WordPool, name: str = "words") -> WordPool:
     """A `WordPool` from a list (a pool is returned as it is)."""
@@ -54,7 +62,7 @@ def pool(words: Sequence[str] | WordPool, name: str = "words") -> WordPool:
 
 
 def _word(words: Sequence[str] | WordPool) -> st.SearchStrategy[str]:
-    return st.sampled_from(pool(words).words)
+    return pool(words).sampled
 
 
 # -- edits of the context (never the trigger) -------------------------------------------------
@@ -164,11 +172,6 @@ def with_member_inserted(draw: st.DrawFn, contexts: st.SearchStrategy[TokenText]
     if text.trigger is not None:
         return SwapTrigger(draw(_word(members))).apply(text)
     return InsertTrigger(draw(_PLACES), draw(_word(members))).apply(text)
-
-
-def template_slots(template: str) -> list[str]:
-    """The `{slot}` names of a template, in order."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
 @st.composite

@@ -34,7 +34,7 @@ class SufficientClaim(PropertyClaim):
 
     @classmethod
     def validate_options(cls, data: dict[str, Any]) -> None:
-        from neurontest.perturb.strategies import template_slots
+        from neurontest.perturb.templates import template_slots  # not strategies: no Hypothesis
 
         super().validate_options(data)
         slots = data.get("slots", {})

@@ -45,3 +45,19 @@ def test_token_by_id_and_errors(planted):
     assert by_id[0].token == PROMOTED
     with pytest.raises(ValueError, match="not a single token"):
         direct_effect(planted.model, neuron, TEXTS, token="2020 2021")
+
+
+def test_logit_direction_reads_the_neurons_own_layer(planted):
+    import torch
+
+    from neurontest.attribution import final_norm_gain, logit_direction
+    from neurontest.neuron import NeuronRef
+
+    model = planted.model
+    gain, centred = final_norm_gain(model)
+    stacked = model.W_out  # every layer's W_out, as the bridge stacks it
+    for neuron in (NeuronRef(0, 3), NeuronRef(model.cfg.n_layers - 1, 5)):
+        w = stacked[neuron.layer][neuron.index].float()
+        w = w - w.mean() if centred else w
+        expected = (w * gain) @ model.W_U.float()
+        assert torch.equal(logit_direction(model, neuron), expected.detach())

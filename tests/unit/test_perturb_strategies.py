@@ -151,3 +151,10 @@ def test_config_stack_and_profiles(tmp_path) -> None:
     pop_config()
     with pytest.raises(ValueError, match="unknown neurontest hypothesis profile"):
         push_config("nightly")
+
+
+def test_a_pool_builds_its_sampled_strategy_once() -> None:
+    months, words = pool(MONTHS, "months"), pool(["cat"], "words")
+    assert months.sampled is months.sampled and months.sampled is not words.sampled
+    assert find(words.sampled, lambda w: True, settings=FAST) == "cat"
+    assert find(months.sampled, lambda w: w != "March", settings=FAST) in MONTHS

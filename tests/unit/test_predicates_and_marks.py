@@ -65,3 +65,82 @@ def test_marks_point_at_single_tokens(planted):
         mark_positions(planted.tokenizer, "[[in March]]")
     with pytest.raises(ValueError, match="no \\[\\[marked\\]\\] token"):
         mark_positions(planted.tokenizer, "no marks", require_marks=True)
+
+
+class _Tokenizer:
+    """Just enough tokenizer for a `Vocabulary`: no get_vocab(), so nothing is cached on disk."""
+
+    all_special_ids = [0]
+
+    def __init__(self, strings):
+        self.strings = list(strings)
+
+    def __len__(self):
+        return len(self.strings)
+
+    def batch_decode(self, ids):
+        return [self.strings[row[0]] for row in ids]
+
+
+def _batch(rows):
+    import torch
+
+    from neurontest.tokens import TokenBatch
+
+    tokens = torch.tensor(rows)
+    return TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)
+
+
+def test_token_tables_are_memoised_per_predicate_and_vocabulary():
+    from neurontest.predicates import AnyOf, Vocabulary
+
+    first = Vocabulary(_Tokenizer(["<s>", " March", "April", " the", "march"]))
+    second = Vocabulary(_Tokenizer(["<s>", " the", "March"]))
+    march = TokenSet(("March",))
+    assert march.token_table(first).tolist() == [False, True, False, False, False]
+    assert march.token_table(second).tolist() == [False, False, True]
+    assert TokenSet(("April",)).token_table(first).tolist() == [False, False, True, False, False]
+    # Other spacing/case modes build their own index, never reuse the default one.
+    assert TokenSet(("March",), exact=True).token_table(first).tolist() == [False] * 5
+    assert TokenSet(("MARCH",), case_sensitive=False).token_table(first).tolist() == [
+        False, True, False, False, True]
+    assert TokenRegex("March").token_table(first).tolist() == [False, True, False, False, False]
+    assert AnyOf((march, TokenSet(("the",)))).token_table(first).tolist() == [
+        False, True, False, True, False]
+    # Equal predicates share the table; a caller modifying its copy changes nothing else.
+    table = TokenSet(("March",)).token_table(first)
+    table[:] = True
+    assert march.token_table(first).tolist() == [False, True, False, False, False]
+    assert march.mask(_batch([[1, 2, 1]]), first).tolist() == [[True, False, True]]
+
+
+def test_unhashable_predicates_are_computed_without_the_memo():
+    from neurontest.predicates import Vocabulary
+
+    vocab = Vocabulary(_Tokenizer(["<s>", " March", "April"]))
+    listed = TokenSet([" March"])  # a list, as a notebook may write it: not hashable
+    assert listed.token_table(vocab).tolist() == [False, True, False]
+    listed.check(vocab)
+    with pytest.raises(ValueError, match="matches no token"):
+        TokenRegex("^May$").check(vocab)
+
+
+def test_lab_memoises_claimed_masks_per_predicate(planted):
+    from neurontest.corpus import TextCorpus
+    from neurontest.lab import CorpusOptions, Lab
+    from neurontest.planted import planted_corpus_texts
+
+    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(40)).tokenize(
+        planted.tokenizer, window=32, n_tokens=None)
+    lab = Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
+              _sample=sample)
+    batch, vocab = sample.batch, vocabulary(planted.tokenizer)
+    march, good = TokenSet(("March",)), TokenSet(("good",))
+    first = lab.claimed(march)
+    assert first.equal(march.mask(batch, vocab)) and first.any()
+    first[:] = True  # the caller's copy: the memo is untouched
+    assert lab.claimed(march).equal(march.mask(batch, vocab))
+    assert lab.claimed(good).equal(good.mask(batch, vocab))
+    assert not lab.claimed(good).equal(lab.claimed(march))
+    assert lab.claimed(TokenSet(["March"])).equal(march.mask(batch, vocab))  # unhashable
+    assert lab.describe()["corpus"]["scorable_tokens"] == int(batch.mask.sum())
