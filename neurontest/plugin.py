@@ -129,7 +129,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Restore the perturbation settings of an enclosing run (pytester runs nest in one process)."""
+    """Undo process-wide settings for an enclosing run (pytester runs nest in one process)."""
+    state = config.stash.get(session_key, None)
+    if state is not None:
+        state.close()
     if config.stash.get(_perturb_pushed, False):
         from neurontest.perturb.config import pop_config
 
