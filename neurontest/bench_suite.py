@@ -90,3 +90,28 @@ def fixed_costs(cache_dir: Path, threads: int = 0) -> dict[str, float]:
         if line.startswith("NT-FIXED "):
             return json.loads(line[len("NT-FIXED "):])
     raise RuntimeError(f"fixed-cost probe failed (exit {result['rc']}): {result['output'][-2000:]}")
+
+
+# Mining in a fresh interpreter: load, sample, mine; prints its figures as one JSON line.
+_MINING = r"""
+import json, sys, time
+from neurontest.bench import pick_neurons, sample
+from neurontest.activations import neuron_activations
+from neurontest.models import load_model
+model = load_model()
+s = sample(model, int(sys.argv[1]))
+refs = pick_neurons(5, int(sys.argv[2]), int(model.cfg.d_mlp))
+start = time.perf_counter()
+neuron_activations(model, s.batch, refs)
+print("NT-MINING " + json.dumps({"mine_seconds": time.perf_counter() - start, "n_tokens": s.n_tokens,
+                                 "d_mlp": int(model.cfg.d_mlp)}))
+"""
+
+
+def mining_child(n_tokens: int, max_layer: int, cache_dir: Path, threads: int = 0) -> dict[str, Any]:
+    """Mine 5 neurons in layers <= max_layer over `n_tokens` in a child: its figures and peak RSS."""
+    result = run_child([sys.executable, "-c", _MINING, str(n_tokens), str(max_layer)], cache_dir, threads)
+    for line in result["output"].splitlines():
+        if line.startswith("NT-MINING "):
+            return {**json.loads(line[len("NT-MINING "):]), "peak_mb": result["peak_mb"]}
+    raise RuntimeError(f"mining child failed (exit {result['rc']}): {result['output'][-2000:]}")
