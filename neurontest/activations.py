@@ -64,7 +64,7 @@ def neuron_activations(
     """
     import torch
 
-    from neurontest.batching import fit_batch_size
+    from neurontest.batching import fit_batch_size, return_freed_heap
 
     neurons = list(dict.fromkeys(neurons))
     if not neurons:
@@ -92,6 +92,7 @@ def neuron_activations(
         if width < full_width:
             for ref in neurons:
                 sink[ref][-1] = torch.nn.functional.pad(sink[ref][-1], (0, full_width - width))
+        return_freed_heap(device)
 
     bar = None
     if progress:

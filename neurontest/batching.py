@@ -76,6 +76,35 @@ def release_device_memory(device: Any) -> None:
         torch.cuda.empty_cache()
 
 
+def return_freed_heap(device: Any) -> None:
+    """After a CPU batch, give the heap pages its freed tensors held back to the OS (glibc).
+
+    glibc raises its mmap threshold each time a large block is freed, so later batch-sized
+    tensors come from the heap, whose freed pages it keeps: mining 200k tokens grew RSS by
+    2.8 GB this way, and by 0.2 GB with this call (about 16 ms per batch, ~3% of mining)."""
+    import torch
+
+    if torch.device(device).type != "cpu" or _LIBC is None:
+        return
+    _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # musl has no malloc_trim
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def _element_bytes(model: Any) -> int:
     dtype = getattr(model.cfg, "dtype", None)
     if dtype is None or not hasattr(dtype, "itemsize"):

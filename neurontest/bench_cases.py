@@ -189,8 +189,8 @@ def core(model: Any, args: Any, say: Say) -> list[Figure]:
 
 
 def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
-    """Mining 5 neurons over 1x and 4x `--core-tokens`, each in a fresh child process: its whole
-    peak RSS (model included) should stay flat as the corpus grows, not grow with d_mlp x tokens.
+    """Mining 5 neurons over 1x and 4x `--core-tokens`, each in a fresh child process: the peak
+    RSS rise while mining should stay flat as the corpus grows, not grow with d_mlp x tokens.
 
     Children, because in a long-lived process the model's memory-mapped weights may have been
     paged out, and paging them back in would count as a rise."""
@@ -203,10 +203,11 @@ def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
             say(f"streaming: {k}x = {k * args.core_tokens} tokens")
             result = mining_child(k * args.core_tokens, MAX_LAYER, fresh_cache_dir(parent), args.threads)
             d_mlp, n_tokens = result["d_mlp"], result["n_tokens"]
-            f = figure("streaming", f"mine 5 neurons, {k}x = {n_tokens} tokens (child peak RSS, 1 run)",
-                       [result["mine_seconds"]], result["peak_mb"],
+            f = figure("streaming", f"mine 5 neurons, {k}x = {n_tokens} tokens (peak RSS rise while "
+                       "mining, 1 run)", [result["mine_seconds"]], result["mine_rise_mb"],
                        note=f"results {5 * n_tokens * 4 / 2**20:.0f} MB; one whole layer would be "
-                            f"{d_mlp * n_tokens * 4 / 2**20:.0f} MB")
+                            f"{d_mlp * n_tokens * 4 / 2**20:.0f} MB; child's whole peak RSS "
+                            f"(model, corpus, tokenizing) {result['peak_mb']:.0f} MB")
             out.append(f)
     finally:
         shutil.rmtree(parent, ignore_errors=True)

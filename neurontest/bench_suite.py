@@ -95,16 +95,19 @@ def fixed_costs(cache_dir: Path, threads: int = 0) -> dict[str, float]:
 # Mining in a fresh interpreter: load, sample, mine; prints its figures as one JSON line.
 _MINING = r"""
 import json, sys, time
-from neurontest.bench import pick_neurons, sample
+from neurontest.bench import pick_neurons, peak_rss, sample
 from neurontest.activations import neuron_activations
 from neurontest.models import load_model
 model = load_model()
 s = sample(model, int(sys.argv[1]))
 refs = pick_neurons(5, int(sys.argv[2]), int(model.cfg.d_mlp))
-start = time.perf_counter()
-neuron_activations(model, s.batch, refs)
-print("NT-MINING " + json.dumps({"mine_seconds": time.perf_counter() - start, "n_tokens": s.n_tokens,
-                                 "d_mlp": int(model.cfg.d_mlp)}))
+neuron_activations(model, s.batch.select(list(range(4))), refs)  # pages the weights in
+with peak_rss() as mem:
+    start = time.perf_counter()
+    neuron_activations(model, s.batch, refs)
+    seconds = time.perf_counter() - start
+print("NT-MINING " + json.dumps({"mine_seconds": seconds, "n_tokens": s.n_tokens,
+                                 "d_mlp": int(model.cfg.d_mlp), "mine_rise_mb": mem["mb"]}))
 """
 
 

@@ -217,3 +217,13 @@ def test_plugin_option_defaults_to_automatic(pytester, monkeypatch):
     result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-batch-size", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--neurontest-batch-size must be at least 1*"])
+
+
+def test_cpu_mining_returns_freed_heap_after_every_batch(planted, corpus, monkeypatch):
+    trims: list[int] = []
+    monkeypatch.setattr(batching, "_LIBC", SimpleNamespace(malloc_trim=trims.append))
+    neuron_activations(planted.model, corpus, [planted.month.neuron], batch_size=8)
+    assert trims == [0] * -(-len(corpus) // 8)
+    trims.clear()
+    batching.return_freed_heap("cuda")  # device memory is not the C heap
+    assert trims == []
