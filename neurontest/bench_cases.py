@@ -206,8 +206,8 @@ def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
             f = figure("streaming", f"mine 5 neurons, {k}x = {n_tokens} tokens (peak RSS rise while "
                        "mining, 1 run)", [result["mine_seconds"]], result["mine_rise_mb"],
                        note=f"results {5 * n_tokens * 4 / 2**20:.0f} MB; one whole layer would be "
-                            f"{d_mlp * n_tokens * 4 / 2**20:.0f} MB; child's whole peak RSS "
-                            f"(model, corpus, tokenizing) {result['peak_mb']:.0f} MB")
+                            f"{d_mlp * n_tokens * 4 / 2**20:.0f} MB; RSS before mining (model, corpus) "
+                            f"{result['rss_before_mb']:.0f} MB")
             out.append(f)
     finally:
         shutil.rmtree(parent, ignore_errors=True)

@@ -102,12 +102,14 @@ model = load_model()
 s = sample(model, int(sys.argv[1]))
 refs = pick_neurons(5, int(sys.argv[2]), int(model.cfg.d_mlp))
 neuron_activations(model, s.batch.select(list(range(4))), refs)  # pages the weights in
+start_mb = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 with peak_rss() as mem:
     start = time.perf_counter()
     neuron_activations(model, s.batch, refs)
     seconds = time.perf_counter() - start
 print("NT-MINING " + json.dumps({"mine_seconds": seconds, "n_tokens": s.n_tokens,
-                                 "d_mlp": int(model.cfg.d_mlp), "mine_rise_mb": mem["mb"]}))
+                                 "d_mlp": int(model.cfg.d_mlp), "mine_rise_mb": mem["mb"],
+                                 "rss_before_mb": start_mb}))
 """
 
 
