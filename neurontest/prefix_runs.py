@@ -116,7 +116,7 @@ def plain_activations(
     for start in range(0, len(variants), batch_size):
         chunk = variants[start : start + batch_size]
         tokens = torch.tensor([v.ids for v in chunk])
-        out.append(_run(model, neuron, tokens, _deltas(model, chunk, 0, tokens.shape[1]), None, last=True))
+        out.append(_run(model, neuron, tokens, _deltas(model, chunk, 0, tokens.shape[1]), None))
     return torch.cat(out)
 
 
@@ -147,7 +147,7 @@ def _shared_activations(
     length = len(variants[0].ids)
     # Keys and values of the base sequence's first length - 1 positions, layers 0..L.
     earlier = (known or {}).get(tuple(base[: len(base) - 1]))
-    if earlier is not None and earlier[0][0][0].shape[2] >= length - 1:
+    if earlier is not None and _positions(earlier[0]) >= length - 1:
         cache, row = earlier
         base_cache = [(k[row : row + 1, :, : length - 1], v[row : row + 1, :, : length - 1]) for k, v in cache]
     else:
@@ -175,7 +175,7 @@ def _shared_activations(
     for rows, cache in _rebatch(caches, batch_size):
         tokens = torch.tensor([[variants[r].ids[-1]] for r in rows])
         deltas = _deltas(model, [variants[r] for r in rows], length - 1, length)
-        result[rows] = _run(model, neuron, tokens, deltas, cache, last=True)
+        result[rows] = _run(model, neuron, tokens, deltas, cache)
     return result
 
 
@@ -225,7 +225,7 @@ def _prefill(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cac
     return [(layer.keys, layer.values) for layer in hf_cache.layers[: neuron.layer + 1]]
 
 
-def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache | None, *, last: bool) -> Any:
+def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache | None) -> Any:
     """The neuron's activation at the last position of each row of `tokens`."""
     sink: dict[str, Any] = {}
 
@@ -269,6 +269,10 @@ def _to_hf(cache: Cache | None) -> Any:
     for index, (keys, values) in enumerate(cache or []):
         hf.update(keys, values, index)
     return hf
+
+
+def _positions(cache: Cache) -> int:
+    return int(cache[0][0].shape[2])
 
 
 def _crop_repeat(cache: Cache, positions: int, rows: int) -> Cache:

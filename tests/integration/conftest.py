@@ -10,3 +10,7 @@ import neurontest.collect  # noqa: F401
 import neurontest.corpus  # noqa: F401
 import neurontest.lab  # noqa: F401
 import neurontest.planted  # noqa: F401
+# Vocabularies memoise word pools across runs; a pool made in one child run must still be an
+# instance of the `WordPool` class the next run sees, so the perturbation modules load once too.
+import neurontest.perturb.sources  # noqa: F401
+import neurontest.perturb.strategies  # noqa: F401

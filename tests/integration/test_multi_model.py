@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-MONTHS = "[January, February, March, April, May, June, July, August, September, October, November, December]"
+from .planted_yaml import MONTHS, PLANTED_CORPUS
+
 CLAIMS = f"""\
-corpus: planted
-corpus_tokens: null
-window: 16
-neurons:
+{PLANTED_CORPUS}neurons:
   - id: L0N3
     fires_on: {{tokens: {MONTHS}}}
     threshold: 1.0

@@ -9,15 +9,8 @@ import textwrap
 
 import pytest
 
-HEADER = """\
-model: planted
-corpus: planted
-corpus_tokens: null
-window: 16
-neurons:
-"""
-MONTHS = ("[January, February, March, April, May, June, July, August, September, October, "
-          "November, December]")
+from .planted_yaml import HEADER, MONTHS
+
 
 TRUE_CLAIMS = f"""\
   - id: L0N3

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .test_yaml_collection import HEADER, MONTH_TRUE
+from .planted_yaml import HEADER
+from .test_yaml_collection import MONTH_TRUE
 
 pytest.importorskip("xdist")
 

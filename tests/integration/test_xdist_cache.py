@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_yaml_collection import HEADER
+from .planted_yaml import HEADER
 
 pytest.importorskip("xdist")
 

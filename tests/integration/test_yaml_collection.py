@@ -6,13 +6,8 @@ import textwrap
 
 import pytest
 
-HEADER = """\
-model: planted
-corpus: planted
-corpus_tokens: null
-window: 16
-neurons:
-"""
+from .planted_yaml import HEADER
+
 
 MONTH_TRUE = """\
   - id: L0N3
