@@ -118,6 +118,16 @@ def mine(
     return {n: found[n] for n in neurons}
 
 
+def cached_activations(model_key: str, corpus_key: str, neurons: Sequence[NeuronRef],
+                       shape: tuple[int, ...], cache: bool | Path = True) -> dict[NeuronRef, torch.Tensor]:
+    """Whichever of `neurons` the disk cache holds for this model and corpus (no model needed)."""
+    found: dict[NeuronRef, torch.Tensor] = {}
+    if cache:
+        store = ActivationCache(model_key, corpus_key, cache if isinstance(cache, Path) else None)
+        _load_into(store, list(neurons), shape, found)
+    return found
+
+
 def _load_into(store: ActivationCache, neurons: Sequence[NeuronRef], shape: tuple[int, ...],
                found: dict[NeuronRef, torch.Tensor]) -> None:
     for neuron in neurons:

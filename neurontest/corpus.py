@@ -79,11 +79,9 @@ class TextCorpus:
         has_bos = prepend_bos and bos is not None
         ident = tokenizer_identity(tokenizer)
         fingerprint = _sha16([self.fingerprint, ident, window, n_tokens, seed, prepend_bos])
-        cached = load_sample(fingerprint)  # re-tokenizing costs about 2 s on every run
+        cached = stored_sample(self.name, fingerprint, window)  # re-tokenizing costs about 2 s
         if cached is not None:
-            batch, documents = cached
-            batch.meta.update(corpus=self.name, corpus_fingerprint=fingerprint, window=window)
-            return CorpusSample(self.name, batch, fingerprint, window, documents)
+            return cached
         rows: list[list[int]] = []
         documents: list[int] = []
         for offset in range(0, len(self.texts), 256):  # batched for speed, chunked for memory
@@ -137,6 +135,16 @@ class CorpusSample:
         return int(self.batch.mask.sum())
 
 
+def stored_sample(name: str, fingerprint: str, window: int) -> CorpusSample | None:
+    """The sample an earlier run tokenized under `fingerprint`, from the on-disk prep cache."""
+    cached = load_sample(fingerprint)
+    if cached is None:
+        return None
+    batch, documents = cached
+    batch.meta.update(corpus=name, corpus_fingerprint=fingerprint, window=window)
+    return CorpusSample(name, batch, fingerprint, window, documents)
+
+
 def tokenizer_identity(tokenizer: Any) -> str:
     """Class name, vocabulary size, BOS/pad ids and a hash of a probe string's ids."""
     vocab = len(tokenizer) if hasattr(tokenizer, "__len__") else tokenizer.vocab_size
@@ -178,9 +186,9 @@ def load_corpus(
 
         name, texts = PLANTED, planted_corpus_texts()
     elif spec == LEE:
-        lines = _read_text(_gensim_data(_LEE_FILE, LEE)).splitlines()
+        lines = _read_text(embedded_corpus_file(LEE)).splitlines()
         name, texts = LEE, [line.strip() for line in lines if line.strip()]
-    elif _is_local(spec):
+    elif is_local(spec):
         path = Path(spec).expanduser()
         name, texts = path.stem or str(path), _read_local(path, text_column)
     else:
@@ -188,7 +196,7 @@ def load_corpus(
     return TextCorpus.from_texts(name, texts[:max_documents])
 
 
-def _is_local(spec: str | os.PathLike[str]) -> bool:
+def is_local(spec: str | os.PathLike[str]) -> bool:
     if not isinstance(spec, str):
         return True
     # A hub name looks like "owner/name"; a path exists, has a known suffix or starts like one.
@@ -299,8 +307,13 @@ def _gensim_data(filename: str, corpus: str) -> Path:
     )
 
 
+def embedded_corpus_file(name: str) -> Path:
+    """The file inside the gensim wheel that an embedded corpus (wiki-sample, lee) is read from."""
+    return _gensim_data(_WIKI_FILE if name == WIKI_SAMPLE else _LEE_FILE, name)
+
+
 def _wiki_sample() -> list[str]:
-    source = _gensim_data(_WIKI_FILE, WIKI_SAMPLE)
+    source = embedded_corpus_file(WIKI_SAMPLE)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     cache = paths.cache_root() / "corpora" / f"{WIKI_SAMPLE}-v{_CLEANER_VERSION}-{digest}.json"
     try:

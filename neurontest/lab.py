@@ -9,18 +9,19 @@ The pytest plugin keeps one Lab per (model, corpus) for a whole session; noteboo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from neurontest.neuron import NeuronRef
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.claims.base import Threshold
+    from neurontest.claims.base import Claim, ClaimResult, Threshold
     from neurontest.corpus import CorpusSample
     from neurontest.predicates import Predicate, Vocabulary
+    from neurontest.result_cache import ResultCache
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,48 @@ class CorpusOptions:
     seed: int = 0
 
 
-@dataclass
 class Lab:
-    """One model on one tokenized corpus; mines and caches neuron activations on demand."""
+    """One model on one tokenized corpus; mines and caches neuron activations on demand.
 
-    model: Any
-    corpus_options: CorpusOptions = field(default_factory=CorpusOptions)
-    cache: bool | Path = True
-    batch_size: int | None = None  # None: sized to the device (neurontest.batching)
-    progress: bool = True
-    _sample: CorpusSample | None = None
-    _activations: dict[NeuronRef, torch.Tensor] = field(default_factory=dict)
-    _claimed: dict[Predicate, torch.Tensor] = field(default_factory=dict)
+    The model may be deferred: `Lab.deferred(load, identity)` knows the model's and corpus's
+    fingerprints from an earlier run (neurontest.result_cache) and loads the model only when
+    something needs it, so a run whose claim results are all remembered does no model work.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        corpus_options: CorpusOptions | None = None,
+        cache: bool | Path = True,
+        batch_size: int | None = None,  # None: sized to the device (neurontest.batching)
+        progress: bool = True,
+        sample: CorpusSample | None = None,
+        *,
+        results: ResultCache | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self._model = model
+        self.corpus_options = corpus_options or CorpusOptions()
+        self.cache = cache
+        self.batch_size = batch_size
+        self.progress = progress
+        self.results = results  # claim results remembered across runs; None: always compute
+        self.device = device  # part of a remembered result's key
+        self._sample = sample
+        self._load: Callable[[], Any] | None = None
+        self._identity: dict[str, Any] | None = None  # describe() as an earlier run recorded it
+        self._activations: dict[NeuronRef, torch.Tensor] = {}
+        self._claimed: dict[Predicate, torch.Tensor] = {}
+        self._vocab: Vocabulary | None = None
+
+    @classmethod
+    def deferred(cls, load: Callable[[], Any], identity: dict[str, Any], corpus_options: CorpusOptions,
+                 **kwargs: Any) -> Lab:
+        """A lab whose model `load()` returns on first use; `identity` is the `describe()` an
+        earlier run recorded for the same model and corpus files."""
+        lab = cls(None, corpus_options, **kwargs)
+        lab._load, lab._identity = load, identity
+        return lab
 
     @classmethod
     def load(
@@ -64,7 +95,22 @@ class Lab:
         from neurontest.models import load_model
 
         bridge = load_model(model, device=device, dtype=dtype, revision=revision)
-        return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed), **kwargs)
+        return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed), device=device, **kwargs)
+
+    @property
+    def model(self) -> Any:
+        """The TransformerBridge (loaded now if the lab was deferred)."""
+        if self._model is None and self._load is not None:
+            from neurontest.models import model_fingerprint
+
+            self._model = self._load()
+            if self._identity and self._identity["model"]["fingerprint"] != model_fingerprint(self._model):
+                self._identity = None  # the files changed under the same stamp: trust the model
+        return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
 
     @property
     def tokenizer(self) -> Any:
@@ -72,19 +118,32 @@ class Lab:
 
     @property
     def vocab(self) -> Vocabulary:
-        from neurontest.predicates import vocabulary
+        """Each token id's string. A deferred lab reads them from the disk cache, so claims and
+        tests that need only the strings do not load the model."""
+        from neurontest.predicates import Vocabulary, vocabulary
 
-        return vocabulary(self.tokenizer)
+        if self._vocab is None and not self.model_loaded and (self._identity or {}).get("vocab"):
+            self._vocab = Vocabulary.stored(self._identity["vocab"], lambda: self.tokenizer)
+        if self._vocab is None:
+            self._vocab = vocabulary(self.tokenizer)
+        return self._vocab
 
     @property
     def model_key(self) -> str:
         from neurontest.models import model_fingerprint
 
+        if not self.model_loaded and self._identity is not None:
+            return self._identity["model"]["fingerprint"]
         return model_fingerprint(self.model)
 
     @property
     def sample(self) -> CorpusSample:
         """The tokenized corpus windows (loaded and tokenized on first use)."""
+        if self._sample is None and self._identity is not None:
+            from neurontest.corpus import stored_sample
+
+            corpus = self._identity["corpus"]
+            self._sample = stored_sample(corpus["name"], corpus["fingerprint"], corpus["window"])
         if self._sample is None:
             from neurontest.corpus import load_corpus
 
@@ -95,15 +154,26 @@ class Lab:
         return self._sample
 
     def check_neuron(self, neuron: NeuronRef) -> None:
+        """ValueError naming the valid range if the model has no such neuron."""
+        if not self.model_loaded and self._identity is not None:
+            model = self._identity["model"]
+            neuron.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
+            return
         from neurontest.activations import check_neurons
 
         check_neurons(self.model, [neuron])
 
     def prepare(self, neurons: Iterable[NeuronRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
-        from neurontest.activation_cache import mine
+        from neurontest.activation_cache import cached_activations, mine
 
         missing = [n for n in dict.fromkeys(neurons) if n not in self._activations]
+        if missing and self.cache and not self.model_loaded:
+            # Whatever the disk cache holds needs no model: load the model only for the rest.
+            self._activations.update(cached_activations(
+                self.model_key, self.sample.fingerprint, missing, tuple(self.sample.batch.tokens.shape),
+                self.cache))
+            missing = [n for n in missing if n not in self._activations]
         if not missing:
             return
         self._activations.update(
@@ -113,6 +183,18 @@ class Lab:
                 cache=self.cache, batch_size=self.batch_size, progress=self.progress,
             )
         )
+
+    def mined(self, neuron: NeuronRef) -> torch.Tensor | None:
+        """`neuron`'s corpus activations if in memory or the disk cache, else None; never runs
+        the model (reports use it)."""
+        if (neuron not in self._activations and self.cache
+                and (self._sample is not None or self._identity is not None)):
+            from neurontest.activation_cache import cached_activations
+
+            self._activations.update(cached_activations(
+                self.model_key, self.sample.fingerprint, [neuron],
+                tuple(self.sample.batch.tokens.shape), self.cache))
+        return self._activations.get(neuron)
 
     def activations(self, neuron: NeuronRef) -> torch.Tensor:
         """`[rows, pos]` activations of `neuron` over the corpus windows."""
@@ -150,10 +232,56 @@ class Lab:
         c = self.claimed(predicate)[mask]
         return score_predicate(self.activations(neuron)[mask], c, self.tau(neuron, threshold))
 
+    # -- claims ------------------------------------------------------------------------------
+    def run(self, claim: Claim) -> ClaimResult:
+        """Run a claim, mining what it reads first, or return its remembered result (with
+        `results` set and nothing it depends on changed since)."""
+        key = self._result_key(claim)
+        if key is not None and (cached := self.results.result(key)) is not None:  # type: ignore[union-attr]
+            return cached
+        self.prepare(claim.neurons_to_mine())
+        result = claim.run(self)
+        if key is not None:
+            self.results.store_result(key, result)  # type: ignore[union-attr]
+        return result
+
+    def remembered(self, claim: Claim) -> ClaimResult | None:
+        """The claim's result from an earlier run, if one is remembered; runs nothing."""
+        key = self._result_key(claim)
+        return None if key is None else self.results.result(key)  # type: ignore[union-attr]
+
+    def _result_key(self, claim: Claim) -> str | None:
+        if self.results is None:
+            return None
+        from neurontest.result_cache import claim_key
+
+        return claim_key(claim, self.identity(), self.device)
+
+    def resolved_identity(self) -> dict[str, Any] | None:
+        """`describe()` if this run loaded the model and the corpus sample, else None; resolves
+        nothing (what a later run may trust instead of loading them)."""
+        if not self.model_loaded or self._sample is None:
+            return None
+        if self._vocab is not None and self._vocab.key is not None:
+            from neurontest.prep_cache import store_vocabulary_strings
+
+            # A vocabulary memoised in this process may predate this cache folder.
+            store_vocabulary_strings(self._vocab.key, self._vocab.strings)
+            return self.describe() | {"vocab": self._vocab.key}
+        return self.describe()
+
+    def identity(self) -> dict[str, Any]:
+        """`describe()` with the corpus resolved: the fingerprints results are keyed by."""
+        if self._sample is None and (self._identity is None or self.model_loaded):
+            _ = self.sample
+        return self.describe()
+
     def describe(self) -> dict[str, Any]:
         """Model and corpus identity, as reports and baselines record it."""
         from neurontest.models import describe_model
 
+        if not self.model_loaded and self._identity is not None:
+            return {"model": dict(self._identity["model"]), "corpus": dict(self._identity["corpus"])}
         opts = self.corpus_options
         corpus: dict[str, Any] = {"name": opts.spec or "wiki-sample", "fingerprint": None,
                                   "window": opts.window, "n_tokens": opts.n_tokens, "seed": opts.seed,

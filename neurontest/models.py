@@ -90,7 +90,7 @@ def load_model(
 
 def embedded_model_folder() -> Path:
     """The HF folder converted from the embedded GGUF, building it on first use."""
-    folder = cache_root() / "models" / f"{DEFAULT_MODEL}-v{_CONVERSION_VERSION}"
+    folder = converted_folder()
     if (folder / "config.json").exists() and (folder / ".complete").exists():
         return folder
     gguf_dir = _embedded_gguf_dir()
@@ -101,6 +101,11 @@ def embedded_model_folder() -> Path:
     )
     _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
     return folder
+
+
+def converted_folder() -> Path:
+    """Where the embedded GGUF is (or will be) converted to an HF folder."""
+    return cache_root() / "models" / f"{DEFAULT_MODEL}-v{_CONVERSION_VERSION}"
 
 
 def _embedded_gguf_dir() -> Path:

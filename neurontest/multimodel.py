@@ -85,7 +85,7 @@ def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, C
     claim = item.claim
     match_from = getattr(item, "match_from", None)
     if match_from is None:
-        return claim, claim.run(lab)
+        return claim, lab.run(claim)
     from neurontest.matching import match_neurons
 
     cache_key = (match_from, item.lab_key, claim.neuron)

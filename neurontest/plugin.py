@@ -52,7 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=ini, default=None, help=help_text)
         parser.addini(ini, help_text, default=None)
     group.addoption("--neurontest-no-cache", dest="neurontest_no_cache", action="store_true",
-                    default=False, help="recompute activations instead of using the on-disk cache")
+                    default=False, help="recompute activations and claim results instead of using (or "
+                    "writing) the on-disk caches")
     # Checkpoints and baselines (neurontest/multimodel.py, baselines.py, matching.py).
     for flag, ini, help_text in _FLAGS:
         group.addoption(flag, dest=ini, action="store_true", default=False, help=help_text)
@@ -109,6 +110,9 @@ def pytest_configure(config: pytest.Config) -> None:
         report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
     )
     from neurontest.baselines import BaselineStore
+    from neurontest.result_cache import ResultCache
+
+    state.results = ResultCache() if state.cache else None
 
     state.also_models = list(config.getoption("neurontest_also_models")
                              or config.getini("neurontest_also_models"))
@@ -238,6 +242,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the HTML report, also after interrupted runs (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionfinish)."""
     state = session.config.stash.get(session_key, None)
+    if state is not None:
+        state.remember_labs()
     if state is not None and state.baselines is not None:
         # Baselines are flushed once, here; an interrupted run (exit 2) writes none.
         failed = state.baselines.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)

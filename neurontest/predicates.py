@@ -28,10 +28,31 @@ class Vocabulary:
     def __init__(self, tokenizer: Any) -> None:
         from neurontest.prep_cache import vocabulary_strings
 
-        self.tokenizer = tokenizer
-        # Decoding 49k ids costs about 1 s per run; the strings are cached on disk.
-        self.strings: list[str] = vocabulary_strings(tokenizer)
+        self._tokenizer = tokenizer
+        self._load_tokenizer: Callable[[], Any] | None = None
+        # Decoding 49k ids costs about 1 s per run; the strings are cached on disk under `key`.
+        self.strings, self.key = vocabulary_strings(tokenizer)
         self._memo: dict[Hashable, Any] = {}
+
+    @classmethod
+    def stored(cls, key: str, load_tokenizer: Callable[[], Any]) -> Vocabulary | None:
+        """The vocabulary an earlier run stored under `key`, or None; its tokenizer is loaded
+        (with the model) only if a check needs more than the strings."""
+        from neurontest.prep_cache import stored_vocabulary_strings
+
+        strings = stored_vocabulary_strings(key)
+        if strings is None:
+            return None
+        vocab = cls.__new__(cls)
+        vocab._tokenizer, vocab._load_tokenizer = None, load_tokenizer
+        vocab.strings, vocab.key, vocab._memo = strings, key, {}
+        return vocab
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None and self._load_tokenizer is not None:
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
 
     def __len__(self) -> int:
         return len(self.strings)

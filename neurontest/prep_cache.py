@@ -28,7 +28,7 @@ def _folder() -> Path:
     return cache_root() / "prep"
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+def write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -43,8 +43,9 @@ def _write_atomic(path: Path, write: Callable[[Any], None], mode: str = "wb") ->
         pass  # an unwritable cache only costs recomputing next time
 
 
-def vocabulary_strings(tokenizer: Any) -> list[str]:
-    """Each token id's decoded string, from the disk cache when this tokenizer's entry is there.
+def vocabulary_strings(tokenizer: Any) -> tuple[list[str], str | None]:
+    """Each token id's decoded string, from the disk cache when this tokenizer's entry is there,
+    and the entry's key (None for a tokenizer that cannot be cached).
 
     The key covers the tokenizer's identity (class, size, special ids, a probe's ids) and a hash of
     its whole token -> id table; loads also re-decode a spread of ids to catch decoder changes.
@@ -53,19 +54,33 @@ def vocabulary_strings(tokenizer: Any) -> list[str]:
     try:
         key = _vocab_key(tokenizer, size)
     except Exception:  # noqa: BLE001 - a tokenizer without get_vocab() just is not cached
-        return tokenizer.batch_decode([[i] for i in range(size)])
-    path = _folder() / f"vocab-{key}.json"
+        return tokenizer.batch_decode([[i] for i in range(size)]), None
     spots = list(range(0, size, max(1, size // _SPOT_CHECKS)))
-    try:
-        strings = json.loads(path.read_text(encoding="utf-8"))
-        if (isinstance(strings, list) and len(strings) == size
-                and [strings[i] for i in spots] == tokenizer.batch_decode([[i] for i in spots])):
-            return strings
-    except (OSError, ValueError):
-        pass
+    strings = stored_vocabulary_strings(key)
+    if (strings is not None and len(strings) == size
+            and [strings[i] for i in spots] == tokenizer.batch_decode([[i] for i in spots])):
+        return strings, key
     strings = tokenizer.batch_decode([[i] for i in range(size)])
-    # ensure_ascii keeps undecodable pieces (lone surrogates) round-trippable.
-    _write_atomic(path, lambda f: f.write(json.dumps(strings)), mode="w")
+    store_vocabulary_strings(key, strings)
+    return strings, key
+
+
+def store_vocabulary_strings(key: str, strings: list[str]) -> None:
+    """Store a vocabulary's strings under its key (if not there already)."""
+    path = _folder() / f"vocab-{key}.json"
+    if not path.exists():
+        # ensure_ascii keeps undecodable pieces (lone surrogates) round-trippable.
+        write_atomic(path, lambda f: f.write(json.dumps(strings)), mode="w")
+
+
+def stored_vocabulary_strings(key: str) -> list[str] | None:
+    """The strings stored under a vocabulary key by an earlier run, or None."""
+    try:
+        strings = json.loads((_folder() / f"vocab-{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
+        return None
     return strings
 
 
@@ -108,4 +123,4 @@ def store_sample(fingerprint: str, batch: TokenBatch, documents: list[int]) -> N
     entry = {"format": _FORMAT, "fingerprint": fingerprint, "tokens": batch.tokens,
              "mask": batch.mask, "has_bos": batch.has_bos,
              "documents": torch.tensor(documents, dtype=torch.long)}
-    _write_atomic(_folder() / f"sample-{fingerprint}.pt", lambda f: torch.save(entry, f))
+    write_atomic(_folder() / f"sample-{fingerprint}.pt", lambda f: torch.save(entry, f))

@@ -11,6 +11,7 @@ import gc
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.neuron import NeuronRef
@@ -60,21 +61,10 @@ def record_to_dict(record: ClaimRecord) -> dict[str, Any]:
 
 def record_from_dict(data: dict[str, Any]) -> ClaimRecord:
     """The inverse of `record_to_dict`, rebuilding the claim result and its evidence."""
-    from neurontest.claims.base import (Bound, ClaimResult, Evidence, Measurement, TokenRow)
+    from neurontest.claims.base import result_from_dict
 
     result = data.get("result")
-    if result is not None:
-        result = ClaimResult(
-            kind=result["kind"],
-            neuron=NeuronRef(**result["neuron"]),
-            measurements=[Measurement(m["name"], m["value"], None if m["bound"] is None else Bound(**m["bound"]))
-                          for m in result["measurements"]],
-            summary=result["summary"],
-            evidence=[Evidence(e["title"], [TokenRow(**r) for r in e["rows"]],
-                               [tuple(t) for t in e["table"]], e["value_label"]) for e in result["evidence"]],
-            extra_failures=list(result["extra_failures"]),
-        )
-    return ClaimRecord(**(data | {"result": result}))
+    return ClaimRecord(**(data | {"result": None if result is None else result_from_dict(result)}))
 
 
 @dataclass
@@ -100,6 +90,8 @@ class NeurontestSession:
     matches: dict[Any, Any] = field(default_factory=dict)  # (ref key, key, neuron) -> NeuronMatch
     baselines: Any = None  # neurontest.baselines.BaselineStore
     froze_gc: bool = False  # gc.freeze() after a model load; undone by close()
+    results: Any = None  # neurontest.result_cache.ResultCache; None with --neurontest-no-cache
+    stamps: dict[LabKey, str | None] = field(default_factory=dict)  # lab -> its files' stamp
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:
@@ -109,28 +101,53 @@ class NeurontestSession:
                       window, seed)
 
     def lab(self, key: LabKey) -> Lab:
-        """The lab for a key, loading its model on first use; a failed load is remembered so
-        every file naming that model reports it without retrying."""
-        from neurontest.errors import NeurontestError
+        """The lab for a key. Its model loads now, or on first use when an earlier run recorded
+        the fingerprints of the same model and corpus files (a warm run whose claim results are
+        all remembered then loads nothing). A failed load is remembered so every file naming
+        that model reports it without retrying."""
         from neurontest.lab import CorpusOptions, Lab
-        from neurontest.models import load_model
+        from neurontest.result_cache import lab_stamp
 
         if key in self.lab_errors:
             raise NeurontestLoadError(self.lab_errors[key])
         if key not in self.labs:
-            try:
-                model = load_model(key.model, device=self.device, revision=key.revision)
-            except (NeurontestError, ValueError) as exc:
-                self.lab_errors[key] = str(exc)
-                raise NeurontestLoadError(str(exc)) from None
-            self.labs[key] = Lab(model, CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed),
-                                 cache=self.cache, batch_size=self.batch_size)
-            # The model and the libraries just imported live as long as the session; moving them
-            # out of the cyclic collector's reach stops every later full collection rescanning
-            # them (about 2 s of a warm suite run). Only objects alive now are affected.
-            gc.freeze()
-            self.froze_gc = True
+            options = CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed)
+            stamp = lab_stamp(key.model, key.revision, options, self.device) if self.results else None
+            identity = self.results.lab_identity(stamp) if stamp else None
+            settings = {"cache": self.cache, "batch_size": self.batch_size, "results": self.results,
+                        "device": self.device}
+            if identity is not None:
+                lab = Lab.deferred(lambda: self._load_model(key), identity, options, **settings)
+            else:
+                lab = Lab(self._load_model(key), options, **settings)
+            self.labs[key], self.stamps[key] = lab, stamp
         return self.labs[key]
+
+    def _load_model(self, key: LabKey) -> Any:
+        from neurontest.errors import NeurontestError
+        from neurontest.models import load_model
+
+        if key in self.lab_errors:
+            raise NeurontestLoadError(self.lab_errors[key])
+        try:
+            model = load_model(key.model, device=self.device, revision=key.revision)
+        except (NeurontestError, ValueError) as exc:
+            self.lab_errors[key] = str(exc)
+            raise NeurontestLoadError(str(exc)) from None
+        # The model and the libraries just imported live as long as the session; moving them
+        # out of the cyclic collector's reach stops every later full collection rescanning
+        # them (about 2 s of a warm suite run). Only objects alive now are affected.
+        gc.freeze()
+        self.froze_gc = True
+        return model
+
+    def remember_labs(self) -> None:
+        """Record each loaded lab's fingerprints under its files' stamp, for later runs."""
+        for key, lab in self.labs.items():
+            stamp = self.stamps.get(key)
+            identity = lab.resolved_identity()
+            if stamp and self.results is not None and identity is not None:
+                self.results.store_lab_identity(stamp, identity)
 
     def close(self) -> None:
         """Hand the frozen objects back to the collector (pytester runs nest in one process)."""
@@ -139,6 +156,23 @@ class NeurontestSession:
             self.froze_gc = False
 
     # -- collection ---------------------------------------------------------------------------
+    def checked_key(self, path: Path, targets: list[Any], labs: list[Lab]) -> str | None:
+        """The key under which a hypothesis file's collection checks against these labs are
+        remembered; None without a result cache or when a corpus cannot be resolved (its error
+        then surfaces when the claims run, as without the cache)."""
+        from neurontest.errors import NeurontestError
+        from neurontest.result_cache import checked_key
+
+        if self.results is None:
+            return None
+        try:
+            # The corpus fingerprint covers the tokenizer, which the checks read.
+            labs_seen = [[lab.identity()["model"]["fingerprint"], lab.identity()["corpus"]["fingerprint"],
+                          target.match_from is None] for target, lab in zip(targets, labs)]
+            return checked_key(path.read_bytes(), labs_seen)
+        except (NeurontestError, OSError, ValueError):
+            return None
+
     def plan(self, key: LabKey, neurons: list[NeuronRef]) -> None:
         self.planned[key].update(neurons)
 
@@ -174,6 +208,10 @@ class NeurontestSession:
         if not counts:
             return []
         lines = ["claims: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+        remembered = sum(1 for r in self.records.values() if r.result is not None and r.result.cached)
+        if remembered:
+            lines.append(f"{remembered} claim result(s) remembered from an earlier run on the same "
+                         "model, corpus and code (--neurontest-no-cache recomputes them)")
         for lab in self.labs.values():
             info = lab.describe()
             corpus = info.get("corpus", {})

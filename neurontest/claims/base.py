@@ -95,6 +95,7 @@ class ClaimResult:
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
     extra_failures: list[str] = field(default_factory=list)
+    cached: bool = False  # remembered from an earlier run (neurontest.result_cache)
 
     @property
     def passed(self) -> bool:
@@ -126,6 +127,30 @@ class Threshold:
 
     def describe(self) -> str:
         return f"{self.value:g} x corpus max" if self.relative else f"{self.value:g}"
+
+
+def result_to_dict(result: ClaimResult) -> dict[str, Any]:
+    """Plain JSON-able data for a result (the result cache and pytest-xdist ship it)."""
+    import dataclasses
+
+    return dataclasses.asdict(result)
+
+
+def result_from_dict(data: dict[str, Any]) -> ClaimResult:
+    """The inverse of `result_to_dict`, evidence included."""
+    return ClaimResult(
+        kind=data["kind"],
+        neuron=NeuronRef(**data["neuron"]),
+        measurements=[Measurement(m["name"], m["value"],
+                                  None if m["bound"] is None else Bound(**m["bound"]))
+                      for m in data["measurements"]],
+        summary=data["summary"],
+        evidence=[Evidence(e["title"], [TokenRow(**r) for r in e["rows"]],
+                           [tuple(t) for t in e["table"]], e["value_label"])
+                  for e in data["evidence"]],
+        extra_failures=list(data["extra_failures"]),
+        cached=bool(data.get("cached", False)),
+    )
 
 
 # MLP neurons with SiLU/GELU are dense (small non-zero values everywhere), so SAEBench's 1% of max
@@ -217,6 +242,16 @@ class Claim:
         if self.needs_corpus or (self.uses_tau and self.threshold().relative):
             return [self.neuron]
         return []
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether running it again on the same model, corpus and code gives the same result
+        (then the result may be remembered across runs)."""
+        return True
+
+    def run_settings(self) -> dict[str, Any]:
+        """Run-wide settings, besides the model and corpus, that its result depends on."""
+        return {}
 
     def check(self, lab: Lab) -> None:
         """Collection-time checks against the model and tokenizer (ValueError with a fix)."""

@@ -86,6 +86,19 @@ class PropertyClaim(Claim):
         raise NotImplementedError
 
     # -- running -------------------------------------------------------------------------------
+    @property
+    def deterministic(self) -> bool:
+        # Random examples unless seeded; the `ci` profile derives a seed from the claim itself.
+        from neurontest.perturb.config import current_config
+
+        return self.config.get("seed") is not None or current_config().derandomize
+
+    def run_settings(self) -> dict[str, Any]:
+        from neurontest.perturb.config import current_config
+
+        config = current_config()
+        return {"profile": config.profile, "max_examples": config.max_examples}
+
     def identity(self, lab: Lab) -> str:
         config = {k: v for k, v in self.config.items() if k != "xfail"}
         return json.dumps([self.kind, self.neuron.short_id, lab.model_key, config],

@@ -164,8 +164,9 @@ def _neuron_histogram(described: list[tuple[Any, dict[str, Any]]], record: Claim
         cache[key] = None
         try:
             ref = NeuronRef.parse(record.neuron)
-            # Reading `_activations` directly: a report must never start model work.
-            if ref in getattr(lab, "_activations", {}):
+            # Memory or the disk cache only (a warm run may have read none): a report must never
+            # start model work.
+            if lab.mined(ref) is not None:
                 corpus = record.lab.get("corpus", {}).get("name", "corpus")
                 cache[key] = histogram_context(lab.scorable(ref), title=f"{ref} on {corpus}")
         except Exception:  # a histogram is a nicety; never lose the report over one
@@ -189,7 +190,9 @@ def record_context(record: ClaimRecord, index: int, *, histogram: dict[str, Any]
     card: dict[str, Any] = {
         "id": f"claim-{index}", "nodeid": record.nodeid, "outcome": record.outcome,
         "kind": record.kind, "neuron": record.neuron, "location": f"{_short_path(record)}:{record.line}",
-        "duration": f"{record.duration:.2f} s", "open": record.outcome in OPEN_OUTCOMES,
+        "duration": (f"{record.duration:.2f} s" if record.result is None or not record.result.cached
+                     else "remembered from an earlier run"),
+        "open": record.outcome in OPEN_OUTCOMES,
         "message": message, "histogram": histogram, "histogram_ref": "",
         "model": record.lab.get("model", {}).get("fingerprint", ""),
         "summary": "", "measurements": [], "extra_failures": [], "heatmaps": [], "tables": [],

@@ -115,7 +115,7 @@ def test_inspection_page_renders_in_chromium(tmp_path: Path) -> None:
     planted = planted_model()
     sample = TextCorpus.from_texts("planted", planted_corpus_texts(60)).tokenize(
         planted.tokenizer, window=32, n_tokens=None)
-    lab = Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False, _sample=sample)
+    lab = Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False, sample=sample)
     page = inspect_neuron(lab, planted.month.neuron, k=6).save_html(tmp_path / "inspect.html")
     assert_not_blank(screenshot(page, tmp_path / "inspect.png", tmp_path))
 

@@ -29,7 +29,7 @@ def lab(planted) -> Lab:
     sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(
         planted.tokenizer, window=32, n_tokens=None)
     return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-               _sample=sample)
+               sample=sample)
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,7 @@ def test_lab_memoises_claimed_masks_per_predicate(planted):
     sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(40)).tokenize(
         planted.tokenizer, window=32, n_tokens=None)
     lab = Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-              _sample=sample)
+              sample=sample)
     batch, vocab = sample.batch, vocabulary(planted.tokenizer)
     march, good = TokenSet(("March",)), TokenSet(("good",))
     first = lab.claimed(march)

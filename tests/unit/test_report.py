@@ -171,13 +171,16 @@ def test_suite_sized_report_stays_small(tmp_path: Path) -> None:
 
 
 class FakeLab:
-    """What the report reads of a Lab: describe(), `_activations`, scorable()."""
+    """What the report reads of a Lab: describe(), mined(), scorable()."""
 
     def __init__(self, info: dict, mined: dict) -> None:
         self.info, self._activations, self.scored = info, mined, []
 
     def describe(self) -> dict:
         return self.info
+
+    def mined(self, neuron: NeuronRef):
+        return self._activations.get(neuron)
 
     def scorable(self, neuron: NeuronRef):
         if neuron not in self._activations:
@@ -232,3 +235,15 @@ def test_report_package_does_not_import_torch() -> None:
 
     code = "import sys, neurontest.report; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_remembered_result_says_so_instead_of_a_run_time(tmp_path: Path) -> None:
+    import dataclasses
+
+    state = make_session()
+    remembered = dataclasses.replace(passing_result(), cached=True)
+    state.register(ClaimRecord("hyp/test_c.yaml::L1N5::top_examples", "top_examples", "L1N5",
+                               "hyp/test_c.yaml", 4, outcome="passed", result=remembered, lab=LAB_INFO))
+    html = write_run_report(state, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert html.count("remembered from an earlier run") == 1
+    assert "1 claim result(s) remembered" in "\n".join(state.summary_lines())
