@@ -60,6 +60,28 @@ def test_shared_equals_plain(scrambled, neuron):
     assert plain.std() > 0  # the variants really differ, so equality is not vacuous
 
 
+@pytest.mark.parametrize("neuron", [NeuronRef(0, 3), NeuronRef(1, 20)], ids=str)
+def test_the_fast_plain_path_changes_nothing(scrambled, neuron):
+    ids = encode(scrambled.tokenizer, TEXT)
+    variants = _noise_and_deletion_variants(ids, int(scrambled.cfg.d_model))
+    sliced = prefix_runs.plain_activations(scrambled, neuron, variants, fast=True)
+    full = prefix_runs.plain_activations(scrambled, neuron, variants)
+    assert torch.allclose(sliced, full, atol=1e-5, rtol=1e-5) and full.std() > 0
+    assert prefix_runs._verdict(scrambled, neuron).fast
+
+
+def test_a_wrong_fast_path_is_not_used(planted, monkeypatch):
+    neuron = planted.promoter.neuron
+    reference = noise_sensitivity(planted.model, neuron, "we met in May", draws=2).change
+    monkeypatch.setattr(prefix_runs, "_verdicts", prefix_runs.weakref.WeakKeyDictionary())
+    real = prefix_runs.plain_activations
+    monkeypatch.setattr(prefix_runs, "plain_activations",
+                        lambda *a, fast=False, **k: real(*a, **k) + (1.0 if fast else 0.0))
+    assert noise_sensitivity(planted.model, neuron, "we met in May", draws=2).change == pytest.approx(
+        reference, abs=1e-5)
+    assert prefix_runs._verdicts[planted.model].fast is False
+
+
 def test_long_texts_take_the_shared_path(planted, monkeypatch):
     neuron = planted.promoter.neuron
     calls = []
@@ -80,7 +102,7 @@ def test_a_failed_self_check_falls_back_to_plain(planted, monkeypatch):
     monkeypatch.setattr(prefix_runs, "_shared_activations", lambda *a, **k: real(*a, **k) + 1.0)
     long_text = TEXT + " " + TEXT
     fallback = noise_sensitivity(planted.model, neuron, long_text, draws=2)
-    assert prefix_runs._verdicts[planted.model] is False
+    assert prefix_runs._verdicts[planted.model].shares_prefixes is False
     monkeypatch.setattr(prefix_runs, "_verdicts", prefix_runs.weakref.WeakKeyDictionary())
     monkeypatch.setattr(prefix_runs, "_shared_activations", real)
     assert noise_sensitivity(planted.model, neuron, long_text, draws=2).change == pytest.approx(
@@ -90,7 +112,7 @@ def test_a_failed_self_check_falls_back_to_plain(planted, monkeypatch):
 def test_simplify_is_unchanged_by_sharing(scrambled, monkeypatch):
     neuron = NeuronRef(1, 20)
     text = " ".join([TEXT] * 3)
-    assert prefix_runs._shares_prefixes(scrambled, neuron)  # the once-per-model check, done first
+    assert prefix_runs._verdict(scrambled, neuron).shares_prefixes  # the once-per-model check, done first
     base_runs = []
     real_prefill = prefix_runs._prefill
     monkeypatch.setattr(prefix_runs, "_prefill",
