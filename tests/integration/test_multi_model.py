@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from .planted_yaml import MONTHS, PLANTED_CORPUS
+from .planted_yaml import MONTH_NEURON, PLANTED_CORPUS
 
-CLAIMS = f"""\
-{PLANTED_CORPUS}neurons:
-  - id: L0N3
-    fires_on: {{tokens: {MONTHS}}}
-    threshold: 1.0
-    claims:
+CLAIMS = PLANTED_CORPUS + "neurons:\n" + MONTH_NEURON + """\
       - kind: activation
         f1: ">= 0.99"
       - kind: examples

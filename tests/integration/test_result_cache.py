@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from .planted_yaml import HEADER, MONTHS
+from .planted_yaml import HEADER, MONTH_NEURON, MONTHS
 
-CLAIMS = f"""\
-  - id: L0N3
-    description: fires on month names
-    fires_on: {{tokens: {MONTHS}}}
-    threshold: 1.0
-    claims:
+CLAIMS = MONTH_NEURON + """\
       - kind: activation
         f1: ">= 0.99"
       - kind: examples

@@ -6,15 +6,9 @@ import textwrap
 
 import pytest
 
-from .planted_yaml import HEADER
+from .planted_yaml import HEADER, MONTH_NEURON
 
-
-MONTH_TRUE = """\
-  - id: L0N3
-    description: fires on month names
-    fires_on: {tokens: [January, February, March, April, May, June, July, August, September, October, November, December]}
-    threshold: 1.0
-    claims:
+MONTH_TRUE = MONTH_NEURON + """\
       - kind: activation
         f1: ">= 0.99"
         precision: ">= 0.99"
