@@ -9,15 +9,9 @@ import textwrap
 
 import pytest
 
-from .planted_yaml import HEADER, MONTHS
+from .planted_yaml import HEADER, MONTH_NEURON
 
-
-TRUE_CLAIMS = f"""\
-  - id: L0N3
-    description: fires on month names
-    fires_on: {{tokens: {MONTHS}}}
-    threshold: 1.0
-    claims:
+TRUE_CLAIMS = MONTH_NEURON + """\
       - kind: invariant
         texts: ["we met in [[March]] 2020", "the dog sat in the park in [[May]] , it was a good day"]
         examples: 40
@@ -25,8 +19,8 @@ TRUE_CLAIMS = f"""\
         texts: ["we met in [[March]] 2020"]
         edits: 2
       - kind: sufficient
-        templates: ["we met in [[{{month}}]] {{year}}", "[[{{month}}]] was very good"]
-        slots: {{year: ["2020", "1999"]}}
+        templates: ["we met in [[{month}]] {year}", "[[{month}]] was very good"]
+        slots: {year: ["2020", "1999"]}
       - kind: sufficient
         id: random-contexts
         length: 6
@@ -39,7 +33,7 @@ TRUE_CLAIMS = f"""\
         length: 4
       - kind: adversarial
         id: only-two-months
-        fires_on: {{tokens: [January, March]}}
+        fires_on: {tokens: [January, March]}
         budget: 10
         method: substitute
         xfail: "fires on every month, e.g. December"
@@ -89,9 +83,9 @@ def test_true_claims_about_the_planted_months_pass(pytester: pytest.Pytester) ->
 def test_false_claims_fail_with_the_same_shrunk_counterexample_in_ci(pytester: pytest.Pytester) -> None:
     write(pytester, "test_wrong", WRONG_CLAIMS)
     runs = []
-    for _ in range(2):
+    for _ in range(2):  # no remembered results: the second run must search again
         result = run(pytester, "--neurontest-max-examples", "20",
-                     "--neurontest-hypothesis-profile", "ci")
+                     "--neurontest-hypothesis-profile", "ci", "--neurontest-no-cache")
         result.assert_outcomes(failed=3)
         runs.append(result.stdout.str())
     # Only the failures section: with CI set, pytest repeats whole messages in its short summary.
