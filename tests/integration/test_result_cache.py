@@ -108,3 +108,13 @@ def test_no_cache_flag_recomputes_everything(suite: pytest.Pytester) -> None:
     result = suite.runpytest(*RUN, "--neurontest-no-cache")
     result.assert_outcomes(passed=8)
     assert not any("remembered" in line for line in result.outlines)
+
+
+def test_an_edited_file_is_checked_again(suite: pytest.Pytester) -> None:
+    suite.runpytest(*RUN).assert_outcomes(passed=8)
+    # Its collection checks passed before; the edit must be checked, not waved through.
+    broken = CLAIMS.replace("id: L0N3", "id: L0N999")
+    suite.makefile(".yaml", test_months=HEADER + textwrap.dedent(broken))
+    result = suite.runpytest(*RUN)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*test_months.yaml*L0N999*"])
