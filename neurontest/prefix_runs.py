@@ -3,15 +3,20 @@ variant only from the first position where it differs.
 
 Noise sensitivity (noise token i) and simplification (delete token j) evaluate many variants of
 one token sequence that agree with it up to some position. In a causal model the positions
-before that are the same as in the unchanged text, so their keys and values are computed once
-and shared through the model's KV cache; and at the neuron's layer only the last token's MLP
-is needed, so every other position stops after that layer's attention. Together this roughly
-halves the FLOPs of running every variant in full (see docs/benchmarks.md).
+before that are the same as in the unchanged text, so they are computed once; and at the
+neuron's layer only the last token's MLP is needed. Three ways to run the variants:
 
-Variants are grouped into batches sharing one prefix length, chosen by a cost model that
-trades recomputed positions against the fixed cost of a forward call. The shared path checks
-itself once per model against plain forwards and falls back to them on any mismatch, so a
-model or library version whose caching behaves differently costs speed, never correctness.
+* packed: when everything fits in one sequence of `PACK_TOKENS`, the base's prefix and each
+  variant's changed suffix go into one forward call, with position ids and an attention mask
+  that make each suffix see only the base before its start and itself;
+* shared: longer texts share the base's keys and values through the model's KV cache, in
+  groups of variants with one prefix length chosen by a cost model that trades recomputed
+  positions against the fixed cost of a call;
+* plain: every variant in full, in batches.
+
+Each shortcut is checked once per model against an ordinary forward and dropped on any
+mismatch, so a model or library version that behaves differently costs speed, never
+correctness (see docs/benchmarks.md for the figures).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 CALL_OVERHEAD_TOKENS = 80
 # Share of a layer's cost left at the neuron's layer when only attention runs there.
 ATTENTION_SHARE = 0.25
+# Longest packed sequence (neurontest measured 256-512 best on the 2-core CPU): attention over a
+# pack costs its length squared, the base prefix is repeated once per pack, each pack is a call.
+PACK_TOKENS = 512
 # Relative tolerance of the once-per-model self-check.
 SELF_CHECK_RTOL = 1e-4
 
@@ -83,6 +91,10 @@ class PrefixRunner:
             raise ValueError("all variants must have the same length")
         starts = sorted(min(v.start, length - 1) for v in variants)
         verdict = _verdict(model, neuron)
+        if length >= 2 and verdict.packs and packed_length(starts, length) <= PACK_TOKENS:
+            # One call for every variant, each from where it differs. Several packs lose to
+            # the KV-cache path: masked attention over a pack costs its length squared.
+            return packed_activations(model, neuron, base, variants)
         if length < 2 or not verdict.shares_prefixes or shared_cost(
             starts, length, neuron.layer, batch_size
         ) >= plain_cost(len(variants), length, neuron.layer, batch_size):
@@ -122,6 +134,91 @@ def plain_activations(
         out.append(_run(model, neuron, tokens, _deltas(model, chunk, 0, tokens.shape[1]), None,
                         fast=fast))
     return torch.cat(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The packed path: the base's prefix and every variant's changed suffix in one sequence
+
+
+def packed_activations(model: Any, neuron: NeuronRef, base: Sequence[int], variants: Sequence[Variant],
+                       *, pack_tokens: int = PACK_TOKENS) -> torch.Tensor:
+    """Each variant's last-position activation from packed sequences of about `pack_tokens`.
+
+    A pack holds the base's first positions once, then each variant's tokens from its `start`
+    on, at their own position ids; an attention mask lets a variant's token see the base before
+    that variant's start and its own earlier tokens, nothing else. So the unchanged prefix is
+    computed once per pack and every variant only from where it differs, in one forward call.
+    """
+    import torch
+
+    length = len(variants[0].ids)
+    result = torch.empty(len(variants))
+    order = sorted(range(len(variants)), key=lambda i: min(variants[i].start, length - 1))
+    for pack in _packs([min(variants[i].start, length - 1) for i in order], length, pack_tokens):
+        rows = [order[k] for k in pack]
+        result[rows] = _run_pack(model, neuron, list(base), [variants[r] for r in rows], length)
+    return result
+
+
+def packed_length(starts: Sequence[int], length: int) -> int:
+    """Tokens in one pack of variants with these starts: the base prefix once, then suffixes."""
+    return max(starts) + sum(length - s for s in starts)
+
+
+def _packs(starts: Sequence[int], length: int, pack_tokens: int) -> list[list[int]]:
+    """Consecutive runs of the (sorted) starts whose packed length stays within `pack_tokens`."""
+    packs: list[list[int]] = []
+    current: list[int] = []
+    for index, start in enumerate(starts):
+        size = start + sum(length - starts[k] for k in current) + (length - start)
+        if current and size > pack_tokens:
+            packs.append(current)
+            current = []
+        current.append(index)
+    return packs + ([current] if current else [])
+
+
+def _run_pack(model: Any, neuron: NeuronRef, base: list[int], variants: Sequence[Variant],
+              length: int) -> torch.Tensor:
+    import torch
+
+    starts = [min(v.start, length - 1) for v in variants]
+    head = max(starts)  # base positions some variant of this pack reads
+    tokens, positions, owner = list(base[:head]), list(range(head)), [-1] * head
+    noised: list[tuple[int, Any]] = []
+    for k, (variant, start) in enumerate(zip(variants, starts)):
+        if variant.noise_at is not None:
+            noised.append((len(tokens) + variant.noise_at - start, variant.noise))
+        tokens += variant.ids[start:]
+        positions += range(start, length)
+        owner += [k] * (length - start)
+    pos, own = torch.tensor(positions), torch.tensor(owner)
+    limit = torch.tensor([length] + starts)[own + 1]  # base positions each token may read
+    causal = pos[None, :] <= pos[:, None]
+    sees_base = (own[None, :] == -1) & (pos[None, :] < limit[:, None])
+    sees_own = (own[None, :] == own[:, None]) & (own[:, None] >= 0)
+    mask = torch.zeros(1, 1, len(tokens), len(tokens))
+    mask[0, 0][~(causal & (sees_base | sees_own))] = torch.finfo(torch.float32).min
+    deltas = None
+    if noised:
+        deltas = torch.zeros(1, len(tokens), int(model.cfg.d_model))
+        for index, noise in noised:
+            deltas[0, index] = noise
+    lasts = torch.tensor([i for i in range(len(tokens)) if own[i] >= 0 and positions[i] == length - 1])
+    sink: dict[str, Any] = {}
+
+    def last_positions(value: Any, hook: Any = None) -> Any:
+        return value[:, lasts.to(value.device)]  # the MLP is position-wise: only these are read
+
+    def capture(value: Any, hook: Any = None) -> None:
+        sink["a"] = value[0, :, neuron.index].float().cpu()
+        raise _Stop
+
+    hooks = [(f"blocks.{neuron.layer}.mlp.hook_in", last_positions), (neuron.hook_name, capture)]
+    device = _model_device(model)
+    _forward(model, neuron, torch.tensor([tokens]), deltas, None, hooks,
+             extra={"attention_mask": mask.to(device), "position_ids": torch.tensor([positions]).to(device)})
+    return sink["a"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,7 +350,7 @@ def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache |
 
 
 def _forward(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, hf_cache: Any, hooks: list,
-             *, direct: bool = True) -> None:
+             *, direct: bool = True, extra: dict[str, Any] | None = None) -> None:
     """One forward with `hooks`; `direct` attaches them to the hook points itself instead of
     through `run_with_hooks` (the self-check's reference uses the latter)."""
     import torch
@@ -270,6 +367,7 @@ def _forward(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, hf_cache: 
         # transformers 5 hands the cache to attention as `cache=`, while TransformerLens'
         # attention bridge looks for `past_key_values` / `layer_past`: pass it under both names.
         kwargs = {"cache": hf_cache, "layer_past": hf_cache, "use_cache": True}
+    kwargs |= extra or {}
     n_layers = int(model.cfg.n_layers)
     stop_at = neuron.layer + 1 if neuron.layer + 1 < n_layers else None
     points = _hook_points(model) if direct else {}
@@ -369,6 +467,7 @@ class _Verdict:
 
     fast: bool  # direct hooks and the neuron's MLP on the last position alone
     shares_prefixes: bool  # the KV-cache path
+    packs: bool = False  # packed sequences with an attention mask
 
 
 _verdicts: weakref.WeakKeyDictionary[Any, _Verdict] = weakref.WeakKeyDictionary()
@@ -404,4 +503,5 @@ def _self_check(model: Any, neuron: NeuronRef) -> _Verdict:
     return _Verdict(
         fast=agrees(lambda: plain_activations(model, probe, variants, fast=True)),
         shares_prefixes=agrees(lambda: _shared_activations(model, probe, base, variants, batch_size=2)),
+        packs=agrees(lambda: packed_activations(model, probe, base, variants, pack_tokens=12)),
     )

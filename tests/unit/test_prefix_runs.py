@@ -60,6 +60,41 @@ def test_shared_equals_plain(scrambled, neuron):
     assert plain.std() > 0  # the variants really differ, so equality is not vacuous
 
 
+@pytest.mark.parametrize("pack_tokens", [24, 60, 10_000])
+@pytest.mark.parametrize("neuron", [NeuronRef(0, 3), NeuronRef(1, 5)], ids=str)
+def test_packed_equals_plain(scrambled, neuron, pack_tokens):
+    ids = encode(scrambled.tokenizer, TEXT)
+    variants = _noise_and_deletion_variants(ids, int(scrambled.cfg.d_model))
+    packed = prefix_runs.packed_activations(scrambled, neuron, ids, variants, pack_tokens=pack_tokens)
+    plain = prefix_runs.plain_activations(scrambled, neuron, variants)
+    assert torch.allclose(packed, plain, atol=1e-5, rtol=1e-5) and plain.std() > 0
+    assert prefix_runs._verdict(scrambled, neuron).packs
+
+
+def test_short_texts_run_packed_in_one_call(planted, monkeypatch):
+    neuron = planted.promoter.neuron
+    assert prefix_runs._verdict(planted.model, neuron).packs  # the once-per-model check, done first
+    packs = []
+    real = prefix_runs._run_pack
+    monkeypatch.setattr(prefix_runs, "_run_pack", lambda *a, **k: packs.append(1) or real(*a, **k))
+    noise_sensitivity(planted.model, neuron, "we met in May and the cat sat", draws=2)
+    assert packs == [1]
+    packs.clear()
+    noise_sensitivity(planted.model, neuron, " ".join([TEXT] * 2), draws=2)  # longer than a pack
+    assert packs == []
+
+
+def test_a_wrong_packed_path_is_not_used(planted, monkeypatch):
+    neuron = planted.promoter.neuron
+    reference = noise_sensitivity(planted.model, neuron, "we met in May", draws=2).change
+    monkeypatch.setattr(prefix_runs, "_verdicts", prefix_runs.weakref.WeakKeyDictionary())
+    real = prefix_runs.packed_activations
+    monkeypatch.setattr(prefix_runs, "packed_activations", lambda *a, **k: real(*a, **k) + 1.0)
+    assert noise_sensitivity(planted.model, neuron, "we met in May", draws=2).change == pytest.approx(
+        reference, abs=1e-5)
+    assert prefix_runs._verdicts[planted.model].packs is False
+
+
 @pytest.mark.parametrize("neuron", [NeuronRef(0, 3), NeuronRef(1, 20)], ids=str)
 def test_the_fast_plain_path_changes_nothing(scrambled, neuron):
     ids = encode(scrambled.tokenizer, TEXT)

@@ -84,7 +84,7 @@ def test_optimize_runs_five_steps(model):
 
 
 @pytest.mark.parametrize("neuron", [EARLY, LAST_LAYER], ids=str)
-def test_shared_prefix_runs_match_plain_forwards(model, neuron):
+def test_prefix_run_shortcuts_match_plain_forwards(model, neuron):
     from neurontest import prefix_runs
     from neurontest.tokens import encode
 
@@ -94,5 +94,8 @@ def test_shared_prefix_runs_match_plain_forwards(model, neuron):
     variants += [prefix_runs.Variant(tuple(ids[:j] + ids[j + 1 :] + ids[1:2]), j) for j in range(1, len(ids) - 1)]
     shared = prefix_runs._shared_activations(model, neuron, ids, variants, batch_size=16)
     plain = prefix_runs.plain_activations(model, neuron, variants, batch_size=16)
+    packed = prefix_runs.packed_activations(model, neuron, ids, variants, pack_tokens=128)
+    fast = prefix_runs.plain_activations(model, neuron, variants, batch_size=16, fast=True)
     assert plain.std() > 0
-    assert torch.allclose(shared, plain, atol=1e-4, rtol=1e-4)
+    for shortcut in (shared, packed, fast):
+        assert torch.allclose(shortcut, plain, atol=1e-4, rtol=1e-4)
