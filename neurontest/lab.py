@@ -165,14 +165,12 @@ class Lab:
 
     def prepare(self, neurons: Iterable[NeuronRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
-        from neurontest.activation_cache import cached_activations, mine
+        from neurontest.activation_cache import mine
 
         missing = [n for n in dict.fromkeys(neurons) if n not in self._activations]
         if missing and self.cache and not self.model_loaded:
             # Whatever the disk cache holds needs no model: load the model only for the rest.
-            self._activations.update(cached_activations(
-                self.model_key, self.sample.fingerprint, missing, tuple(self.sample.batch.tokens.shape),
-                self.cache))
+            self._read_cached(missing)
             missing = [n for n in missing if n not in self._activations]
         if not missing:
             return
@@ -189,12 +187,16 @@ class Lab:
         the model (reports use it)."""
         if (neuron not in self._activations and self.cache
                 and (self._sample is not None or self._identity is not None)):
-            from neurontest.activation_cache import cached_activations
-
-            self._activations.update(cached_activations(
-                self.model_key, self.sample.fingerprint, [neuron],
-                tuple(self.sample.batch.tokens.shape), self.cache))
+            self._read_cached([neuron])
         return self._activations.get(neuron)
+
+    def _read_cached(self, neurons: list[NeuronRef]) -> None:
+        """Add whichever of `neurons` the disk activation cache holds (no model needed)."""
+        from neurontest.activation_cache import cached_activations
+
+        self._activations.update(cached_activations(
+            self.model_key, self.sample.fingerprint, neurons, tuple(self.sample.batch.tokens.shape),
+            self.cache))
 
     def activations(self, neuron: NeuronRef) -> torch.Tensor:
         """`[rows, pos]` activations of `neuron` over the corpus windows."""

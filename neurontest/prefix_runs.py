@@ -169,12 +169,14 @@ def _packs(starts: Sequence[int], length: int, pack_tokens: int) -> list[list[in
     """Consecutive runs of the (sorted) starts whose packed length stays within `pack_tokens`."""
     packs: list[list[int]] = []
     current: list[int] = []
+    suffixes = 0  # tokens of the current pack's suffixes
     for index, start in enumerate(starts):
-        size = start + sum(length - starts[k] for k in current) + (length - start)
-        if current and size > pack_tokens:
+        # Starts ascend, so this start is the pack's longest base prefix.
+        if current and start + suffixes + (length - start) > pack_tokens:
             packs.append(current)
-            current = []
+            current, suffixes = [], 0
         current.append(index)
+        suffixes += length - start
     return packs + ([current] if current else [])
 
 

@@ -16,6 +16,7 @@ profile) are never remembered. `--neurontest-no-cache` neither reads nor writes 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,4 @@ def claim_key(claim: Claim, identity: dict[str, Any], device: str) -> str | None
 
 def checked_key(file_bytes: bytes, fingerprints: list[Any]) -> str:
     """The key under which a hypothesis file's collection checks are remembered."""
-    import hashlib
-
     return hash_json([_FORMAT, code_version(), hashlib.sha256(file_bytes).hexdigest(), fingerprints])

@@ -167,8 +167,9 @@ class NeurontestSession:
             return None
         try:
             # The corpus fingerprint covers the tokenizer, which the checks read.
-            labs_seen = [[lab.identity()["model"]["fingerprint"], lab.identity()["corpus"]["fingerprint"],
-                          target.match_from is None] for target, lab in zip(targets, labs)]
+            identities = [lab.identity() for lab in labs]
+            labs_seen = [[identity["model"]["fingerprint"], identity["corpus"]["fingerprint"],
+                          target.match_from is None] for target, identity in zip(targets, identities)]
             return checked_key(path.read_bytes(), labs_seen)
         except (NeurontestError, OSError, ValueError):
             return None

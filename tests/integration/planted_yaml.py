@@ -18,3 +18,13 @@ MONTH_NEURON = f"""\
     threshold: 1.0
     claims:
 """
+# True claims of the month neuron on hand-written texts: examples, noise, simplification.
+MONTH_TEXT_CLAIMS = """\
+      - kind: examples
+        fires: ["we met in [[March]] 2020"]
+        silent: ["the cat sat on the mat"]
+      - kind: noise
+        text: "we met in [[March]]"
+      - kind: simplify
+        text: "the cat sat in the park in [[March]]"
+"""

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .planted_yaml import HEADER, MONTH_NEURON, MONTHS
+from .planted_yaml import HEADER, MONTH_NEURON, MONTH_TEXT_CLAIMS, MONTHS
 
 CLAIMS = MONTH_NEURON + """\
       - kind: activation
         f1: ">= 0.99"
-      - kind: examples
-        fires: ["we met in [[March]] 2020"]
-        silent: ["the cat sat on the mat"]
-      - kind: noise
-        text: "we met in [[March]]"
-      - kind: simplify
-        text: "the cat sat in the park in [[March]]"
+""" + MONTH_TEXT_CLAIMS + """\
       - kind: invariant
         texts: ["we met in [[March]] 2020"]
         examples: 10
@@ -92,12 +86,16 @@ def test_warm_results_match_the_cold_ones(suite: pytest.Pytester) -> None:
     warm.stdout.fnmatch_lines(["*5 claim result(s) remembered*"])
 
 
-def test_an_edited_claim_is_measured_again(suite: pytest.Pytester) -> None:
+def _rerun_after_edit(suite: pytest.Pytester, old: str, new: str) -> pytest.RunResult:
+    """A cold run, then a run after replacing `old` with `new` in the hypothesis file."""
     suite.runpytest(*RUN).assert_outcomes(passed=8)
+    suite.makefile(".yaml", test_months=HEADER + textwrap.dedent(CLAIMS.replace(old, new)))
+    return suite.runpytest(*RUN)
+
+
+def test_an_edited_claim_is_measured_again(suite: pytest.Pytester) -> None:
     # The same claim held to a bound it cannot meet: a remembered pass would hide the failure.
-    edited = CLAIMS.replace('f1: ">= 0.99"', 'f1: "<= 0.5"')
-    suite.makefile(".yaml", test_months=HEADER + textwrap.dedent(edited))
-    result = suite.runpytest(*RUN)
+    result = _rerun_after_edit(suite, 'f1: ">= 0.99"', 'f1: "<= 0.5"')
     result.assert_outcomes(passed=7, failed=1)
     result.stdout.fnmatch_lines(["*FAIL f1 = 1 (expected <= 0.5)*", "*4 claim result(s) remembered*",
                                  "FAILED test_months.yaml::L0N3::activation*"])
@@ -111,10 +109,7 @@ def test_no_cache_flag_recomputes_everything(suite: pytest.Pytester) -> None:
 
 
 def test_an_edited_file_is_checked_again(suite: pytest.Pytester) -> None:
-    suite.runpytest(*RUN).assert_outcomes(passed=8)
     # Its collection checks passed before; the edit must be checked, not waved through.
-    broken = CLAIMS.replace("id: L0N3", "id: L0N999")
-    suite.makefile(".yaml", test_months=HEADER + textwrap.dedent(broken))
-    result = suite.runpytest(*RUN)
+    result = _rerun_after_edit(suite, "id: L0N3", "id: L0N999")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*test_months.yaml*L0N999*"])

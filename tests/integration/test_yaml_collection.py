@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from .planted_yaml import HEADER, MONTH_NEURON
+from .planted_yaml import HEADER, MONTH_NEURON, MONTH_TEXT_CLAIMS
 
 MONTH_TRUE = MONTH_NEURON + """\
       - kind: activation
@@ -15,14 +15,7 @@ MONTH_TRUE = MONTH_NEURON + """\
       - kind: top_examples
         k: 10
         share: ">= 1.0"
-      - kind: examples
-        fires: ["we met in [[March]] 2020"]
-        silent: ["the cat sat on the mat"]
-      - kind: noise
-        text: "we met in [[March]]"
-      - kind: simplify
-        text: "the cat sat in the park in [[March]]"
-"""
+""" + MONTH_TEXT_CLAIMS
 
 
 def write(pytester: pytest.Pytester, name: str, body: str) -> None:
