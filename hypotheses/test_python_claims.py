@@ -1,6 +1,6 @@
 """Claims YAML cannot express, through the `neuron` fixture (same claims, same messages)."""
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December"]

@@ -16,23 +16,23 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "NeuronRef": "neurontest.neuron",
+    "NeuronRef": "neurontest.engine.neuron",
     "Lab": "neurontest.lab",
-    "load_model": "neurontest.models",
-    "model_fingerprint": "neurontest.models",
-    "load_corpus": "neurontest.corpus",
-    "neuron_activations": "neurontest.activations",
-    "activations_on_texts": "neurontest.readout",
-    "top_examples": "neurontest.top_examples",
-    "ablate": "neurontest.ablation",
-    "noise_sensitivity": "neurontest.noise",
-    "simplify": "neurontest.simplify",
-    "logit_attribution": "neurontest.attribution",
-    "optimize_prompts": "neurontest.optimize",
-    "score_predicate": "neurontest.metrics",
+    "load_model": "neurontest.engine.models",
+    "model_fingerprint": "neurontest.engine.models",
+    "load_corpus": "neurontest.engine.corpus",
+    "neuron_activations": "neurontest.engine.activations",
+    "activations_on_texts": "neurontest.measure.readout",
+    "top_examples": "neurontest.measure.top_examples",
+    "ablate": "neurontest.measure.ablation",
+    "noise_sensitivity": "neurontest.measure.noise",
+    "simplify": "neurontest.measure.simplify",
+    "logit_attribution": "neurontest.measure.attribution",
+    "optimize_prompts": "neurontest.measure.optimize",
+    "score_predicate": "neurontest.measure.metrics",
     "inspect_neuron": "neurontest.inspect",
-    "NeuronUnderTest": "neurontest.assertions",
-    "planted_model": "neurontest.planted",
+    "NeuronUnderTest": "neurontest.plugin.assertions",
+    "planted_model": "neurontest.engine.planted",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

@@ -2,7 +2,7 @@
 `bench` the library.
 
     neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
-    neurontest schema > neurontest.schema.json
+    neurontest schema > neurontest/format/hypothesis.schema.json
     neurontest bench --quick            # timings against the seed's loops (docs/benchmarks.md)
 
 Progress goes to stderr so stdout stays a clean YAML or JSON document.
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="time neurontest against the seed's loops and the "
                            "machine's floor; print a table, write benchmarks/results.json")
-    from neurontest.bench import add_arguments  # stdlib-only at import: the CLI stays fast
+    from neurontest.bench.run import add_arguments  # stdlib-only at import: the CLI stays fast
 
     add_arguments(bench)
     bench.set_defaults(func=_bench)
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _inspect(args: argparse.Namespace) -> int:
     from neurontest.errors import NeurontestError
-    from neurontest.neuron import NeuronRef
+    from neurontest.engine.neuron import NeuronRef
 
     try:
         ref = NeuronRef.parse(args.neuron)
@@ -86,18 +86,18 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from neurontest.bench import main as bench_main
+    from neurontest.bench.run import main as bench_main
 
     return bench_main(args, _say)
 
 
 def _schema(args: argparse.Namespace) -> int:
     try:
-        from neurontest.schema import build_schema
+        from neurontest.format.schema import build_schema
     except ModuleNotFoundError as exc:
-        if exc.name != "neurontest.schema":
+        if exc.name != "neurontest.format.schema":
             raise
-        _say("this install has no neurontest.schema module; reinstall neurontest")
+        _say("this install has no neurontest.format.schema module; reinstall neurontest")
         return 1
     print(json.dumps(build_schema(), indent=2))
     return 0

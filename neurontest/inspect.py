@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
-    from neurontest.top_examples import CorpusExample
+    from neurontest.measure.top_examples import CorpusExample
 
 RELATIVE_THRESHOLD = 0.25
 
@@ -101,9 +101,9 @@ class NeuronInspection:
 def inspect_neuron(lab: Lab, neuron: NeuronRef | str, *, k: int = 12) -> NeuronInspection:
     """Mine `neuron` on the lab's corpus and gather its top and random examples, histogram,
     stats, direct logit attribution and a draft hypothesis."""
-    from neurontest.attribution import logit_attribution
+    from neurontest.measure.attribution import logit_attribution
     from neurontest.report.context import histogram_context
-    from neurontest.top_examples import random_examples, top_examples
+    from neurontest.measure.top_examples import random_examples, top_examples
 
     ref = NeuronRef.parse(neuron) if isinstance(neuron, str) else neuron
     lab.check_neuron(ref)
@@ -135,7 +135,7 @@ def draft_hypothesis(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
                      rand: list[CorpusExample]) -> dict[str, Any]:
     """A hypothesis-file mapping: fires_on the top examples' tokens, bounds as measured."""
     from neurontest.claims.base import Threshold
-    from neurontest.predicates import TokenSet
+    from neurontest.claims.predicates import TokenSet
 
     threshold = Threshold(RELATIVE_THRESHOLD, relative=True)
     tau = lab.tau(neuron, threshold)
@@ -206,8 +206,8 @@ def _example_texts(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
                    rand: list[CorpusExample], tau: float) -> tuple[list[str], list[str]]:
     """Two texts from top examples where the marked token fires and one random context where
     nothing does, each verified on the model (context cut from the corpus can change things)."""
-    from neurontest.marked import mark_positions, strip_marks
-    from neurontest.readout import activations_on_texts
+    from neurontest.claims.marked import mark_positions, strip_marks
+    from neurontest.measure.readout import activations_on_texts
 
     candidates: list[tuple[str, int]] = []
     for example in top:

@@ -11,17 +11,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     import torch
 
     from neurontest.claims.base import Claim, ClaimResult, Threshold
-    from neurontest.corpus import CorpusSample
-    from neurontest.predicates import Predicate, Vocabulary
-    from neurontest.result_cache import ResultCache
+    from neurontest.engine.corpus import CorpusSample
+    from neurontest.claims.predicates import Predicate
+    from neurontest.engine.vocabulary import Vocabulary
+
+
+class RemembersResults(Protocol):
+    """Where claim results of earlier runs are kept (the pytest layer's `ResultCache`)."""
+
+    def key_for(self, claim: Claim, identity: dict[str, Any], device: str) -> str | None: ...
+    def result(self, key: str) -> ClaimResult | None: ...
+    def store_result(self, key: str, result: ClaimResult) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Lab:
     """One model on one tokenized corpus; mines and caches neuron activations on demand.
 
     The model may be deferred: `Lab.deferred(load, identity)` knows the model's and corpus's
-    fingerprints from an earlier run (neurontest.result_cache) and loads the model only when
+    fingerprints from an earlier run (neurontest.plugin.result_cache) and loads the model only when
     something needs it, so a run whose claim results are all remembered does no model work.
     """
 
@@ -47,11 +55,11 @@ class Lab:
         model: Any = None,
         corpus_options: CorpusOptions | None = None,
         cache: bool | Path = True,
-        batch_size: int | None = None,  # None: sized to the device (neurontest.batching)
+        batch_size: int | None = None,  # None: sized to the device (neurontest.engine.batching)
         progress: bool = True,
         sample: CorpusSample | None = None,
         *,
-        results: ResultCache | None = None,
+        results: RemembersResults | None = None,
         device: str = "cpu",
     ) -> None:
         self._model = model
@@ -92,7 +100,7 @@ class Lab:
         **kwargs: Any,
     ) -> Lab:
         """Load a model by name or path and pair it with a corpus spec (loaded lazily)."""
-        from neurontest.models import load_model
+        from neurontest.engine.models import load_model
 
         bridge = load_model(model, device=device, dtype=dtype, revision=revision)
         return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed), device=device, **kwargs)
@@ -101,7 +109,7 @@ class Lab:
     def model(self) -> Any:
         """The TransformerBridge (loaded now if the lab was deferred)."""
         if self._model is None and self._load is not None:
-            from neurontest.models import model_fingerprint
+            from neurontest.engine.models import model_fingerprint
 
             self._model = self._load()
             if self._identity and self._identity["model"]["fingerprint"] != model_fingerprint(self._model):
@@ -120,7 +128,7 @@ class Lab:
     def vocab(self) -> Vocabulary:
         """Each token id's string. A deferred lab reads them from the disk cache, so claims and
         tests that need only the strings do not load the model."""
-        from neurontest.predicates import Vocabulary, vocabulary
+        from neurontest.engine.vocabulary import Vocabulary, vocabulary
 
         if self._vocab is None and not self.model_loaded and (self._identity or {}).get("vocab"):
             self._vocab = Vocabulary.stored(self._identity["vocab"], lambda: self.tokenizer)
@@ -130,7 +138,7 @@ class Lab:
 
     @property
     def model_key(self) -> str:
-        from neurontest.models import model_fingerprint
+        from neurontest.engine.models import model_fingerprint
 
         if not self.model_loaded and self._identity is not None:
             return self._identity["model"]["fingerprint"]
@@ -140,12 +148,12 @@ class Lab:
     def sample(self) -> CorpusSample:
         """The tokenized corpus windows (loaded and tokenized on first use)."""
         if self._sample is None and self._identity is not None:
-            from neurontest.corpus import stored_sample
+            from neurontest.engine.corpus import stored_sample
 
             corpus = self._identity["corpus"]
             self._sample = stored_sample(corpus["name"], corpus["fingerprint"], corpus["window"])
         if self._sample is None:
-            from neurontest.corpus import load_corpus
+            from neurontest.engine.corpus import load_corpus
 
             opts = self.corpus_options
             self._sample = load_corpus(opts.spec).tokenize(
@@ -159,13 +167,13 @@ class Lab:
             model = self._identity["model"]
             neuron.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
             return
-        from neurontest.activations import check_neurons
+        from neurontest.engine.activations import check_neurons
 
         check_neurons(self.model, [neuron])
 
     def prepare(self, neurons: Iterable[NeuronRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
-        from neurontest.activation_cache import mine
+        from neurontest.engine.activation_cache import mine
 
         missing = [n for n in dict.fromkeys(neurons) if n not in self._activations]
         if missing and self.cache and not self.model_loaded:
@@ -192,7 +200,7 @@ class Lab:
 
     def _read_cached(self, neurons: list[NeuronRef]) -> None:
         """Add whichever of `neurons` the disk activation cache holds (no model needed)."""
-        from neurontest.activation_cache import cached_activations
+        from neurontest.engine.activation_cache import cached_activations
 
         self._activations.update(cached_activations(
             self.model_key, self.sample.fingerprint, neurons, tuple(self.sample.batch.tokens.shape),
@@ -228,7 +236,7 @@ class Lab:
 
     def score(self, neuron: NeuronRef, predicate: Predicate, threshold: Threshold) -> dict[str, float]:
         """Precision, recall, F1, IoU, AUPRC, Pearson, variance explained of the predicate."""
-        from neurontest.metrics import score_predicate
+        from neurontest.measure.metrics import score_predicate
 
         mask = self.sample.batch.mask
         c = self.claimed(predicate)[mask]
@@ -255,9 +263,7 @@ class Lab:
     def _result_key(self, claim: Claim) -> str | None:
         if self.results is None:
             return None
-        from neurontest.result_cache import claim_key
-
-        return claim_key(claim, self.identity(), self.device)
+        return self.results.key_for(claim, self.identity(), self.device)
 
     def resolved_identity(self) -> dict[str, Any] | None:
         """`describe()` if this run loaded the model and the corpus sample, else None; resolves
@@ -265,7 +271,7 @@ class Lab:
         if not self.model_loaded or self._sample is None:
             return None
         if self._vocab is not None and self._vocab.key is not None:
-            from neurontest.prep_cache import store_vocabulary_strings
+            from neurontest.engine.prep_cache import store_vocabulary_strings
 
             # A vocabulary memoised in this process may predate this cache folder.
             store_vocabulary_strings(self._vocab.key, self._vocab.strings)
@@ -280,7 +286,7 @@ class Lab:
 
     def describe(self) -> dict[str, Any]:
         """Model and corpus identity, as reports and baselines record it."""
-        from neurontest.models import describe_model
+        from neurontest.engine.models import describe_model
 
         if not self.model_loaded and self._identity is not None:
             return {"model": dict(self._identity["model"]), "corpus": dict(self._identity["corpus"])}

@@ -33,8 +33,8 @@ class _Records:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from neurontest.matrix import claims_matrix, matrix_markdown
-    from neurontest.multimodel import model_label
+    from neurontest.report.matrix import claims_matrix, matrix_markdown
+    from neurontest.plugin.multimodel import model_label
 
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after `--` goes to every pytest session (argparse would read it as models).

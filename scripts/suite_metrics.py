@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from neurontest.lab import Lab
-from neurontest.spec import load_hypothesis_file
+from neurontest.format.spec import load_hypothesis_file
 
 COLUMNS = ("precision", "recall", "f1", "auprc", "pearson")
 

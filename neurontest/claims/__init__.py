@@ -1,23 +1,16 @@
-"""Claim kinds: one module each, registered by YAML name in `registry`."""
+"""Claims: what every claim kind shares, the measurement claim kinds, and the language they are
+written in.
 
-from neurontest.claims.ablation import AblationClaim
-from neurontest.claims.activation import ActivationClaim
+* `base`: bounds, measurements, results, the subject neuron, options; `tolerance`: baseline drift;
+* `predicates`: what a claim says a neuron responds to; `marked`: `[[trigger]]` texts;
+* one module per measurement kind (activation, examples, top_examples, ablation, noise, simplify,
+  logit_attribution), and `evidence`/`messages`: what a failure shows.
+
+May import: `neurontest.lab`, `neurontest.measure`, `neurontest.engine`, `neurontest.errors`.
+The perturbation kinds live in `neurontest.perturb` (above this package); `neurontest.format.kinds`
+registers every kind by its YAML name.
+"""
+
 from neurontest.claims.base import Bound, Claim, ClaimResult, Measurement, Subject, Threshold
-from neurontest.claims.examples import ExamplesClaim
-from neurontest.claims.logit_attribution import LogitAttributionClaim
-from neurontest.claims.noise import NoiseClaim
-from neurontest.claims.registry import CLAIM_KINDS, get_claim_class, register_claim
-from neurontest.claims.simplify import SimplifyClaim
-from neurontest.claims.top_examples import TopExamplesClaim
-from neurontest.perturb.adversarial import AdversarialClaim
-from neurontest.perturb.invariant import InvariantClaim
-from neurontest.perturb.necessary import NecessaryClaim
-from neurontest.perturb.sufficient import SufficientClaim
 
-for _cls in (ActivationClaim, ExamplesClaim, TopExamplesClaim, AblationClaim, NoiseClaim,
-             SimplifyClaim, LogitAttributionClaim, InvariantClaim, NecessaryClaim, SufficientClaim,
-             AdversarialClaim):
-    register_claim(_cls)
-
-__all__ = ["Bound", "CLAIM_KINDS", "Claim", "ClaimResult", "Measurement", "Subject", "Threshold",
-           "get_claim_class", "register_claim"]
+__all__ = ["Bound", "Claim", "ClaimResult", "Measurement", "Subject", "Threshold"]

@@ -6,8 +6,8 @@ import statistics
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.marked import mark_positions
-from neurontest.neuron import NeuronRef
+from neurontest.claims.marked import mark_positions
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -40,7 +40,7 @@ class AblationClaim(Claim):
         return self.ablated if self.config.get("mode", "zero") == "mean" else []
 
     def check(self, lab: Lab) -> None:
-        from neurontest.tokens import single_token_id
+        from neurontest.engine.tokens import single_token_id
 
         for ref in self.ablated:
             lab.check_neuron(ref)
@@ -53,7 +53,7 @@ class AblationClaim(Claim):
                                  f"next token; set `target:` or mark an earlier token")
 
     def run(self, lab: Lab) -> ClaimResult:
-        from neurontest.ablation import ablate
+        from neurontest.measure.ablation import ablate
 
         mode = self.config.get("mode", "zero")
         target = self.config.get("target")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.evidence import corpus_rows
-from neurontest.metrics import METRIC_NAMES
+from neurontest.measure.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab

@@ -1,6 +1,6 @@
 """What every claim kind shares: bounds, measurements, results, the subject neuron, options.
 
-A claim kind is a `Claim` subclass registered under its YAML name (`registry.py`). It declares
+A claim kind is a `Claim` subclass registered under its YAML name (`neurontest.format.kinds`). It declares
 its options once (`options`), which drives validation with "did you mean" hints and the
 published JSON Schema alike.
 """
@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
-    from neurontest.predicates import Predicate
+    from neurontest.claims.predicates import Predicate
 
 _BOUND = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d*)?(?:[eE]-?\d+)?)\s*$")
 
@@ -95,7 +95,7 @@ class ClaimResult:
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
     extra_failures: list[str] = field(default_factory=list)
-    cached: bool = False  # remembered from an earlier run (neurontest.result_cache)
+    cached: bool = False  # remembered from an earlier run (neurontest.plugin.result_cache)
 
     @property
     def passed(self) -> bool:
@@ -202,12 +202,12 @@ class Claim:
                 Bound.parse(data[key])
         if "threshold" in data:
             Threshold.parse(data["threshold"])
-        if "tolerance" in data:  # baseline drift tolerance (neurontest.baselines)
-            from neurontest.baselines import parse_tolerance
+        if "tolerance" in data:  # baseline drift tolerance (neurontest.plugin.baselines)
+            from neurontest.claims.tolerance import parse_tolerance
 
             parse_tolerance(data["tolerance"])
         if "fires_on" in data:
-            from neurontest.predicates import predicate_from_dict
+            from neurontest.claims.predicates import predicate_from_dict
 
             predicate_from_dict(data["fires_on"])
 
@@ -219,7 +219,7 @@ class Claim:
     def predicate(self) -> Predicate:
         """The claim's own `fires_on:` if it sets one, else its neuron's."""
         if "fires_on" in self.config:
-            from neurontest.predicates import predicate_from_dict
+            from neurontest.claims.predicates import predicate_from_dict
 
             return predicate_from_dict(self.config["fires_on"])
         if self.subject.predicate is None:

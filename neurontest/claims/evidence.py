@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.base import TokenRow
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     import torch
 
     from neurontest.lab import Lab
-    from neurontest.top_examples import CorpusExample
+    from neurontest.measure.top_examples import CorpusExample
 
 
 def example_row(example: CorpusExample, label: str = "") -> TokenRow:
@@ -30,7 +30,7 @@ def corpus_rows(
 ) -> list[TokenRow]:
     """Heatmap rows for the `k` strongest (or `weakest`) activations among `allowed` corpus
     positions, labelled with whether the claim's predicate holds at the focus token."""
-    from neurontest.top_examples import top_examples
+    from neurontest.measure.top_examples import top_examples
 
     k = min(k, int(allowed.sum()))
     if k <= 0:

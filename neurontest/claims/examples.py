@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.marked import mark_positions
+from neurontest.claims.marked import mark_positions
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -32,7 +32,7 @@ class ExamplesClaim(Claim):
             mark_positions(lab.tokenizer, text)
 
     def run(self, lab: Lab) -> ClaimResult:
-        from neurontest.readout import activations_on_texts
+        from neurontest.measure.readout import activations_on_texts
 
         tau = lab.tau(self.neuron, self.threshold())
         fires = [mark_positions(lab.tokenizer, t) for t in self.config.get("fires", [])]

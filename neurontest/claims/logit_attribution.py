@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
-from neurontest.predicates import predicate_from_dict
+from neurontest.claims.predicates import predicate_from_dict
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -31,7 +31,7 @@ class LogitAttributionClaim(Claim):
     def run(self, lab: Lab) -> ClaimResult:
         import torch
 
-        from neurontest.attribution import logit_direction
+        from neurontest.measure.attribution import logit_direction
 
         k = int(self.config.get("k", 20))
         direction = self.config.get("direction", "promoted")

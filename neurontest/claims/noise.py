@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.marked import mark_positions
+from neurontest.claims.marked import mark_positions
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -25,7 +25,7 @@ class NoiseClaim(Claim):
         mark_positions(lab.tokenizer, self.config["text"], require_marks=True)
 
     def run(self, lab: Lab) -> ClaimResult:
-        from neurontest.noise import noise_sensitivity
+        from neurontest.measure.noise import noise_sensitivity
 
         marked = mark_positions(lab.tokenizer, self.config["text"])
         trigger = marked.positions[0]

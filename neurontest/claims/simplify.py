@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.marked import mark_positions
+from neurontest.claims.marked import mark_positions
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -24,7 +24,7 @@ class SimplifyClaim(Claim):
         mark_positions(lab.tokenizer, self.config["text"], require_marks=True)
 
     def run(self, lab: Lab) -> ClaimResult:
-        from neurontest.simplify import simplify
+        from neurontest.measure.simplify import simplify
 
         marked = mark_positions(lab.tokenizer, self.config["text"])
         keep_share = float(self.config.get("keep_share", 0.5))

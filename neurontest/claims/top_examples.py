@@ -20,7 +20,7 @@ class TopExamplesClaim(Claim):
     needs_predicate = True
 
     def run(self, lab: Lab) -> ClaimResult:
-        from neurontest.top_examples import top_examples
+        from neurontest.measure.top_examples import top_examples
 
         k = int(self.config.get("k", 20))
         values = lab.activations(self.neuron)

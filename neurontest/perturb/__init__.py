@@ -6,9 +6,12 @@
     @given(perturbed(token_texts(["we met in [[March]]"]), context_edits([" the", " park"])))
     def test_month(t): ...
 
-Claim kinds (registered in `neurontest.claims`): `invariant`, `necessary`, `sufficient`
+Claim kinds (registered in `neurontest.format.kinds`): `invariant`, `necessary`, `sufficient`
 (modules of the same name here) and `adversarial`. Names are loaded lazily: the pytest plugin
 imports `neurontest.perturb.config` at startup, and that must not import Hypothesis.
+
+May import: `neurontest.claims`, `neurontest.lab`, `neurontest.measure`, `neurontest.engine`,
+`neurontest.errors`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An "only" claim (the neuron fires only where `fires_on` holds) survives if no search finds a
 text whose last token has activation > tau while the predicate is false there. Two searches:
-`optimize` (continuous prompts projected to real tokens, `neurontest.optimize`) and
+`optimize` (continuous prompts projected to real tokens, `neurontest.measure.optimize`) and
 `substitute` (greedy batched token substitution, `substitute.py`, started from the optimized
 prompts and from corpus windows). `both` (default) runs one, then the other.
 """
@@ -52,7 +52,7 @@ class AdversarialClaim(Claim):
         attempts: list[Attempt] = []
         starts: list[list[int]] = []
         if method in ("optimize", "both"):
-            from neurontest.optimize import optimize_prompts
+            from neurontest.measure.optimize import optimize_prompts
 
             prompts = optimize_prompts(lab.model, self.neuron, n_prompts=n_prompts, length=length,
                                        steps=budget, seed=seed)
@@ -76,7 +76,7 @@ class AdversarialClaim(Claim):
                     length: int, budget: int, seed: int, tau: float) -> Any:
         from neurontest.perturb.sources import clean_mask, token_table
         from neurontest.perturb.substitute import substitution_search
-        from neurontest.predicates import TokenPredicate
+        from neurontest.claims.predicates import TokenPredicate
 
         vocab = lab.vocab
         allowed = clean_mask(vocab)
@@ -116,8 +116,8 @@ class AdversarialClaim(Claim):
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence)
 
     def _row(self, lab: Lab, attempt: Attempt, tau: float) -> TokenRow:
-        from neurontest.activations import neuron_activations
-        from neurontest.tokens import batch_from_ids, bos_id
+        from neurontest.engine.activations import neuron_activations
+        from neurontest.engine.tokens import batch_from_ids, bos_id
 
         bos = bos_id(lab.tokenizer)
         head = [] if bos is None else [bos]

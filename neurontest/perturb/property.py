@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from neurontest.perturb.sources import Encoder
     from neurontest.perturb.strategies import WordPool
     from neurontest.perturb.text import TokenText
-    from neurontest.predicates import Predicate
+    from neurontest.claims.predicates import Predicate
 
 COMMON_OPTIONS = {"examples": "integer", "seed": "integer", "min_rate": "bound", "pool": "texts",
                   "shrink_budget": "integer"}
@@ -53,7 +53,7 @@ class PropertyClaim(Claim):
                              f"{list(CONTEXT_KINDS) + ['swap']}")
 
     def check(self, lab: Lab) -> None:
-        from neurontest.marked import mark_positions
+        from neurontest.claims.marked import mark_positions
 
         super().check(lab)
         for text in self.config.get("texts", []):

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     import torch
 
     from neurontest.lab import Lab
-    from neurontest.predicates import Predicate, Vocabulary
+    from neurontest.claims.predicates import Predicate, Vocabulary
 
 
 def token_table(predicate: Predicate, vocab: Vocabulary) -> torch.Tensor:
     """Bool per token id: the token part of the predicate (a context predicate's `token`)."""
-    from neurontest.predicates import Context
+    from neurontest.claims.predicates import Context
 
     part = predicate.token if isinstance(predicate, Context) else predicate
     return part.token_table(vocab)  # type: ignore[attr-defined]
@@ -69,7 +69,7 @@ def members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
 
 
 def _members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
-    from neurontest.predicates import TokenSet
+    from neurontest.claims.predicates import TokenSet
 
     words = _words(vocab, _clean_where(vocab, token_table(predicate, vocab), True))
     if isinstance(predicate, TokenSet):
@@ -143,7 +143,7 @@ class Encoder:
     _BY_STRING: dict[int, dict[str, int]] = {}
 
     def __init__(self, tokenizer: Any) -> None:
-        from neurontest.predicates import vocabulary
+        from neurontest.claims.predicates import vocabulary
 
         self.tokenizer = tokenizer
         key = id(tokenizer)
@@ -159,7 +159,7 @@ class Encoder:
 
     def token_text(self, source: str) -> TokenText:
         """A [[marked]] text cut into the model's tokens; the first mark is the trigger."""
-        from neurontest.marked import mark_positions
+        from neurontest.claims.marked import mark_positions
 
         marked = mark_positions(self.tokenizer, source)
         pieces = [self.tokenizer.decode([i]) for i in marked.ids]

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.predicates import Predicate, Vocabulary
+    from neurontest.claims.predicates import Predicate, Vocabulary
 
 
 @dataclass
@@ -41,8 +41,8 @@ class SubstitutionResult:
 def last_token_scores(model: Any, neuron: NeuronRef, predicate: Predicate, vocab: Vocabulary,
                       rows: Sequence[Sequence[int]], *, batch_size: int = 256) -> tuple[Any, Any]:
     """(activation at the last token, predicate at the last token) for equal-length id rows."""
-    from neurontest.activations import neuron_activations
-    from neurontest.tokens import batch_from_ids, bos_id
+    from neurontest.engine.activations import neuron_activations
+    from neurontest.engine.tokens import batch_from_ids, bos_id
 
     bos = bos_id(vocab.tokenizer)
     head = [] if bos is None else [bos]
@@ -149,9 +149,9 @@ def _embedding_gradient(model: Any, neuron: NeuronRef, current: Any) -> Any:
     """d(activation at the last token) / d(token embeddings), for each text."""
     import torch
 
-    from neurontest.activations import _model_device
-    from neurontest.optimize import _last_activation
-    from neurontest.tokens import bos_id
+    from neurontest.engine.activations import _model_device
+    from neurontest.measure.optimize import _last_activation
+    from neurontest.engine.tokens import bos_id
 
     bos = bos_id(model.tokenizer)
     head = [] if bos is None else [bos]

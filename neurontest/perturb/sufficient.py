@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from neurontest.lab import Lab
     from neurontest.perturb.sources import Encoder
     from neurontest.perturb.text import TokenText
-    from neurontest.predicates import Predicate
+    from neurontest.claims.predicates import Predicate
 
 _TRIGGER_SLOT = re.compile(r"\[\[\{(\w+)\}\]\]")
 

@@ -36,7 +36,7 @@ class TokenText:
     def from_marked(cls, source: str) -> TokenText:
         """Whitespace-separated words (each keeps its leading space); the word holding the
         first `[[mark]]` is the trigger. Model-free: claims cut texts with the tokenizer."""
-        from neurontest.marked import strip_marks
+        from neurontest.claims.marked import strip_marks
 
         text, spans = strip_marks(source)
         words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from neurontest.claims.base import ClaimResult, Evidence, Measurement, TokenRow
-    from neurontest.session import ClaimRecord, NeurontestSession
+    from neurontest.report.records import ClaimRecord, RunState
 
 MAX_ROWS = 8
 MAX_TOKENS = 64
@@ -154,7 +154,7 @@ def _matching_lab(described: list[tuple[Any, dict[str, Any]]], info: dict[str, A
 def _neuron_histogram(described: list[tuple[Any, dict[str, Any]]], record: ClaimRecord,
                       cache: dict[tuple[int, str], Any]) -> dict[str, Any] | None:
     """Corpus histogram of the record's neuron, only from activations already mined."""
-    from neurontest.neuron import NeuronRef
+    from neurontest.engine.neuron import NeuronRef
 
     lab = _matching_lab(described, record.lab)
     if lab is None:
@@ -222,7 +222,7 @@ def _caps(records: list[ClaimRecord], max_rows: int, max_tokens: int,
     return open_caps, closed_caps
 
 
-def _models(state: NeurontestSession, described: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+def _models(state: RunState, described: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
     seen: dict[tuple[Any, Any], dict[str, Any]] = {}
     infos = [desc for _, desc in described] + [r.lab for r in state.records.values() if r.lab]
     for info in infos:
@@ -234,7 +234,7 @@ def _models(state: NeurontestSession, described: list[tuple[Any, dict[str, Any]]
 
 
 def _neuron_order(neuron: str) -> tuple[int, int, str]:
-    from neurontest.neuron import NeuronRef
+    from neurontest.engine.neuron import NeuronRef
 
     try:
         ref = NeuronRef.parse(neuron)
@@ -243,7 +243,7 @@ def _neuron_order(neuron: str) -> tuple[int, int, str]:
     return (ref.layer, ref.index, neuron)
 
 
-def build_report_context(state: NeurontestSession, *, now: float | None = None,
+def build_report_context(state: RunState, *, now: float | None = None,
                          max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
                          token_budget: int = TOKEN_BUDGET) -> dict[str, Any]:
     """The run report's data: summary, filters and one card per claim, failures first."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from neurontest.session import ClaimRecord
+    from neurontest.report.records import ClaimRecord
 
 
 def fragment_for(record: ClaimRecord, *, histogram: dict[str, Any] | None = None) -> str:

@@ -13,7 +13,7 @@ from neurontest.report.svg import heat_css, legend_gradient
 if TYPE_CHECKING:
     import jinja2
 
-    from neurontest.session import NeurontestSession
+    from neurontest.report.records import RunState
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +65,7 @@ def _umask() -> int:
     return mask
 
 
-def write_run_report(state: NeurontestSession, path: Path) -> Path:
+def write_run_report(state: RunState, path: Path) -> Path:
     """Render the session's report and write it atomically to `path` (returned)."""
     from neurontest.report.context import build_report_context
 

@@ -6,10 +6,10 @@ import transformer_lens.model_bridge  # noqa: F401
 import transformers  # noqa: F401
 
 import neurontest.claims  # noqa: F401
-import neurontest.collect  # noqa: F401
-import neurontest.corpus  # noqa: F401
+import neurontest.plugin.collect  # noqa: F401
+import neurontest.engine.corpus  # noqa: F401
 import neurontest.lab  # noqa: F401
-import neurontest.planted  # noqa: F401
+import neurontest.engine.planted  # noqa: F401
 # Vocabularies memoise word pools across runs; a pool made in one child run must still be an
 # instance of the `WordPool` class the next run sees, so the perturbation modules load once too.
 import neurontest.perturb.sources  # noqa: F401

@@ -19,7 +19,7 @@ CLAIMS = PLANTED_CORPUS + "neurons:\n" + MONTH_NEURON + """\
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two saved checkpoints: an exact copy, and one with the month neuron moved to L0N20."""
-    from neurontest.planted import (MONTH_NEURON, permute_layer_neurons, planted_hf_model,
+    from neurontest.engine.planted import (MONTH_NEURON, permute_layer_neurons, planted_hf_model,
                                     save_planted_folder)
 
     root = tmp_path_factory.mktemp("checkpoints")
@@ -79,7 +79,7 @@ def test_match_neurons_tests_the_matched_neuron(pytester: pytest.Pytester,
 
 
 def test_claims_matrix_from_a_run(pytester: pytest.Pytester, checkpoints: dict[str, Path]) -> None:
-    from neurontest.matrix import claims_matrix, matrix_markdown
+    from neurontest.report.matrix import claims_matrix, matrix_markdown
     from neurontest.plugin import session_key
 
     pytester.makefile(".yaml", test_months=f"models: [planted, {checkpoints['permuted']}]\n" + CLAIMS)

@@ -111,7 +111,7 @@ def test_false_claims_fail_with_the_same_shrunk_counterexample_in_ci(pytester: p
 
 
 def test_default_profile_keeps_failures_in_the_project_database(tmp_path) -> None:
-    from neurontest.assertions import NeuronUnderTest
+    from neurontest.plugin.assertions import NeuronUnderTest
     from neurontest.lab import Lab
     from neurontest.perturb.config import pop_config, push_config
 
@@ -142,7 +142,7 @@ def test_default_profile_keeps_failures_in_the_project_database(tmp_path) -> Non
     ("adversarial", {"budgte": 5}, "did you mean 'budget'"),
 ])
 def test_options_are_checked_with_a_fix(kind: str, options: dict, message: str) -> None:
-    from neurontest.claims import get_claim_class
+    from neurontest.format.kinds import get_claim_class
 
     with pytest.raises(ValueError) as info:
         get_claim_class(kind).validate_options(options)

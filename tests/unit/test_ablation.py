@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.ablation import ablate  # noqa: E402
-from neurontest.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
-from neurontest.readout import activations_on_texts  # noqa: E402
-from neurontest.tokens import encode_texts  # noqa: E402
+from neurontest.measure.ablation import ablate  # noqa: E402
+from neurontest.engine.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
+from neurontest.measure.readout import activations_on_texts  # noqa: E402
+from neurontest.engine.tokens import encode_texts  # noqa: E402
 
 TEXTS = ["we met in March 2020 .", "the cat sat on the mat", "on 3 May the dog went in June"]
 

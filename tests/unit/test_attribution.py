@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.attribution import (  # noqa: E402
+from neurontest.measure.attribution import (  # noqa: E402
     direct_effect,
     frozen_norm_ablation,
     logit_attribution,
 )
-from neurontest.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
+from neurontest.engine.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
 
 TEXTS = ["we met in March", "on 3 May and in June 2020 ."]
 
@@ -50,8 +50,8 @@ def test_token_by_id_and_errors(planted):
 def test_logit_direction_reads_the_neurons_own_layer(planted):
     import torch
 
-    from neurontest.attribution import final_norm_gain, logit_direction
-    from neurontest.neuron import NeuronRef
+    from neurontest.measure.attribution import final_norm_gain, logit_direction
+    from neurontest.engine.neuron import NeuronRef
 
     model = planted.model
     gain, centred = final_norm_gain(model)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from neurontest.baselines import (Tolerance, atomic_write_text, baseline_path, default_tolerance,
+from neurontest.plugin.baselines import (Tolerance, atomic_write_text, baseline_path, default_tolerance,
                                   parse_tolerance, round6)
-from neurontest.matrix import Cell, claims_matrix, matrix_markdown
+from neurontest.report.matrix import Cell, claims_matrix, matrix_markdown
 
 
 def test_default_tolerances_follow_the_metric_scale() -> None:
@@ -81,8 +81,8 @@ def test_claims_matrix_from_plain_records() -> None:
 
 def test_headline_is_the_failing_bound_else_the_first_bounded_metric() -> None:
     from neurontest.claims.base import Bound, ClaimResult, Measurement
-    from neurontest.matrix import headline
-    from neurontest.neuron import NeuronRef
+    from neurontest.report.matrix import headline
+    from neurontest.engine.neuron import NeuronRef
 
     def result(recall: float) -> ClaimResult:
         return ClaimResult("activation", NeuronRef(0, 1), [

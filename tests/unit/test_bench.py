@@ -7,19 +7,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from neurontest import bench, bench_cases, bench_suite
+from neurontest.bench import cases as bench_cases
+from neurontest.bench import run as bench_run
+from neurontest.bench import suite as bench_suite
+from neurontest.bench import timing
 
 
 def test_figure_is_the_median_of_its_runs():
-    f = bench.figure("noise", "x", [3.0, 1.0, 2.0, 10.0, 0.5])
+    f = timing.figure("noise", "x", [3.0, 1.0, 2.0, 10.0, 0.5])
     assert f.seconds == 2.0 and f.runs == [3.0, 1.0, 2.0, 10.0, 0.5]
 
 
-def _speedups(r20: float, r64: float) -> list[bench.Figure]:
+def _speedups(r20: float, r64: float) -> list[timing.Figure]:
     out = []
     for n, ratio in ((20, r20), (64, r64)):
-        out += [bench.figure("noise", f"seed loop, {n} tokens", [1.0]),
-                bench.figure("noise", f"neurontest, {n} tokens", [1.0], ratio=ratio, target="t")]
+        out += [timing.figure("noise", f"seed loop, {n} tokens", [1.0]),
+                timing.figure("noise", f"neurontest, {n} tokens", [1.0], ratio=ratio, target="t")]
     return out
 
 
@@ -31,9 +34,9 @@ def test_judge_wants_5x_at_20_tokens_and_more_at_64(r20, r64, met):
 
 
 def test_table_marks_misses():
-    rows = [asdict(bench.figure("suite", "warm", [2.0], 100.0, ratio=0.3, target="<= 0.15x", met=False,
+    rows = [asdict(timing.figure("suite", "warm", [2.0], 100.0, ratio=0.3, target="<= 0.15x", met=False,
                                 note="x cold"))]
-    table = bench.format_table(rows)
+    table = bench_run.format_table(rows)
     assert "| suite | warm | 2 s | 2 | 100 | 0.3 (x cold) | <= 0.15x | **no** |" in table
 
 
@@ -50,5 +53,5 @@ def test_fresh_cache_dirs(tmp_path, monkeypatch):
 def test_bad_arguments_exit_2(capsys):
     said: list[str] = []
     args = SimpleNamespace(skip="mining,nonsense", repeats=1, seed_repeats=1, tokens=10, core_tokens=10)
-    assert bench.main(args, said.append) == 2
+    assert bench_run.main(args, said.append) == 2
     assert "nonsense" in said[0]

@@ -12,11 +12,11 @@ pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
 
 from neurontest.cli import main  # noqa: E402
-from neurontest.corpus import TextCorpus  # noqa: E402
+from neurontest.engine.corpus import TextCorpus  # noqa: E402
 from neurontest.inspect import NeuronInspection, _floor_05, inspect_neuron  # noqa: E402
 from neurontest.lab import CorpusOptions, Lab  # noqa: E402
-from neurontest.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
-from neurontest.spec import parse_hypotheses  # noqa: E402
+from neurontest.engine.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.format.spec import parse_hypotheses  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_cli_errors_and_schema(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main([])
     capsys.readouterr()
-    pytest.importorskip("neurontest.schema")
+    pytest.importorskip("neurontest.format.schema")
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert isinstance(schema, dict) and schema

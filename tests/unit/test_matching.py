@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from neurontest.lab import CorpusOptions, Lab
-from neurontest.matching import TokenizerMismatchError, check_same_tokenizer, match_neuron
-from neurontest.neuron import NeuronRef
-from neurontest.planted import MONTH_NEURON, planted_model, planted_model_permuted
+from neurontest.measure.matching import TokenizerMismatchError, check_same_tokenizer, match_neuron
+from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.planted import MONTH_NEURON, planted_model, planted_model_permuted
 
 CORPUS = CorpusOptions("planted", window=16, n_tokens=None)
 
@@ -34,8 +34,8 @@ def test_match_finds_the_moved_month_neuron(permuted) -> None:
 def test_month_claim_passes_on_the_matched_neuron_only(permuted) -> None:
     from neurontest.claims.activation import ActivationClaim
     from neurontest.claims.base import Subject, Threshold
-    from neurontest.predicates import predicate_from_dict
-    from neurontest.planted import MONTHS
+    from neurontest.claims.predicates import predicate_from_dict
+    from neurontest.engine.planted import MONTHS
 
     predicate = predicate_from_dict({"tokens": MONTHS})
     lab_b = lab(permuted.model)
@@ -70,8 +70,8 @@ def test_different_tokenizers_are_refused() -> None:
 
 
 def test_several_neurons_and_layers_in_one_pass(permuted) -> None:
-    from neurontest.matching import match_neurons
-    from neurontest.planted import CONTEXT_NEURON, DIGIT_NEURON
+    from neurontest.measure.matching import match_neurons
+    from neurontest.engine.planted import CONTEXT_NEURON, DIGIT_NEURON
 
     wanted = [MONTH_NEURON, DIGIT_NEURON, CONTEXT_NEURON]
     found = match_neurons(lab(planted_model().model), wanted, lab(permuted.model))

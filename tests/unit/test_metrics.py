@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from neurontest.metrics import average_precision, score_predicate
+from neurontest.measure.metrics import average_precision, score_predicate
 
 
 def test_counts_and_definitions_on_a_hand_example():

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.noise import noise_sensitivity  # noqa: E402
-from neurontest.planted import planted_model  # noqa: E402
+from neurontest.measure.noise import noise_sensitivity  # noqa: E402
+from neurontest.engine.planted import planted_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

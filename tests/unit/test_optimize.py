@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.optimize import optimize_prompts  # noqa: E402
-from neurontest.planted import MONTHS, planted_model  # noqa: E402
-from neurontest.readout import activations_on_texts  # noqa: E402
+from neurontest.measure.optimize import optimize_prompts  # noqa: E402
+from neurontest.engine.planted import MONTHS, planted_model  # noqa: E402
+from neurontest.measure.readout import activations_on_texts  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neurontest.perturb.sources import clean_ids, members, vocab_non_members
-from neurontest.predicates import Context, TokenSet, Vocabulary
+from neurontest.claims.predicates import Context, TokenSet, Vocabulary
 
 
 class _Tokenizer:

@@ -15,7 +15,7 @@ def test_importing_the_plugin_loads_no_heavy_modules():
 def test_parsing_perturbation_claims_does_not_import_hypothesis():
     # Collection validates `sufficient` templates; a run that then selects no perturbation claim
     # (say `-k activation`) should not pay ~1 s for importing Hypothesis.
-    code = ("import sys; from pathlib import Path; from neurontest.spec import parse_hypotheses; "
+    code = ("import sys; from pathlib import Path; from neurontest.format.spec import parse_hypotheses; "
             "parse_hypotheses({'neurons': [{'id': 'L0N972', 'fires_on': {'tokens': ['March']}, "
             "'claims': [{'kind': 'sufficient', 'templates': ['in [[{month}]] {year}'], "
             "'slots': {'year': ['2020']}}]}]}, Path('x.yaml')); "

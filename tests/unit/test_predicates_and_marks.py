@@ -1,9 +1,9 @@
 import pytest
 
-from neurontest.marked import mark_positions, strip_marks
-from neurontest.planted import planted_model
-from neurontest.predicates import Context, TokenRegex, TokenSet, predicate_from_dict, vocabulary
-from neurontest.tokens import encode_texts
+from neurontest.claims.marked import mark_positions, strip_marks
+from neurontest.engine.planted import planted_model
+from neurontest.claims.predicates import Context, TokenRegex, TokenSet, predicate_from_dict, vocabulary
+from neurontest.engine.tokens import encode_texts
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +85,14 @@ class _Tokenizer:
 def _batch(rows):
     import torch
 
-    from neurontest.tokens import TokenBatch
+    from neurontest.engine.tokens import TokenBatch
 
     tokens = torch.tensor(rows)
     return TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)
 
 
 def test_token_tables_are_memoised_per_predicate_and_vocabulary():
-    from neurontest.predicates import AnyOf, Vocabulary
+    from neurontest.claims.predicates import AnyOf, Vocabulary
 
     first = Vocabulary(_Tokenizer(["<s>", " March", "April", " the", "march"]))
     second = Vocabulary(_Tokenizer(["<s>", " the", "March"]))
@@ -115,7 +115,7 @@ def test_token_tables_are_memoised_per_predicate_and_vocabulary():
 
 
 def test_unhashable_predicates_are_computed_without_the_memo():
-    from neurontest.predicates import Vocabulary
+    from neurontest.claims.predicates import Vocabulary
 
     vocab = Vocabulary(_Tokenizer(["<s>", " March", "April"]))
     listed = TokenSet([" March"])  # a list, as a notebook may write it: not hashable
@@ -126,9 +126,9 @@ def test_unhashable_predicates_are_computed_without_the_memo():
 
 
 def test_lab_memoises_claimed_masks_per_predicate(planted):
-    from neurontest.corpus import TextCorpus
+    from neurontest.engine.corpus import TextCorpus
     from neurontest.lab import CorpusOptions, Lab
-    from neurontest.planted import planted_corpus_texts
+    from neurontest.engine.planted import planted_corpus_texts
 
     sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(40)).tokenize(
         planted.tokenizer, window=32, n_tokens=None)

@@ -6,17 +6,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.ablation import ablate  # noqa: E402
-from neurontest.attribution import (  # noqa: E402
+from neurontest.measure.ablation import ablate  # noqa: E402
+from neurontest.measure.attribution import (  # noqa: E402
     direct_effect,
     frozen_norm_ablation,
     logit_attribution,
 )
-from neurontest.neuron import NeuronRef  # noqa: E402
-from neurontest.noise import noise_sensitivity  # noqa: E402
-from neurontest.optimize import optimize_prompts  # noqa: E402
-from neurontest.readout import activations_on_texts  # noqa: E402
-from neurontest.simplify import simplify  # noqa: E402
+from neurontest.engine.neuron import NeuronRef  # noqa: E402
+from neurontest.measure.noise import noise_sensitivity  # noqa: E402
+from neurontest.measure.optimize import optimize_prompts  # noqa: E402
+from neurontest.measure.readout import activations_on_texts  # noqa: E402
+from neurontest.measure.simplify import simplify  # noqa: E402
 
 pytestmark = pytest.mark.real_model
 
@@ -28,7 +28,7 @@ EARLY = NeuronRef(3, 88)  # peaks on " of" in "the capital of"
 @pytest.fixture(scope="module")
 def model():
     from neurontest.errors import ModelUnavailableError
-    from neurontest.models import load_model
+    from neurontest.engine.models import load_model
 
     try:
         return load_model()
@@ -85,8 +85,8 @@ def test_optimize_runs_five_steps(model):
 
 @pytest.mark.parametrize("neuron", [EARLY, LAST_LAYER], ids=str)
 def test_prefix_run_shortcuts_match_plain_forwards(model, neuron):
-    from neurontest import prefix_runs
-    from neurontest.tokens import encode
+    from neurontest.engine import prefix_runs
+    from neurontest.engine.tokens import encode
 
     ids = encode(model.tokenizer, "In 1987, 1988 and 1989 the prices rose by 12, 14 and 19 percent")
     noise = torch.randn(int(model.cfg.d_model), generator=torch.Generator().manual_seed(0))

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.planted import MONTHS, planted_model  # noqa: E402
-from neurontest.readout import activations_on_texts, activations_on_texts_multi  # noqa: E402
+from neurontest.engine.planted import MONTHS, planted_model  # noqa: E402
+from neurontest.measure.readout import activations_on_texts, activations_on_texts_multi  # noqa: E402
 
 TEXTS = ["we met in March", "on 3 May the cat sat , in June 2020 .", "the dog was very good"]
 
@@ -60,6 +60,6 @@ def test_single_string_is_rejected(planted):
     ["readout", "top_examples", "ablation", "noise", "simplify", "attribution", "optimize"],
 )
 def test_primitives_import_without_torch(module):
-    code = f"import sys, neurontest.{module}; print('torch' in sys.modules)"
+    code = f"import sys, neurontest.measure.{module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

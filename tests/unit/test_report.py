@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from neurontest.claims.base import Bound, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 from neurontest.report import build_report_context, write_run_report
 from neurontest.report import render as render_module
 from neurontest.report.pytest_html import extras_for
 from neurontest.report.svg import LEVELS, bucket, diverging_colour
-from neurontest.session import ClaimRecord, NeurontestSession
+from neurontest.plugin.session import ClaimRecord, NeurontestSession
 
 LAB_INFO = {
     "model": {"name": "fake-model", "revision": None, "fingerprint": "abc123def4567890",

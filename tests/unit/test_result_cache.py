@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from neurontest.claims import get_claim_class
+from neurontest.format.kinds import get_claim_class
 from neurontest.claims.base import (Bound, ClaimResult, Evidence, Measurement, Subject, Threshold,
                                     TokenRow)
 from neurontest.lab import CorpusOptions, Lab
-from neurontest.neuron import NeuronRef
-from neurontest.predicates import TokenSet
-from neurontest.provenance import code_version, corpus_stamp, folder_stamp, model_stamp
-from neurontest.result_cache import ResultCache, claim_key, lab_stamp
+from neurontest.engine.neuron import NeuronRef
+from neurontest.claims.predicates import TokenSet
+from neurontest.engine.provenance import code_version, corpus_stamp, folder_stamp, model_stamp
+from neurontest.plugin.result_cache import ResultCache, claim_key, lab_stamp
 
 IDENTITY = {"model": {"name": "m", "fingerprint": "f" * 16, "n_layers": 2, "d_mlp": 8},
             "corpus": {"name": "c", "fingerprint": "c" * 16, "window": 16, "rows": 3,

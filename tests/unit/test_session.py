@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.session import LabKey, NeurontestSession  # noqa: E402
+from neurontest.plugin.session import LabKey, NeurontestSession  # noqa: E402
 
 
 def test_model_load_freezes_gc_until_close():

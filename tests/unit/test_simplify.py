@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.planted import NEGATION, TARGET, planted_model  # noqa: E402
-from neurontest.simplify import simplify  # noqa: E402
+from neurontest.engine.planted import NEGATION, TARGET, planted_model  # noqa: E402
+from neurontest.measure.simplify import simplify  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from neurontest.errors import HypothesisFileError
-from neurontest.schema import build_schema
-from neurontest.spec import load_hypothesis_file
+from neurontest.format.schema import build_schema
+from neurontest.format.spec import load_hypothesis_file
 
 GOOD = """\
 model: planted
@@ -68,9 +68,9 @@ def test_errors_name_file_line_and_fix(tmp_path, text, fragment, line):
 
 
 def test_published_schema_is_in_sync_with_claim_kinds():
-    published = Path(__file__).parents[2] / "neurontest" / "hypothesis.schema.json"
+    published = Path(__file__).parents[2] / "neurontest" / "format" / "hypothesis.schema.json"
     assert json.loads(published.read_text()) == build_schema(), (
-        "run: neurontest schema > neurontest/hypothesis.schema.json")
+        "run: neurontest schema > neurontest/format/hypothesis.schema.json")
 
 
 def test_schema_accepts_example_files_and_rejects_unknown_keys():

@@ -1,0 +1,224 @@
+"""The sections of `neurontest bench`: each takes the model and the parsed flags and returns its
+figures (see neurontest/bench/run.py for how figures are measured and reported)."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from neurontest.bench.timing import (
+    TEXT_NEURON, Figure, bare_forward, figure, measure, pick_neurons, sample, text_of,
+)
+
+Say = Callable[[str], None]
+MAX_LAYER = 5  # "N neurons in layers <= 5": every set includes one in layer 5
+
+
+def mining(model: Any, args: Any, say: Say) -> list[Figure]:
+    """The floor, neurontest's engine for N = 1, 10, 100 and the seed's way, on the same tokens."""
+    from neurontest.engine.activations import neuron_activations
+    from neurontest.bench.seed import seed_mine
+
+    batch = sample(model, args.tokens).batch
+    n_tok = int(batch.mask.sum())
+    sets = {n: pick_neurons(n, MAX_LAYER, int(model.cfg.d_mlp)) for n in (1, 10, 100)}
+    stop = MAX_LAYER + 1
+    bare_forward(model, batch.select(list(range(min(8, len(batch))))), stop)  # warm-up
+    fns: dict[str, Callable[[], Any]] = {"floor": lambda: bare_forward(model, batch, stop)}
+    for n, refs in sets.items():
+        fns[f"n{n}"] = lambda refs=refs: neuron_activations(model, batch, refs)
+    say(f"mining: floor and engine over {n_tok} tokens")
+    res = measure(fns, args.repeats)
+    floor = figure("mining", f"floor: bare forward, layers 0-{MAX_LAYER}, {n_tok} tokens", *res["floor"])
+    out = [floor]
+    for n in sets:
+        f = figure("mining", f"neurontest engine, {n} neuron(s) in layers <= {MAX_LAYER}", *res[f"n{n}"],
+                   reference=floor.name, target="<= 1.2x floor", note="x floor")
+        f.ratio = f.seconds / floor.seconds
+        f.met = f.ratio <= 1.2
+        out.append(f)
+    say("mining: the seed's way (slow)")
+    seed_res = measure({f"n{n}": lambda refs=refs: seed_mine(model, batch, refs) for n, refs in sets.items()},
+                       args.seed_repeats)
+    # Same numbers either way: the seed's columns against the engine's, on real tokens.
+    check = sets[10]
+    ours, theirs = neuron_activations(model, batch, check), seed_mine(model, batch, check)
+    diff = max(float((ours[r] - theirs[r])[batch.mask].abs().max()) for r in check)
+    for n, engine in zip(sets, out[1:]):
+        f = figure("mining", f"seed way (run_with_cache, whole layers), N={n}", *seed_res[f"n{n}"],
+                   reference=engine.name, note="x slower than neurontest")
+        f.ratio = f.seconds / engine.seconds
+        out.append(f)
+    out[-1].note += f"; max |seed - neurontest| = {diff:.1e}"
+    return out
+
+
+def _versus(section: str, seed_fn: Callable[[], Any], ours: dict[str, Callable[[], Any]],
+            n_tokens: int, args: Any, target: str | None, seed_runs: int) -> list[Figure]:
+    """Seed loop against neurontest variants on one text; ratio = seed seconds / ours."""
+    for fn in ours.values():
+        fn()  # warm-up (and the first call's lazy allocations)
+    res = measure({"seed": seed_fn, **ours}, args.repeats, {"seed": seed_runs})
+    seed = figure(section, f"seed loop, {n_tokens} tokens", *res["seed"])
+    out = [seed]
+    for i, name in enumerate(ours):
+        f = figure(section, f"neurontest {name}, {n_tokens} tokens", *res[name], reference=seed.name,
+                   note="x faster than seed", target=target if i == 0 else None)
+        f.ratio = seed.seconds / f.seconds
+        out.append(f)
+    return out
+
+
+def _lengths(args: Any) -> tuple[int, ...]:
+    return (20,) if args.quick else (20, 64)
+
+
+def _judge(figures: list[Figure]) -> list[Figure]:
+    """>= 5x at 20 tokens, and a bigger speed-up at 64 than at 20."""
+    firsts = [f for f in figures if f.target]
+    for f in firsts:
+        f.met = f.ratio is not None and f.ratio >= 5 and (f is firsts[0] or f.ratio > firsts[0].ratio)
+    return figures
+
+
+def noise(model: Any, args: Any, say: Say) -> list[Figure]:
+    """Noise sensitivity of a layer-3 neuron: the seed's per-position loop against one batch."""
+    from neurontest.bench.seed import seed_noise
+    from neurontest.measure.noise import noise_sensitivity
+
+    out: list[Figure] = []
+    for n in _lengths(args):
+        text = text_of(model.tokenizer, n)
+        say(f"noise: {n} tokens")
+        ours = {"draws=1 (same work)": lambda t=text: noise_sensitivity(model, TEXT_NEURON, t, draws=1),
+                "draws=8 (default)": lambda t=text: noise_sensitivity(model, TEXT_NEURON, t)}
+        target = ">= 5x" if n == 20 else "> speed-up at 20"
+        out += _versus("noise", lambda t=text: seed_noise(model, TEXT_NEURON, t), ours, n, args, target,
+                       args.repeats)
+    return _judge(out)
+
+
+def simplify(model: Any, args: Any, say: Say) -> list[Figure]:
+    """Iterative simplification: the seed's one-full-forward-per-candidate against batched steps."""
+    from neurontest.bench.seed import seed_simplify
+    from neurontest.measure.simplify import simplify as nt_simplify
+
+    out: list[Figure] = []
+    for n in _lengths(args):
+        text = text_of(model.tokenizer, n)
+        say(f"simplify: {n} tokens")
+        target = ">= 5x" if n == 20 else "> speed-up at 20"
+        ours = {"simplify": lambda t=text: nt_simplify(model, TEXT_NEURON, t)}
+        # The seed's simplification of 64 tokens is ~2,100 full-model forwards: --seed-repeats.
+        runs = args.repeats if n <= 20 else args.seed_repeats
+        out += _versus("simplify", lambda t=text: seed_simplify(model, TEXT_NEURON, t), ours, n, args, target,
+                       runs)
+    return _judge(out)
+
+
+def suite(model: Any, args: Any, say: Say) -> list[Figure]:
+    """The example suite in a child pytest: first run (empty cache dir, as on a fresh machine:
+    converts the model), cold (fresh activation and corpus caches, converted model reused), warm
+    (the cold run's caches: claim results remembered), then rerun (activations and corpus cached,
+    remembered results deleted, so every claim runs on the model, as after a code change)."""
+    from neurontest.bench.suite import fixed_costs, fresh_cache_dir, run_child, suite_command, summary_line
+
+    if not args.suite.exists():
+        say(f"suite: {args.suite} not found; skipped")
+        return []
+    parent = Path(tempfile.mkdtemp(prefix="nt-bench-suite-"))
+    rerun = "warm, claims rerun"
+    runs: dict[str, list[dict[str, Any]]] = {"first run": [], "cold": [], "warm": [], rerun: []}
+    fixed: list[dict[str, float]] = []
+    try:
+        for r in range(args.repeats):
+            empty = fresh_cache_dir(parent, reuse_models=False)
+            folder = fresh_cache_dir(parent)
+            for phase, where in (("first run", empty), ("cold", folder), ("warm", folder),
+                                 (rerun, folder)):
+                say(f"suite: run {r + 1}/{args.repeats}, {phase}")
+                if phase == rerun:
+                    shutil.rmtree(where / "results", ignore_errors=True)
+                runs[phase].append(run_child(suite_command(args.suite, where / "report.html"), where,
+                                             args.threads))
+            fixed.append(fixed_costs(folder, args.threads))
+            shutil.rmtree(empty, ignore_errors=True)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    out = []
+    for phase, results in runs.items():
+        peak = statistics.median(x["peak_mb"] for x in results)
+        failed = [x for x in results if x["rc"] != 0]
+        note = summary_line(results[-1]["output"]) + (f"; {len(failed)} run(s) exited non-zero" if failed else "")
+        out.append(figure("suite", f"example suite, {phase} (child peak RSS)", [x["seconds"] for x in results],
+                          peak, note=note))
+    first, cold, warm, again = out
+    again.reference, again.ratio, again.note = cold.name, again.seconds / cold.seconds, f"x cold; {again.note}"
+    warm.reference, warm.target = cold.name, "<= 0.15x cold"
+    warm.ratio = warm.seconds / cold.seconds
+    warm.met = warm.ratio <= 0.15
+    warm.note = f"x cold ({warm.seconds / first.seconds:.3g}x the first run); {warm.note}"
+    for phase in fixed[0]:
+        out.append(figure("suite", f"fixed cost (warm caches): {phase}", [f[phase] for f in fixed]))
+    return out
+
+
+def core(model: Any, args: Any, say: Say) -> list[Figure]:
+    """The core note: mining 5 neurons in layers <= 5, cold (nothing on disk) and warm (disk cache)."""
+    from neurontest.engine.activation_cache import mine
+    from neurontest.engine.models import model_fingerprint
+
+    s = sample(model, args.core_tokens)
+    refs = pick_neurons(5, MAX_LAYER, int(model.cfg.d_mlp))
+    parent = Path(tempfile.mkdtemp(prefix="nt-bench-core-"))
+    folders: list[Path] = []
+
+    def run(cold: bool) -> None:
+        if cold:
+            folders.append(Path(tempfile.mkdtemp(dir=parent)))
+        mine(model, s.batch, refs, model_key=model_fingerprint(model), corpus_key=s.fingerprint,
+             cache=folders[-1], progress=False)
+
+    say(f"core: 5 neurons over {s.n_tokens} tokens, cold and warm")
+    try:
+        res = measure({"cold": lambda: run(True), "warm": lambda: run(False)}, args.repeats)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    cold = figure("core", f"mine 5 neurons (layers <= {MAX_LAYER}), {s.n_tokens} tokens, cold", *res["cold"])
+    warm = figure("core", f"mine 5 neurons (layers <= {MAX_LAYER}), {s.n_tokens} tokens, warm (disk cache)",
+                  *res["warm"], reference=cold.name, note="x cold")
+    warm.ratio = warm.seconds / cold.seconds
+    return [cold, warm]
+
+
+def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
+    """Mining 5 neurons over 1x and 4x `--core-tokens`, each in a fresh child process: the peak
+    RSS rise while mining should stay flat as the corpus grows, not grow with d_mlp x tokens.
+
+    Children, because in a long-lived process the model's memory-mapped weights may have been
+    paged out, and paging them back in would count as a rise."""
+    from neurontest.bench.suite import fresh_cache_dir, mining_child
+
+    out: list[Figure] = []
+    parent = Path(tempfile.mkdtemp(prefix="nt-bench-streaming-"))
+    try:
+        for k in (1, 4):
+            say(f"streaming: {k}x = {k * args.core_tokens} tokens")
+            result = mining_child(k * args.core_tokens, MAX_LAYER, fresh_cache_dir(parent), args.threads)
+            d_mlp, n_tokens = result["d_mlp"], result["n_tokens"]
+            f = figure("streaming", f"mine 5 neurons, {k}x = {n_tokens} tokens (peak RSS rise while "
+                       "mining, 1 run)", [result["mine_seconds"]], result["mine_rise_mb"],
+                       note=f"results {5 * n_tokens * 4 / 2**20:.0f} MB; one whole layer would be "
+                            f"{d_mlp * n_tokens * 4 / 2**20:.0f} MB; RSS before mining (model, corpus) "
+                            f"{result['rss_before_mb']:.0f} MB")
+            out.append(f)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    one, four = out
+    four.reference, four.ratio, four.target = one.name, four.peak_mb / one.peak_mb, "peak <= 1.1x the 1x peak"
+    four.met = four.ratio <= 1.1
+    four.note = f"x 1x peak; {four.note}"
+    return out

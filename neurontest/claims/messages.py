@@ -1,0 +1,36 @@
+"""The message a person reads when a claim fails: where, what, expected vs measured, examples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neurontest.claims.evidence import describe_rows
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import Claim, ClaimResult
+
+
+def failure_message(claim: Claim, result: ClaimResult, lab: Any) -> str:
+    """What a person needs to act on a failed claim: where, what, expected vs measured, examples."""
+    info = lab.describe()
+    neuron = claim.neuron
+    lines = [
+        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim failed",
+        f"  model {info['model']['name']} ({info['model']['fingerprint']}); corpus "
+        f"{info.get('corpus', {}).get('name', '-')}",
+    ]
+    if claim.subject.description:
+        lines.append(f"  neuron claimed to: {claim.subject.description}")
+    lines.append(f"  {result.summary}")
+    for measurement in result.measurements:
+        flag = "FAIL" if not measurement.passed else "    "
+        lines.append(f"  {flag} {measurement}")
+    lines += [f"  FAIL {text}" for text in result.extra_failures]
+    for evidence in result.evidence[:2]:
+        if evidence.rows:
+            lines.append(f"  {evidence.title}:")
+            lines += describe_rows(evidence.rows)
+        elif evidence.table:
+            shown = ", ".join(f"{t!r} {v:.2f}" for t, v in evidence.table[:10])
+            lines.append(f"  {evidence.title}: {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,11 @@
+"""The engine: models, corpora and the activations of neurons on them.
+
+Loading models (`models`, the embedded SmolLM2 GGUF, hub names, local folders; `planted`, a tiny
+model whose neurons are exact by construction) and corpora (`corpus`, `prep_cache`); turning
+texts into token batches (`tokens`, `vocabulary`); mining neuron activations in batches sized to
+the device (`activations`, `batching`) into the on-disk cache (`activation_cache`); running many
+variants of one text cheaply (`prefix_runs`); where caches live and what identifies their inputs
+(`paths`, `provenance`). `neuron.NeuronRef` names a neuron by its TransformerLens hook.
+
+May import: `neurontest.errors` only. Nothing here knows about claims, pytest or reports.
+"""

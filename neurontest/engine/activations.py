@@ -1,0 +1,169 @@
+"""The activation engine: per-token activations of chosen neurons, in batched forward passes.
+
+Only the requested columns of `blocks.{L}.mlp.hook_post` are kept (never a whole layer, so memory
+grows with the neurons asked for, not with d_mlp x tokens), and the forward stops after the
+deepest layer needed (`stop_at_layer`), which sets the cost of mining.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.models import model_dimensions
+
+if TYPE_CHECKING:
+    import torch
+
+    from neurontest.engine.tokens import TokenBatch
+
+
+def check_neurons(model: Any, neurons: Iterable[NeuronRef]) -> None:
+    """Raise ValueError naming the valid range for any neuron the model does not have."""
+    n_layers, d_mlp = model_dimensions(model)
+    for neuron in neurons:
+        neuron.check_in_range(n_layers, d_mlp)
+
+
+def capture_hooks(
+    neurons: Sequence[NeuronRef], sink: dict[NeuronRef, list[torch.Tensor]]
+) -> list[tuple[str, Callable[..., None]]]:
+    """Forward hooks that append each neuron's `[batch, pos]` activations to `sink[neuron]`."""
+    by_hook: dict[str, list[NeuronRef]] = defaultdict(list)
+    for neuron in neurons:
+        by_hook[neuron.hook_name].append(neuron)
+
+    def make_hook(refs: list[NeuronRef]) -> Callable[..., None]:
+        columns = [ref.index for ref in refs]
+
+        def hook(value: torch.Tensor, hook: Any = None) -> None:
+            picked = value[..., columns].detach().float().cpu()
+            for k, ref in enumerate(refs):
+                sink[ref].append(picked[..., k])
+
+        return hook
+
+    return [(name, make_hook(refs)) for name, refs in by_hook.items()]
+
+
+def neuron_activations(
+    model: Any,
+    batch: TokenBatch,
+    neurons: Sequence[NeuronRef],
+    *,
+    batch_size: int | None = None,
+    progress: bool | str = False,
+) -> dict[NeuronRef, torch.Tensor]:
+    """Activations `[rows, pos]` (float32, CPU) of each neuron on every token of `batch`.
+
+    `batch_size=None` picks the rows per forward from the device (`batching.fit_batch_size`:
+    32 on CPU, sized to free memory on CUDA). A chunk that runs out of device memory is retried
+    at half the batch size, which then holds for the rest of the pass.
+    Padding positions hold whatever the model computed there; read them through `batch.mask`.
+    """
+    import torch
+
+    from neurontest.engine.batching import fit_batch_size, return_freed_heap
+
+    neurons = list(dict.fromkeys(neurons))
+    if not neurons:
+        return {}
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
+    check_neurons(model, neurons)
+    stop_at = max(n.layer for n in neurons) + 1
+    n_layers, _ = model_dimensions(model)
+    stop_at_layer = stop_at if stop_at < n_layers else None
+    device = _model_device(model)
+    full_width = batch.tokens.shape[1]
+    if batch_size is None:
+        batch_size = fit_batch_size(model, full_width, device, rows=len(batch),
+                                    logits=stop_at_layer is None)
+    sink: dict[NeuronRef, list[torch.Tensor]] = {n: [] for n in neurons}
+    hooks = capture_hooks(neurons, sink)
+
+    def run_chunk(start: int, stop: int) -> None:
+        rows = batch.tokens[start:stop]
+        # Trim trailing all-pad columns: a batch of short texts runs at its own width.
+        width = int(batch.lengths[start:stop].max())
+        model.run_with_hooks(rows[:, :width].to(device), fwd_hooks=hooks,
+                             stop_at_layer=stop_at_layer)
+        if width < full_width:
+            for ref in neurons:
+                sink[ref][-1] = torch.nn.functional.pad(sink[ref][-1], (0, full_width - width))
+        return_freed_heap(device)
+
+    bar = None
+    if progress:
+        bar = _progress(len(batch), desc=progress if isinstance(progress, str) else "mining")
+    try:
+        with torch.inference_mode():
+            _run_with_backoff(run_chunk, len(batch), batch_size, sink, device,
+                              on_chunk=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {ref: torch.cat(chunks, dim=0) for ref, chunks in sink.items()}
+
+
+def _run_with_backoff(
+    run_chunk: Callable[[int, int], None],
+    n_rows: int,
+    batch_size: int,
+    sink: dict[NeuronRef, list[Any]],
+    device: Any,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Call `run_chunk(start, stop)` over `n_rows` rows in order, halving the batch size after an
+    out-of-memory error and retrying the same rows.
+
+    The capture hooks may already have appended some layers' columns for the failed chunk before
+    the error (a deeper layer ran out), so every sink list is cut back to its length before the
+    chunk: a retried chunk must not be appended twice.
+    """
+    from neurontest.engine.batching import is_out_of_memory, release_device_memory
+    from neurontest.errors import DeviceMemoryError
+
+    start = 0
+    while start < n_rows:
+        stop = min(start + batch_size, n_rows)
+        kept = {ref: len(chunks) for ref, chunks in sink.items()}
+        try:
+            run_chunk(start, stop)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            for ref, length in kept.items():
+                del sink[ref][length:]
+            if batch_size == 1:
+                raise DeviceMemoryError(
+                    f"out of memory on {device} even at batch size 1 (corpus row {start}): free "
+                    "device memory, use a shorter corpus window or --neurontest-device cpu"
+                ) from exc
+            ran_out = True
+        else:
+            ran_out = False
+        if ran_out:
+            # Outside the except block: its traceback no longer pins the failed chunk's tensors,
+            # so emptying the cache can actually hand their memory back.
+            release_device_memory(device)
+            batch_size //= 2
+            continue
+        if on_chunk is not None:
+            on_chunk(stop - start)
+        start = stop
+
+
+def _model_device(model: Any) -> Any:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:  # pragma: no cover - a model without parameters
+        return "cpu"
+
+
+def _progress(total_rows: int, *, desc: str) -> Any:
+    """A tqdm bar counted in rows: with back-off the number of batches is not known upfront."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total_rows, desc=f"neurontest: {desc}", unit="row", leave=False)

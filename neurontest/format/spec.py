@@ -1,0 +1,229 @@
+"""The YAML hypothesis file format: parsing, validation, and the claims it declares.
+
+    model: smollm2-135m            # optional (default: the embedded model, or --neurontest-model)
+    corpus: wiki-sample            # optional (default: the embedded Wikipedia sample)
+    neurons:
+      - id: L1N298                 # or `layer: 1` and `neuron: 298`
+        description: fires on month names
+        fires_on: {tokens: [January, February, March]}
+        threshold: 1.0             # absolute, or {relative: 0.25} of the corpus max (default)
+        claims:
+          - kind: activation
+            f1: ">= 0.7"
+
+Every error names the file and line and says how to fix it (unknown keys get "did you mean").
+docs/hypothesis-format.md documents every field; `neurontest schema` prints the JSON Schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from neurontest.errors import HypothesisFileError
+from neurontest.engine.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import Claim, Subject
+
+FILE_KEYS = {
+    "model": "model name or path (default: the embedded smollm2-135m)",
+    "models": "several models/checkpoints, each claim tested on each (instead of `model:`)",
+    "revision": "hub revision/checkpoint of the model",
+    "corpus": "corpus spec (default: wiki-sample)",
+    "corpus_tokens": "tokens sampled from the corpus (default 100000; null = all)",
+    "window": "tokens per corpus window (default 64)",
+    "seed": "corpus sampling seed (default 0)",
+    "description": "free text",
+    "neurons": "list of neurons and their claims",
+}
+NEURON_KEYS = {
+    "id": "L<layer>N<index>", "layer": "layer index", "neuron": "neuron index in the layer",
+    "description": "what the neuron is claimed to do", "fires_on": "predicate over tokens",
+    "threshold": "firing threshold", "claims": "list of claims",
+}
+
+
+class LineDict(dict):
+    """A mapping from YAML that remembers the line of itself and of each key."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    mapping = LineDict(loader.construct_mapping(node, deep=True))
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass
+class ClaimEntry:
+    """One claim as written: its kind, options, file line, and an optional strict xfail."""
+
+    kind: str
+    config: dict[str, Any]
+    line: int
+    name: str
+    xfail: str | None = None
+
+
+@dataclass
+class NeuronEntry:
+    neuron: NeuronRef
+    line: int
+    description: str
+    fires_on: dict[str, Any] | None
+    threshold: Any
+    claims: list[ClaimEntry] = field(default_factory=list)
+
+    def subject(self) -> Subject:
+        from neurontest.claims.base import Subject, Threshold
+        from neurontest.claims.predicates import predicate_from_dict
+
+        predicate = None if self.fires_on is None else predicate_from_dict(self.fires_on)
+        return Subject(self.neuron, predicate, Threshold.parse(self.threshold), self.description)
+
+    def build(self, claim: ClaimEntry) -> Claim:
+        """The runnable claim object for one of this neuron's claims."""
+        from neurontest.format.kinds import get_claim_class
+
+        return get_claim_class(claim.kind)(self.subject(), claim.config)
+
+
+@dataclass
+class HypothesisFile:
+    path: Path
+    model: str | None
+    revision: str | None
+    corpus: str | None
+    corpus_tokens: int | None
+    window: int
+    seed: int
+    neurons: list[NeuronEntry]
+    models: list[str] = field(default_factory=list)  # `models:`; empty when the file names one
+
+
+def load_hypothesis_file(path: Path | str) -> HypothesisFile:
+    """Parse and validate a YAML hypothesis file (HypothesisFileError on any problem)."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise HypothesisFileError(f"not valid YAML: {exc.problem}; check indentation and quoting",
+                                  path=str(path), line=line) from None
+    except OSError as exc:
+        raise HypothesisFileError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    return parse_hypotheses(data, path)
+
+
+def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
+    from neurontest.format.kinds import get_claim_class
+    from neurontest.claims.base import Threshold
+    from neurontest.claims.predicates import predicate_from_dict
+
+    def fail(message: str, line: int | None) -> HypothesisFileError:
+        return HypothesisFileError(message, path=str(path), line=line)
+
+    if not isinstance(data, dict):
+        raise fail("a hypothesis file is a mapping with a `neurons:` list", 1)
+    _check_keys(data, FILE_KEYS, "the file", fail)
+    neurons_data = data.get("neurons")
+    if not isinstance(neurons_data, list) or not neurons_data:
+        raise fail("`neurons:` must be a non-empty list of neurons", _line(data, "neurons"))
+    entries = []
+    for item in neurons_data:
+        if not isinstance(item, dict):
+            raise fail("each entry of `neurons:` is a mapping with `id:` and `claims:`", _line(data, "neurons"))
+        _check_keys(item, NEURON_KEYS, "a neuron", fail)
+        ref = _neuron_ref(item, fail)
+        fires_on = item.get("fires_on")
+        try:
+            if fires_on is not None:
+                predicate_from_dict(fires_on)
+            Threshold.parse(item.get("threshold"))
+        except ValueError as exc:
+            key = "fires_on" if "threshold" not in str(exc) else "threshold"
+            raise fail(f"{ref.short_id}: {exc}", _line(item, key)) from None
+        claims_data = item.get("claims")
+        if not isinstance(claims_data, list) or not claims_data:
+            raise fail(f"{ref.short_id}: `claims:` must be a non-empty list", _line(item, "claims", item))
+        entry = NeuronEntry(ref, getattr(item, "line", 0), str(item.get("description", "")), fires_on,
+                            item.get("threshold"))
+        seen: dict[str, int] = {}
+        for claim in claims_data:
+            line = getattr(claim, "line", _line(item, "claims"))
+            if not isinstance(claim, dict) or "kind" not in claim:
+                raise fail(f"{ref.short_id}: each claim is a mapping with `kind:`", line)
+            try:
+                cls = get_claim_class(str(claim["kind"]))
+                cls.validate_options(claim)
+                if cls.needs_predicate and fires_on is None and "fires_on" not in claim:
+                    raise ValueError(f"a {cls.kind!r} claim needs the neuron's `fires_on:` predicate")
+            except ValueError as exc:
+                raise fail(f"{ref.short_id}: {exc}", line) from None
+            base = str(claim.get("id", claim["kind"]))
+            seen[base] = seen.get(base, 0) + 1
+            name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            options = {k: v for k, v in claim.items() if k not in ("kind", "id", "xfail")}
+            xfail = claim.get("xfail")
+            entry.claims.append(ClaimEntry(cls.kind, options, line, name,
+                                           None if xfail is None else str(xfail)))
+        entries.append(entry)
+    tokens = data.get("corpus_tokens", 100_000)
+    models = data.get("models")
+    if models is not None:
+        if "model" in data:
+            raise fail("give either `model:` or `models:` (a list), not both", _line(data, "models"))
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+            raise fail("`models:` is a non-empty list of model names or folders", _line(data, "models"))
+    return HypothesisFile(models=list(models or []),
+        path=path, model=_opt_str(data.get("model")), revision=_opt_str(data.get("revision")),
+        corpus=_opt_str(data.get("corpus")), corpus_tokens=None if tokens is None else int(tokens),
+        window=int(data.get("window", 64)), seed=int(data.get("seed", 0)), neurons=entries,
+    )
+
+
+def _neuron_ref(item: dict, fail: Any) -> NeuronRef:
+    try:
+        if "id" in item:
+            if "layer" in item or "neuron" in item:
+                raise ValueError("give either `id:` or `layer:` + `neuron:`, not both")
+            return NeuronRef.parse(str(item["id"]))
+        if "layer" in item and "neuron" in item:
+            return NeuronRef(int(item["layer"]), int(item["neuron"]))
+        raise ValueError("a neuron needs `id: L<layer>N<index>` or `layer:` and `neuron:`")
+    except (TypeError, ValueError) as exc:
+        raise fail(str(exc), getattr(item, "line", None)) from None
+
+
+def _check_keys(data: dict, allowed: dict[str, str], what: str, fail: Any) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            raise fail(f"unknown key {key!r} in {what}; {hint}", _line(data, key))
+
+
+def _line(data: Any, key: str, default: Any = None) -> int | None:
+    lines = getattr(data, "key_lines", {})
+    if key in lines:
+        return lines[key]
+    return getattr(default if default is not None else data, "line", None)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,311 @@
+"""The pytest plugin: options, collection of YAML hypothesis files, fixtures, the report hook.
+
+Hooks only pass work to `NeurontestSession` (session.py) and the collectors (collect.py). The
+rest of the pytest layer: `assertions` (the `neuron` fixture's object), `baselines` (recorded
+metrics and drift), `multimodel` (one item per model or checkpoint), `result_cache` (claim
+results remembered across runs), `outcomes`.
+
+This module is imported in every pytest run of an environment with neurontest installed, so it
+imports nothing heavy: torch and models load only once a hypothesis file is collected or a
+neurontest fixture is used (the imports inside hooks are there for that reason alone).
+
+May import: `neurontest.report`, `neurontest.format` and everything below them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from neurontest.plugin.session import NeurontestSession, record_from_dict, record_to_dict, session_key
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+    from neurontest.plugin.assertions import NeuronUnderTest
+
+_perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
+
+_OPTIONS = [
+    # (flag, ini key, help, type)
+    ("--neurontest-model", "neurontest_model",
+     "model name, hub id or local HF folder for every hypothesis file (default: each file's "
+     "`model:`, else the embedded smollm2-135m)", str),
+    ("--neurontest-revision", "neurontest_revision", "hub revision/checkpoint of the model", str),
+    ("--neurontest-corpus", "neurontest_corpus",
+     "corpus: wiki-sample (default), lee, a .txt/.jsonl/.parquet path or a datasets hub name", str),
+    ("--neurontest-corpus-tokens", "neurontest_corpus_tokens",
+     "tokens sampled from the corpus (default: each file's corpus_tokens, else 100000)", int),
+    ("--neurontest-device", "neurontest_device", "torch device: cpu (default) or cuda", str),
+    ("--neurontest-batch-size", "neurontest_batch_size",
+     "rows per forward pass when mining (default: automatic, 32 on cpu, sized to free memory "
+     "on cuda and halved on out-of-memory)", int),
+    ("--neurontest-report", "neurontest_report",
+     "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+    ("--neurontest-hypothesis-profile", "neurontest_hypothesis_profile",
+     "perturbation claims: 'default' (random examples, failures saved in "
+     "<rootdir>/.hypothesis/neurontest and replayed) or 'ci' (derandomize=True, no database)", str),
+    ("--neurontest-max-examples", "neurontest_max_examples",
+     "perturbed texts per perturbation claim (default 50; a claim's `examples:` overrides it)", int),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register neurontest's options (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_addoption)."""
+    group = parser.getgroup("neurontest", "neuron hypothesis testing")
+    for flag, ini, help_text, _type in _OPTIONS:
+        group.addoption(flag, dest=ini, default=None, help=help_text)
+        parser.addini(ini, help_text, default=None)
+    group.addoption("--neurontest-no-cache", dest="neurontest_no_cache", action="store_true",
+                    default=False, help="recompute activations and claim results instead of using (or "
+                    "writing) the on-disk caches")
+    # Checkpoints and baselines (plugin/multimodel.py, plugin/baselines.py, measure/matching.py).
+    for flag, ini, help_text in _FLAGS:
+        group.addoption(flag, dest=ini, action="store_true", default=False, help=help_text)
+        parser.addini(ini, help_text, type="bool", default=False)
+    also_help = ("also test every hypothesis file on this model or checkpoint (repeatable); "
+                 "each claim becomes one item per model")
+    group.addoption("--neurontest-also-model", dest="neurontest_also_models", action="append",
+                    default=[], metavar="MODEL", help=also_help)
+    parser.addini("neurontest_also_models", also_help, type="linelist", default=[])
+
+
+_FLAGS = [
+    ("--neurontest-update-baselines", "neurontest_update_baselines",
+     "record every claim's metrics as baselines (hypotheses/baselines/<file>.<model>.json) "
+     "instead of comparing with them"),
+    ("--neurontest-require-baselines", "neurontest_require_baselines",
+     "fail claims that have no baseline (default: list them in the summary)"),
+    ("--neurontest-match-neurons", "neurontest_match_neurons",
+     "on every model but the first, test each claim on the neuron best correlated with the "
+     "claimed one (same layer) instead of the same index"),
+]
+
+
+def _flag(config: pytest.Config, ini: str) -> bool:
+    return bool(config.getoption(ini) or config.getini(ini))
+
+
+def _option(config: pytest.Config, ini: str, kind: type) -> Any:
+    value = config.getoption(ini)
+    if value is None:
+        value = config.getini(ini)
+    if value in (None, ""):
+        return None
+    return kind(value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Create the session state (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_configure)."""
+    values = {ini: _option(config, ini, kind) for _flag, ini, _help, kind in _OPTIONS}
+    if values["neurontest_batch_size"] is not None and values["neurontest_batch_size"] < 1:
+        raise pytest.UsageError("--neurontest-batch-size must be at least 1; leave it out to let "
+                                "neurontest size batches to the device")
+    report = values["neurontest_report"] or "reports/neurontest.html"
+    state = config.stash[session_key] = NeurontestSession(
+        model=values["neurontest_model"],
+        revision=values["neurontest_revision"],
+        corpus=values["neurontest_corpus"],
+        corpus_tokens=values["neurontest_corpus_tokens"],
+        device=values["neurontest_device"] or "cpu",
+        batch_size=values["neurontest_batch_size"],
+        cache=not config.getoption("neurontest_no_cache"),
+        report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
+    )
+    from neurontest.plugin.baselines import BaselineStore
+    from neurontest.plugin.result_cache import ResultCache
+
+    state.results = ResultCache() if state.cache else None
+
+    state.also_models = list(config.getoption("neurontest_also_models")
+                             or config.getini("neurontest_also_models"))
+    state.match_neurons = _flag(config, "neurontest_match_neurons")
+    state.baselines = BaselineStore(update=_flag(config, "neurontest_update_baselines"),
+                                    require=_flag(config, "neurontest_require_baselines"),
+                                    root=Path(config.rootpath))
+    # Perturbation claims read their Hypothesis settings from a module-level config stack
+    # (neurontest/perturb/config.py); popped again in pytest_unconfigure.
+    from neurontest.perturb.config import push_config
+
+    try:
+        push_config(values["neurontest_hypothesis_profile"], values["neurontest_max_examples"],
+                    config.rootpath)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_perturb_pushed] = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo process-wide settings for an enclosing run (pytester runs nest in one process)."""
+    state = config.stash.get(session_key, None)
+    if state is not None:
+        state.close()
+    if config.stash.get(_perturb_pushed, False):
+        from neurontest.perturb.config import pop_config
+
+        pop_config()
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    """Collect `test_*.yaml` / `test_*.yml` hypothesis files (https://docs.pytest.org/en/stable/example/nonpython.html)."""
+    if file_path.suffix in (".yaml", ".yml") and file_path.name.startswith("test_"):
+        from neurontest.plugin.collect import HypothesisYamlFile
+
+        return HypothesisYamlFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: deselected claims are neither mined nor reported
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Plan one mining pass per (model, corpus) for all selected claims (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collection_modifyitems)."""
+    state = config.stash[session_key]
+    for item in items:
+        claim = getattr(item, "claim", None)
+        if claim is not None and hasattr(item, "lab_key"):
+            if getattr(item, "match_from", None) is None:  # a matched neuron is mined once found
+                state.plan(item.lab_key, claim.neurons_to_mine())
+            state.register(item.record())
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Note each claim before -k/-m deselection, so deselected claims never count as unused
+    baseline entries (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_itemcollected)."""
+    state = item.config.stash.get(session_key, None)
+    if state is not None and state.baselines is not None:
+        state.baselines.collected(item)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """Tell broken hypothesis files from other collection errors (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collectreport)."""
+    state = _STATE.get("session")
+    if state is not None and report.failed:
+        is_hypothesis_file = report.nodeid.split("::")[0].endswith((".yaml", ".yml"))
+        state.collection_errors[report.nodeid] = is_hypothesis_file
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """A malformed hypothesis file is an error for that file alone: the other claims still run
+    (the run still exits non-zero). Other collection errors keep pytest's usual abort."""
+    state = session.config.stash[session_key]
+    if state.collection_errors and all(state.collection_errors.values()):
+        session.config.option.continue_on_collection_errors = True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    """Attach each claim's heatmaps to its pytest-html row, when that plugin is active (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_makereport)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call":
+        return
+    state = item.config.stash.get(session_key, None)
+    record = state.records.get(item.nodeid) if state is not None else None
+    if record is None:
+        return
+    if hasattr(item.config, "workerinput"):
+        # Under pytest-xdist the controller writes the report: ship it this claim's evidence.
+        report.user_properties.append(("neurontest", record_to_dict(record)))
+    if not item.config.pluginmanager.hasplugin("html"):
+        return
+    from neurontest.report.pytest_html import extras_for
+
+    extras = extras_for(record)
+    if extras:
+        report.extras = [*getattr(report, "extras", []), *extras]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Record each claim's outcome for the summary and report (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_logreport)."""
+    from neurontest.plugin.outcomes import outcome_of
+
+    outcome = outcome_of(report)
+    if outcome is None:
+        return
+    state = _STATE.get("session")
+    if state is not None:
+        shipped = dict(report.user_properties).get("neurontest")
+        if shipped is not None and report.nodeid not in state.records:  # an xdist controller
+            state.register(record_from_dict(shipped))
+        message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
+        state.ran(report.nodeid, outcome, report.duration, message)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
+    _STATE["session"] = session.config.stash[session_key]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the HTML report, also after interrupted runs (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionfinish)."""
+    state = session.config.stash.get(session_key, None)
+    if state is not None:
+        state.remember_labs()
+    if state is not None and state.baselines is not None:
+        # Baselines are flushed once, here; an interrupted run (exit 2) writes none.
+        failed = state.baselines.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if state is None or not state.records or not state.report_path or session.config.option.collectonly:
+        return
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller writes the one report from what workers ship
+    from neurontest.report import write_run_report
+
+    write_run_report(state, Path(state.report_path))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Print the claims summary (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_terminal_summary)."""
+    state = config.stash.get(session_key, None)
+    lines = state.summary_lines() if state is not None else []
+    if state is not None:
+        from neurontest.plugin.multimodel import match_summary_lines
+
+        lines += match_summary_lines(state)
+        lines += state.baselines.summary_lines() if state.baselines is not None else []
+    if lines:
+        terminalreporter.section("neurontest")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+_STATE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="session")
+def neurontest_lab(request: pytest.FixtureRequest) -> Lab:
+    """The session's `Lab`: the model and corpus chosen by --neurontest-model/--neurontest-corpus
+    (default: the embedded SmolLM2 and Wikipedia sample), loaded once and shared with YAML files.
+
+    Use it for claims YAML cannot express::
+
+        def test_my_neuron(neurontest_lab):
+            acts = neurontest_lab.activations(NeuronRef(3, 12))
+    """
+    state = request.config.stash[session_key]
+    key = state.lab_key(None, None, None, 100_000, 64, 0)
+    return state.lab(key)
+
+
+@pytest.fixture
+def neuron(neurontest_lab: Lab) -> Iterator[Any]:
+    """A factory for assertions on one neuron of the session's model::
+
+        def test_months(neuron):
+            n = neuron("L1N298", fires_on={"tokens": ["March", "April"]}, threshold=1.0)
+            metrics = n.assert_fires_on(f1=">= 0.7")          # returns the measured metrics
+            n.assert_examples(fires=["We met in [[March]]"], silent=["We met in the park"])
+
+    Every `assert_*` method runs the same claim as the YAML kind of that name, raises an
+    AssertionError with the measured evidence when it fails, and returns the `ClaimResult`.
+    """
+    from neurontest.plugin.assertions import NeuronUnderTest
+
+    def make(neuron_id: str, **subject: Any) -> NeuronUnderTest:
+        return NeuronUnderTest.create(neurontest_lab, neuron_id, **subject)
+
+    yield make

@@ -1,0 +1,100 @@
+"""Claims from Python: the object behind the `neuron` fixture (usable without pytest too).
+
+    n = NeuronUnderTest.create(lab, "L1N298", fires_on={"tokens": ["March"]}, threshold=1.0)
+    result = n.assert_fires_on(f1=">= 0.7")    # AssertionError with evidence if it fails
+    result.metrics()["precision"]
+
+Each `assert_<kind>` runs exactly the claim the YAML `kind: <kind>` runs, with the same options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from neurontest.engine.neuron import NeuronRef
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import ClaimResult, Subject
+    from neurontest.lab import Lab
+
+
+@dataclass
+class NeuronUnderTest:
+    lab: Lab
+    subject: Subject
+
+    @classmethod
+    def create(cls, lab: Lab, neuron: str | NeuronRef, *, fires_on: dict | list | None = None,
+               threshold: Any = None, description: str = "") -> NeuronUnderTest:
+        from neurontest.claims.base import Subject, Threshold
+        from neurontest.claims.predicates import predicate_from_dict
+
+        ref = neuron if isinstance(neuron, NeuronRef) else NeuronRef.parse(neuron)
+        lab.check_neuron(ref)
+        predicate = None
+        if fires_on is not None:  # checked against the tokenizer when a claim runs
+            predicate = predicate_from_dict({"tokens": fires_on} if isinstance(fires_on, list) else fires_on)
+        return cls(lab, Subject(ref, predicate, Threshold.parse(threshold), description))
+
+    def check(self, kind: str, **options: Any) -> ClaimResult:
+        """Run a claim of `kind` and return its result without asserting."""
+        from neurontest.format.kinds import get_claim_class
+
+        cls = get_claim_class(kind)
+        cls.validate_options(options)
+        claim = cls(self.subject, options)
+        remembered = self.lab.remembered(claim)  # a session's lab remembers earlier runs' results
+        if remembered is not None:
+            return remembered
+        if self.subject.predicate is not None:
+            self.subject.predicate.check(self.lab.vocab)
+        claim.check(self.lab)
+        return self.lab.run(claim)
+
+    def assert_claim(self, kind: str, **options: Any) -> ClaimResult:
+        """Run a claim of `kind`; raise AssertionError with the evidence if it does not hold."""
+        __tracebackhide__ = True
+        from neurontest.claims.messages import failure_message
+        from neurontest.format.kinds import get_claim_class
+
+        result = self.check(kind, **options)
+        if not result.passed:
+            claim = get_claim_class(kind)(self.subject, options)
+            raise AssertionError(failure_message(claim, result, self.lab))
+        return result
+
+    def assert_fires_on(self, **bounds: Any) -> ClaimResult:
+        """`activation` claim: metric bounds such as f1='>= 0.7', precision='>= 0.8'."""
+        __tracebackhide__ = True
+        return self.assert_claim("activation", **bounds)
+
+    def assert_examples(self, **options: Any) -> ClaimResult:
+        """`examples` claim: fires=[texts with [[marks]]], silent=[texts]."""
+        __tracebackhide__ = True
+        return self.assert_claim("examples", **options)
+
+    def assert_top_examples(self, **options: Any) -> ClaimResult:
+        """`top_examples` claim: k=20, share='>= 0.9'."""
+        __tracebackhide__ = True
+        return self.assert_claim("top_examples", **options)
+
+    def assert_ablation(self, **options: Any) -> ClaimResult:
+        """`ablation` claim: texts=[...], target=' April', effect='<= -0.5'."""
+        __tracebackhide__ = True
+        return self.assert_claim("ablation", **options)
+
+    def assert_noise(self, **options: Any) -> ClaimResult:
+        """`noise` claim: text='... [[trigger]] ...', trigger_rank='<= 1'."""
+        __tracebackhide__ = True
+        return self.assert_claim("noise", **options)
+
+    def assert_simplify(self, **options: Any) -> ClaimResult:
+        """`simplify` claim: text='... [[trigger]]', keep_share=0.5."""
+        __tracebackhide__ = True
+        return self.assert_claim("simplify", **options)
+
+    def assert_logit_attribution(self, **options: Any) -> ClaimResult:
+        """`logit_attribution` claim: matches={'regex': ...}, k=20, share='>= 0.5'."""
+        __tracebackhide__ = True
+        return self.assert_claim("logit_attribution", **options)

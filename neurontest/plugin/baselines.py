@@ -1,0 +1,252 @@
+"""Baselines: every claim's measured metrics, recorded per hypothesis file and model, so a later
+run catches drift across checkpoints even while the claim's own bounds still hold.
+
+    hypotheses/test_months.yaml
+    hypotheses/baselines/test_months.smollm2-135m.json    # --neurontest-update-baselines
+
+The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
+
+* a normal run compares each claim's metrics with its entry; a metric past its tolerance fails
+  the item, naming the baseline and the new value;
+* a missing entry is listed in the terminal summary (a failure with --neurontest-require-baselines);
+  entries whose claim no longer exists are listed as unused;
+* --neurontest-update-baselines records instead of comparing. Writes are queued and flushed once
+  at session finish, each file atomically (temp file + os.replace); an interrupted run writes none.
+
+Baselines are JSON (sorted keys, one entry per claim, values rounded to 6 significant digits), so
+their git diffs read as "this metric moved", and pytest never collects them as hypothesis files.
+This module must stay import-cheap: the plugin builds its store at configure time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from neurontest.claims.tolerance import Tolerance, default_tolerance, one_tolerance, parse_tolerance  # noqa: F401
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import ClaimResult
+
+FORMAT = 1
+UPDATE_HINT = "if the change is intended, re-record with --neurontest-update-baselines"
+
+
+def round6(value: float) -> float | None:
+    """6 significant digits (stable diffs); NaN/inf become null, as JSON has no NaN."""
+    value = float(value)
+    return float(f"{value:.6g}") if math.isfinite(value) else None
+
+
+def baseline_path(hypothesis_file: Path | str, model_label: str) -> Path:
+    """Where the baseline of one hypothesis file on one model lives."""
+    path = Path(hypothesis_file)
+    return path.parent / "baselines" / f"{path.stem}.{model_label}.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class BaselineStore:
+    """Loads, compares and (in update mode) queues baselines for one pytest session."""
+
+    update: bool = False
+    require: bool = False
+    root: Path | None = None  # paths in messages are shown relative to it
+    expected: dict[Path, set[str]] = field(default_factory=lambda: defaultdict(set))
+    pending: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    identity: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    missing: dict[Path, list[str]] = field(default_factory=lambda: defaultdict(list))
+    drifted: list[str] = field(default_factory=list)
+    checked: int = 0
+    written: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _loaded: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
+
+    # -- collection ---------------------------------------------------------------------------
+    def collected(self, item: Any) -> None:
+        """Remember every collected claim (before -k deselection) to tell unused entries apart."""
+        if hasattr(item, "claim_id") and hasattr(item, "model_label"):
+            self.expected[baseline_path(item.path, item.model_label)].add(item.claim_id)
+
+    # -- running -----------------------------------------------------------------------------
+    def check(self, item: Any, result: ClaimResult, lab_info: dict[str, Any]) -> str | None:
+        """Compare (or, when updating, queue) one claim's metrics; the drift message, if any."""
+        path = baseline_path(item.path, item.model_label)
+        metrics = {name: round6(value) for name, value in result.metrics().items()}
+        override = parse_tolerance(item.claim.config["tolerance"]) if "tolerance" in item.claim.config else {}
+        if self.update:
+            tolerances = {m: _pick(m, override, {}).to_json() for m in metrics}
+            self.pending.setdefault(path, {})[item.claim_id] = {
+                "kind": result.kind, "neuron": result.neuron.short_id, "metrics": metrics,
+                "tolerance": tolerances}
+            self.identity[path] = _identity(lab_info) | {"hypothesis_file": Path(item.path).name}
+            return None
+        try:
+            stored = self._load(path)
+        except ValueError as exc:
+            return f"baseline {self._show(path)} is unreadable ({exc}); {UPDATE_HINT}"
+        entry = (stored or {}).get("claims", {}).get(item.claim_id)
+        if entry is None:
+            self.missing[path].append(item.claim_id)
+            if self.require:
+                return (f"{item.claim_id}: no baseline in {self._show(path)} "
+                        f"(--neurontest-require-baselines); record it with --neurontest-update-baselines")
+            return None
+        self.checked += 1
+        lines = []
+        for name, old in sorted(entry.get("metrics", {}).items()):
+            if name not in metrics:
+                continue
+            tolerance = _pick(name, override, entry.get("tolerance", {}))
+            if not tolerance.allows(old, metrics[name]):
+                lines.append(f"  {name} drifted: baseline {_fmt(old)} -> now {_fmt(metrics[name])} "
+                             f"(tolerance {tolerance})")
+        if not lines:
+            return None
+        self.drifted.append(item.nodeid)
+        head = f"{item.claim_id} on {item.model_label} drifted from its baseline {self._show(path)}"
+        notes = _identity_notes(stored or {}, _identity(lab_info))
+        return "\n".join([head, *lines, *notes, f"  {UPDATE_HINT}"])
+
+    # -- finishing ---------------------------------------------------------------------------
+    def finish(self, interrupted: bool = False) -> bool:
+        """Flush queued baselines (update mode); True if a file could not be written."""
+        if not self.update or interrupted:
+            return False
+        for path, entries in sorted(self.pending.items()):
+            try:
+                stored = self._load(path) or {}
+            except ValueError:
+                stored = {}  # an unreadable baseline is replaced, not merged
+            # Keep entries of claims that exist but did not run (deselected, errored); drop the
+            # ones whose claim is gone from the file.
+            keep = self.expected.get(path, set(entries))
+            claims = {cid: e for cid, e in stored.get("claims", {}).items() if cid in keep}
+            claims.update(entries)
+            document = {"format": FORMAT, **self.identity[path], "claims": claims}
+            text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+            try:
+                if path.exists() and path.read_text(encoding="utf-8") == text:
+                    continue
+                atomic_write_text(path, text)
+            except OSError as exc:
+                self.errors.append(f"could not write baseline {self._show(path)}: {exc}")
+                continue
+            self.written.append(f"{self._show(path)} ({len(claims)} claims)")
+        return bool(self.errors)
+
+    def unused(self) -> dict[Path, list[str]]:
+        """Baseline entries of collected files whose claim no longer exists."""
+        out = {}
+        for path, ids in self.expected.items():
+            try:
+                stored = self._load(path)
+            except ValueError:
+                continue
+            extra = sorted(set((stored or {}).get("claims", {})) - ids)
+            if extra:
+                out[path] = extra
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """Plain lines for the terminal summary (printing is the plugin's job)."""
+        lines = list(self.errors)
+        if self.update:
+            lines += [f"baseline written: {w}" for w in self.written]
+            if not self.written and not self.errors and self.pending:
+                lines.append("baselines: already up to date")
+            return lines
+        missing = sum(len(v) for v in self.missing.values())
+        unused = self.unused()
+        if not (self.checked or missing or unused):
+            return lines
+        if missing and not self.checked and not unused:
+            return lines + [f"baselines: none recorded for {missing} claims "
+                            f"(--neurontest-update-baselines records them)"]
+        lines.append(f"baselines: {self.checked} checked, {len(self.drifted)} drifted, "
+                     f"{missing} missing, {sum(len(v) for v in unused.values())} unused")
+        for path, ids in sorted(self.missing.items()):
+            lines.append(f"  missing in {self._show(path)}: {', '.join(sorted(ids))}")
+        for path, ids in sorted(unused.items()):
+            lines.append(f"  unused in {self._show(path)}: {', '.join(ids)}")
+        if missing or unused:
+            lines.append(f"  {UPDATE_HINT}")
+        return lines
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _load(self, path: Path) -> dict[str, Any] | None:
+        if path not in self._loaded:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(str(exc)) from None
+            if data is not None and not isinstance(data.get("claims"), dict):
+                raise ValueError("no `claims` mapping")
+            self._loaded[path] = data
+        return self._loaded[path]
+
+    def _show(self, path: Path) -> str:
+        if self.root is not None:
+            try:
+                return str(path.resolve().relative_to(self.root.resolve()))
+            except ValueError:
+                pass
+        return str(path)
+
+
+def _pick(metric: str, override: dict[str, Tolerance], stored: dict[str, Any]) -> Tolerance:
+    # The YAML's `tolerance:` wins (edits apply without re-recording), then the baseline file's
+    # (hand-editable), then the default for the metric's scale.
+    if metric in override:
+        return override[metric]
+    if "*" in override:
+        return override["*"]
+    if metric in stored:
+        try:
+            return one_tolerance(stored[metric], metric)
+        except ValueError:
+            pass
+    return default_tolerance(metric)
+
+
+def _identity(info: dict[str, Any]) -> dict[str, Any]:
+    model = info.get("model", {})
+    corpus = info.get("corpus")
+    return {
+        "model": {k: model.get(k) for k in ("name", "revision", "fingerprint", "dtype")},
+        "corpus": None if corpus is None else
+        {k: corpus.get(k) for k in ("name", "fingerprint", "window", "n_tokens", "seed")},
+    }
+
+
+def _identity_notes(stored: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    notes = []
+    for what in ("model", "corpus"):
+        old, new = (stored.get(what) or {}).get("fingerprint"), (now.get(what) or {}).get("fingerprint")
+        if old and new and old != new:
+            notes.append(f"  ({what} fingerprint changed since the baseline: {old} -> {new})")
+    return notes
+
+
+def _fmt(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4g}"

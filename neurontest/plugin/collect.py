@@ -1,0 +1,173 @@
+"""pytest nodes for YAML hypothesis files: File -> one Collector per neuron -> one Item per claim.
+
+Node ids read `hypotheses/test_months.yaml::L1N298::activation`, so `-k activation`,
+`-k L1N298` and node-id selection all work. A file that cannot be used (bad YAML, unknown key,
+neuron out of range, a token the tokenizer splits, a model that cannot load) is a collection
+error for that file alone, with a one-line message that names the file, line and fix.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pytest
+
+from neurontest.claims.messages import failure_message
+from neurontest.errors import ClaimFailed, DeviceMemoryError, HypothesisFileError
+from neurontest.plugin.session import ClaimRecord, NeurontestLoadError, session_key
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import Claim, ClaimResult
+    from neurontest.plugin.multimodel import ModelTarget
+    from neurontest.plugin.session import LabKey, NeurontestSession
+    from neurontest.format.spec import ClaimEntry, NeuronEntry
+
+
+def _session(node: pytest.Item | pytest.Collector) -> NeurontestSession:
+    return node.config.stash[session_key]
+
+
+class HypothesisYamlFile(pytest.File):
+    """A `test_*.yaml` hypothesis file."""
+
+    def collect(self) -> Iterator[NeuronCollector]:
+        from neurontest.format.spec import load_hypothesis_file
+
+        try:
+            spec = load_hypothesis_file(self.path)
+        except HypothesisFileError as exc:
+            raise self.CollectError(str(exc)) from None
+        from neurontest.plugin.multimodel import file_targets
+
+        session = _session(self)
+        _register_claim_markers(self.config)
+        targets = file_targets(session, spec)  # one per model/checkpoint, reference first
+        try:
+            labs = [session.lab(target.key) for target in targets]
+            # The checks below need the tokenizer, so the model; skip them when this exact file
+            # already passed them against these models and corpora.
+            checked_key = session.checked_key(self.path, targets, labs)
+            checked = checked_key is not None and session.results.was_checked(checked_key)
+        except NeurontestLoadError as exc:
+            raise self.CollectError(f"{self.path}: {exc}") from None
+        collectors = []
+        for entry in spec.neurons:
+            claims = []
+            for claim_entry in entry.claims:
+                try:
+                    claim = entry.build(claim_entry)
+                    for target, lab in zip(targets, labs) if not checked else ():
+                        if target.match_from is None:  # a matched neuron is found at run time
+                            lab.check_neuron(entry.neuron)
+                        claim.check(lab)
+                except ValueError as exc:
+                    raise self.CollectError(
+                        f"{self.path}:{claim_entry.line}: {entry.neuron.short_id} "
+                        f"{claim_entry.kind}: {exc}") from None
+                except NeurontestLoadError as exc:  # a deferred model failed to load
+                    raise self.CollectError(f"{self.path}: {exc}") from None
+                claims.append((claim_entry, claim))
+            collectors.append(NeuronCollector.from_parent(
+                self, name=entry.neuron.short_id, entry=entry, claims=claims,
+                lab_key=targets[0].key, targets=targets))
+        if checked_key is not None and not checked:
+            session.results.mark_checked(checked_key)
+        yield from collectors
+
+
+class NeuronCollector(pytest.Collector):
+    """The claims about one neuron in one file."""
+
+    def __init__(self, *, entry: NeuronEntry, claims: list[tuple[ClaimEntry, Claim]],
+                 lab_key: LabKey, targets: list[ModelTarget] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+        self.claims = claims
+        self.lab_key = lab_key
+        self.targets = targets
+
+    def collect(self) -> Iterator[ClaimItem]:
+        from neurontest.plugin.multimodel import ModelTarget, model_label
+
+        targets = self.targets or [ModelTarget(self.lab_key, model_label(self.lab_key.model,
+                                                                        self.lab_key.revision))]
+        for claim_entry, claim in self.claims:
+            for target in targets:
+                # One item per model; the `[model]` suffix only when there are several.
+                name = claim_entry.name if len(targets) == 1 else f"{claim_entry.name}[{target.label}]"
+                item = ClaimItem.from_parent(self, name=name, claim=claim, line=claim_entry.line,
+                                             lab_key=target.key, model_label=target.label,
+                                             claim_id=f"{self.name}::{claim_entry.name}",
+                                             match_from=target.match_from)
+                item.add_marker(getattr(pytest.mark, claim.kind))
+                if claim_entry.xfail is not None:
+                    item.add_marker(pytest.mark.xfail(reason=claim_entry.xfail, strict=True,
+                                                      raises=ClaimFailed))
+                yield item
+
+
+class ClaimItem(pytest.Item):
+    """One claim: runs it on the session's lab and fails with the measured evidence."""
+
+    def __init__(self, *, claim: Claim, line: int, lab_key: LabKey, model_label: str = "",
+                 claim_id: str = "", match_from: LabKey | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.claim = claim
+        self.line = line
+        self.lab_key = lab_key
+        self.model_label = model_label  # names the baseline file and the matrix column
+        self.claim_id = claim_id or self.name  # `L1N298::activation`, no model suffix
+        self.match_from = match_from  # reference model's lab key (--neurontest-match-neurons)
+        self.result: ClaimResult | None = None
+
+    def record(self) -> ClaimRecord:
+        return ClaimRecord(self.nodeid, self.claim.kind, self.claim.neuron.short_id,
+                           str(self.path), self.line, claim_id=self.claim_id,
+                           model=self.model_label)
+
+    def runtest(self) -> None:
+        session = _session(self)
+        from neurontest.plugin.multimodel import run_claim
+
+        started = time.perf_counter()
+        lab = session.lab(self.lab_key)
+        claim, remembered = self.claim, None
+        if self.match_from is None:
+            remembered = lab.remembered(claim)  # an earlier run's result: no model work at all
+        if remembered is not None:
+            self.result = remembered
+        else:
+            lab = session.prepared_lab(self.lab_key)  # one mining pass for every planned claim
+            claim, self.result = run_claim(session, self, lab)  # on the matched neuron if asked
+        record = session.records.get(self.nodeid)
+        if record is not None:
+            record.result = self.result
+            record.lab = lab.describe()
+            record.duration = time.perf_counter() - started
+        # Compare with (or, when updating, record) the baseline; a drift fails even a holding claim.
+        drift = session.baselines.check(self, self.result, lab.describe()) if session.baselines else None
+        if not self.result.passed:
+            message = failure_message(claim, self.result, lab)
+            raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)
+        if drift:
+            raise ClaimFailed(drift, evidence=self.result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, self.line - 1, f"{self.claim.neuron.short_id} {self.claim.kind}"
+
+
+def _register_claim_markers(config: pytest.Config) -> None:
+    # Each item is marked with its claim kind (`-m ablation`); registering the names keeps
+    # --strict-markers happy. Done here, not at configure time, so plain runs import nothing.
+    from neurontest.format.kinds import CLAIM_KINDS
+
+    known = " ".join(config.getini("markers"))
+    for kind in CLAIM_KINDS:
+        if f"{kind}:" not in known:
+            config.addinivalue_line("markers", f"{kind}: neurontest {kind} claims")

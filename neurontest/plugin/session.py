@@ -1,0 +1,198 @@
+"""Session state of the pytest plugin: one object on `config.stash`, methods by pytest phase.
+
+It keeps one `Lab` per (model, corpus) so each model loads once per session, plans which
+neurons every collected claim needs so the corpus is mined once per lab, and records each
+claim's outcome for the terminal summary and the HTML report.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from neurontest.engine.neuron import NeuronRef
+from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+
+#: Where the session lives on `config.stash` (hooks, collectors and fixtures all read it there).
+session_key: pytest.StashKey[NeurontestSession] = pytest.StashKey()
+
+
+@dataclass(frozen=True)
+class LabKey:
+    """What makes two claims share a model and a mined corpus."""
+
+    model: str | None
+    revision: str | None
+    corpus: str | None
+    corpus_tokens: int | None
+    window: int
+    seed: int
+
+
+@dataclass
+class NeurontestSession:
+    """Everything the plugin remembers between hooks."""
+
+    model: str | None = None
+    revision: str | None = None
+    corpus: str | None = None
+    corpus_tokens: int | None = None
+    device: str = "cpu"
+    batch_size: int | None = None  # None: automatic (neurontest.engine.batching)
+    cache: bool = True
+    report_path: str | None = None
+    labs: dict[LabKey, Lab] = field(default_factory=dict)
+    lab_errors: dict[LabKey, str] = field(default_factory=dict)
+    planned: dict[LabKey, set[NeuronRef]] = field(default_factory=lambda: defaultdict(set))
+    records: dict[str, ClaimRecord] = field(default_factory=dict)
+    collection_errors: dict[str, bool] = field(default_factory=dict)  # nodeid -> hypothesis file?
+    started: float = field(default_factory=time.time)
+    also_models: list[str] = field(default_factory=list)  # --neurontest-also-model
+    match_neurons: bool = False  # --neurontest-match-neurons
+    matches: dict[Any, Any] = field(default_factory=dict)  # (ref key, key, neuron) -> NeuronMatch
+    baselines: Any = None  # neurontest.plugin.baselines.BaselineStore
+    froze_gc: bool = False  # gc.freeze() after a model load; undone by close()
+    results: Any = None  # neurontest.plugin.result_cache.ResultCache; None with --neurontest-no-cache
+    stamps: dict[LabKey, str | None] = field(default_factory=dict)  # lab -> its files' stamp
+
+    def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
+                corpus_tokens: int | None, window: int, seed: int) -> LabKey:
+        """Command-line choices override what a hypothesis file names."""
+        return LabKey(self.model or model, self.revision or revision, self.corpus or corpus,
+                      self.corpus_tokens if self.corpus_tokens is not None else corpus_tokens,
+                      window, seed)
+
+    def lab(self, key: LabKey) -> Lab:
+        """The lab for a key. Its model loads now, or on first use when an earlier run recorded
+        the fingerprints of the same model and corpus files (a warm run whose claim results are
+        all remembered then loads nothing). A failed load is remembered so every file naming
+        that model reports it without retrying."""
+        from neurontest.lab import CorpusOptions, Lab
+        from neurontest.plugin.result_cache import lab_stamp
+
+        if key in self.lab_errors:
+            raise NeurontestLoadError(self.lab_errors[key])
+        if key not in self.labs:
+            options = CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed)
+            stamp = lab_stamp(key.model, key.revision, options, self.device) if self.results else None
+            identity = self.results.lab_identity(stamp) if stamp else None
+            settings = {"cache": self.cache, "batch_size": self.batch_size, "results": self.results,
+                        "device": self.device}
+            if identity is not None:
+                lab = Lab.deferred(lambda: self._load_model(key), identity, options, **settings)
+            else:
+                lab = Lab(self._load_model(key), options, **settings)
+            self.labs[key], self.stamps[key] = lab, stamp
+        return self.labs[key]
+
+    def _load_model(self, key: LabKey) -> Any:
+        from neurontest.errors import NeurontestError
+        from neurontest.engine.models import load_model
+
+        if key in self.lab_errors:
+            raise NeurontestLoadError(self.lab_errors[key])
+        try:
+            model = load_model(key.model, device=self.device, revision=key.revision)
+        except (NeurontestError, ValueError) as exc:
+            self.lab_errors[key] = str(exc)
+            raise NeurontestLoadError(str(exc)) from None
+        # The model and the libraries just imported live as long as the session; moving them
+        # out of the cyclic collector's reach stops every later full collection rescanning
+        # them (about 2 s of a warm suite run). Only objects alive now are affected.
+        gc.freeze()
+        self.froze_gc = True
+        return model
+
+    def remember_labs(self) -> None:
+        """Record each loaded lab's fingerprints under its files' stamp, for later runs."""
+        for key, lab in self.labs.items():
+            stamp = self.stamps.get(key)
+            identity = lab.resolved_identity()
+            if stamp and self.results is not None and identity is not None:
+                self.results.store_lab_identity(stamp, identity)
+
+    def close(self) -> None:
+        """Hand the frozen objects back to the collector (pytester runs nest in one process)."""
+        if self.froze_gc:
+            gc.unfreeze()
+            self.froze_gc = False
+
+    # -- collection ---------------------------------------------------------------------------
+    def checked_key(self, path: Path, targets: list[Any], labs: list[Lab]) -> str | None:
+        """The key under which a hypothesis file's collection checks against these labs are
+        remembered; None without a result cache or when a corpus cannot be resolved (its error
+        then surfaces when the claims run, as without the cache)."""
+        from neurontest.errors import NeurontestError
+        from neurontest.plugin.result_cache import checked_key
+
+        if self.results is None:
+            return None
+        try:
+            # The corpus fingerprint covers the tokenizer, which the checks read.
+            identities = [lab.identity() for lab in labs]
+            labs_seen = [[identity["model"]["fingerprint"], identity["corpus"]["fingerprint"],
+                          target.match_from is None] for target, identity in zip(targets, identities)]
+            return checked_key(path.read_bytes(), labs_seen)
+        except (NeurontestError, OSError, ValueError):
+            return None
+
+    def plan(self, key: LabKey, neurons: list[NeuronRef]) -> None:
+        self.planned[key].update(neurons)
+
+    def register(self, record: ClaimRecord) -> None:
+        self.records[record.nodeid] = record
+
+    # -- running -----------------------------------------------------------------------------
+    def prepared_lab(self, key: LabKey) -> Lab:
+        """The lab with every planned neuron mined (one pass for all, on first call)."""
+        lab = self.lab(key)
+        if self.planned.get(key):
+            lab.prepare(sorted(self.planned[key]))
+        return lab
+
+    def ran(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
+        record = self.records.get(nodeid)
+        if record is None:
+            return
+        record.outcome = outcome
+        record.duration += duration
+        if message and not record.message:
+            record.message = message
+
+    # -- finishing ---------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for record in self.records.values():
+            totals[record.outcome] += 1
+        return dict(totals)
+
+    def summary_lines(self) -> list[str]:
+        counts = self.counts()
+        if not counts:
+            return []
+        lines = ["claims: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+        remembered = sum(1 for r in self.records.values() if r.result is not None and r.result.cached)
+        if remembered:
+            lines.append(f"{remembered} claim result(s) remembered from an earlier run on the same "
+                         "model, corpus and code (--neurontest-no-cache recomputes them)")
+        for lab in self.labs.values():
+            info = lab.describe()
+            corpus = info.get("corpus", {})
+            lines.append(f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
+                         f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0)} tokens)")
+        if self.report_path:
+            lines.append(f"report: {self.report_path}")
+        return lines
+
+
+class NeurontestLoadError(Exception):
+    """A model or corpus for a hypothesis file could not be loaded (message is the fix)."""

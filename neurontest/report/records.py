@@ -1,0 +1,57 @@
+"""What a run produced, as the report reads it: one record per claim, and the run's state.
+
+Plain data below the pytest layer, so the report (and scripts such as the checkpoint matrix) can
+be built from records without pytest: the plugin's session fills them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from neurontest.claims.base import ClaimResult
+
+
+@dataclass
+class ClaimRecord:
+    """One claim's outcome as the report shows it."""
+
+    nodeid: str
+    kind: str
+    neuron: str
+    file: str
+    line: int
+    outcome: str = "pending"
+    result: ClaimResult | None = None
+    message: str = ""
+    duration: float = 0.0
+    lab: dict[str, Any] = field(default_factory=dict)
+    claim_id: str = ""  # `L1N298::activation`: the node id after the file, without a model suffix
+    model: str = ""  # the model label (a column of neurontest.report.matrix.claims_matrix)
+    match: dict[str, Any] | None = None  # the matched neuron (--neurontest-match-neurons)
+
+
+def record_to_dict(record: ClaimRecord) -> dict[str, Any]:
+    """Plain data for a record, so pytest-xdist can ship it from a worker to the controller."""
+    import dataclasses
+
+    return dataclasses.asdict(record)
+
+
+def record_from_dict(data: dict[str, Any]) -> ClaimRecord:
+    """The inverse of `record_to_dict`, rebuilding the claim result and its evidence."""
+    from neurontest.claims.base import result_from_dict
+
+    result = data.get("result")
+    return ClaimRecord(**(data | {"result": None if result is None else result_from_dict(result)}))
+
+
+class RunState(Protocol):
+    """What the report reads of a run (the pytest plugin's `NeurontestSession` is one)."""
+
+    records: dict[str, ClaimRecord]
+    labs: dict[Any, Any]
+    started: float
+
+    def counts(self) -> dict[str, int]: ...
