@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from neurontest.neuron import NeuronRef
+from neurontest.engine.neuron import NeuronRef
 from neurontest.perturb.config import PerturbConfig, current_config
 from neurontest.perturb.sources import Encoder
 from neurontest.perturb.text import TokenText
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
     from neurontest.lab import Lab
-    from neurontest.predicates import Predicate
+    from neurontest.claims.predicates import Predicate
 
 
 @dataclass
@@ -68,8 +69,8 @@ class Evaluator:
     """Batched, cached activations of one neuron at the trigger of `TokenText`s."""
 
     def __init__(self, lab: Lab, neuron: NeuronRef, predicate: Predicate, encoder: Encoder) -> None:
-        from neurontest.predicates import TokenPredicate
-        from neurontest.tokens import bos_id
+        from neurontest.claims.predicates import TokenPredicate
+        from neurontest.engine.tokens import bos_id
 
         self.lab, self.neuron, self.predicate, self.encoder = lab, neuron, predicate, encoder
         self.bos = bos_id(lab.tokenizer)
@@ -89,8 +90,8 @@ class Evaluator:
         return [None if enc is None or enc[1] is None else self.cache[enc] for enc in encoded]
 
     def _forward(self, items: list[tuple[tuple[tuple[int, ...], int], TokenText]]) -> None:
-        from neurontest.activations import neuron_activations
-        from neurontest.tokens import batch_from_ids
+        from neurontest.engine.activations import neuron_activations
+        from neurontest.engine.tokens import batch_from_ids
 
         head = [] if self.bos is None else [self.bos]
         batch = batch_from_ids([head + list(ids) for (ids, _), _ in items], self.lab.tokenizer,
@@ -131,6 +132,30 @@ class _BudgetSpent(BaseException):
 def claim_seed(identity: str) -> int:
     """A stable seed for a claim (used by the `ci` profile when the claim sets none)."""
     return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "big")
+
+
+@contextmanager
+def global_constants_only() -> Iterator[None]:
+    """Hypothesis mixes literals found in the source of "local" modules (anything outside
+    site-packages) into the data it draws. Which modules count depends on how neurontest was
+    installed (editable or not) and on what else the process imported, so a seeded claim drew
+    other texts after an unrelated code change or in another checkout. Draw from Hypothesis'
+    built-in constants only. (Private API: without it, runs are merely less reproducible.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        original, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+        empty = providers.Constants()
+    except (ImportError, AttributeError):
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()  # permitted constants are cached per choice type, local ones included
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
 
 
 def check_property(
@@ -178,7 +203,8 @@ def check_property(
         drawn.append((text, _choices() if use_db else None))
 
     # `find(random=Random(seed))` seeds its test with the same 64 bits: the same texts come back.
-    fixed_seed(random.Random(seed).getrandbits(64))(collect)()
+    with global_constants_only():
+        fixed_seed(random.Random(seed).getrandbits(64))(collect)()
     trials: dict[tuple[tuple[int, ...], int], tuple[Trial, Any]] = {}
     discarded = 0
     for trial, (_, choices) in zip(evaluator.run([t for t, _ in drawn]), drawn):
@@ -207,7 +233,8 @@ def check_property(
             return True
         return False
 
-    found = _shrink(strategy, breaks, base, seed, key, database, first, evaluator)
+    with global_constants_only():
+        found = _shrink(strategy, breaks, base, seed, key, database, first, evaluator)
     if found is None and last:
         found = last[0]
         outcome.notes.append(f"shrinking stopped after {shrink_budget} model calls")
