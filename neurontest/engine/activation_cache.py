@@ -1,21 +1,21 @@
 """On-disk cache of mined activations, so a warm re-run does no model pass.
 
-One file per (model fingerprint, corpus fingerprint, neuron). Writes go to a temp file and are
-renamed into place (atomic on POSIX, so concurrent pytest-xdist workers never see half a file).
-Each file carries a checksum of its values; an entry that fails to load or to verify is
-recomputed, never trusted.
+One file per (model fingerprint, corpus fingerprint, neuron). Writes are atomic
+(neurontest.engine.files: concurrent pytest-xdist workers and kill -9 never leave half a file).
+Each file records its values' shape, dtype and checksum; an entry that fails to load or to verify
+is dropped with a warning and recomputed, never trusted. An unwritable cache folder costs one
+warning and the run goes on with what it mined in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from neurontest.engine.activations import neuron_activations
+from neurontest.engine.files import drop_cache_entry, locked, remove_abandoned_temps, write_cache_entry
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.paths import cache_root
 
@@ -34,12 +34,14 @@ class ActivationCache:
         self.folder = (root or cache_root() / "activations") / model_key / corpus_key
         self.hits = 0
         self.misses = 0
+        self._cleaned = False
 
     def path(self, neuron: NeuronRef) -> Path:
         return self.folder / f"{neuron.short_id}.pt"
 
     def load(self, neuron: NeuronRef, shape: tuple[int, ...]) -> torch.Tensor | None:
-        """The cached activations of `neuron`, or None if absent, unreadable or corrupt."""
+        """The cached activations of `neuron`, or None if absent; an unreadable or corrupt entry
+        is dropped with a warning (and None returned, so it is mined again)."""
         import torch
 
         path = self.path(neuron)
@@ -47,33 +49,48 @@ class ActivationCache:
             return None
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
-            values = entry["values"]
-            ok = (
-                entry.get("format") == _FORMAT
-                and tuple(values.shape) == tuple(shape)
-                and entry.get("checksum") == _checksum(values)
-            )
-        except Exception:  # noqa: BLE001 - any unreadable entry is simply recomputed
-            ok = False
-        if not ok:
-            path.unlink(missing_ok=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply recomputed
+            drop_cache_entry(path, f"unreadable: {type(exc).__name__}")
             return None
-        return values
+        problem = _entry_problem(entry, shape)
+        if problem is not None:
+            drop_cache_entry(path, problem)
+            return None
+        return entry["values"]
 
-    def store(self, neuron: NeuronRef, values: torch.Tensor) -> None:
+    def store(self, neuron: NeuronRef, values: torch.Tensor) -> bool:
+        """Write one neuron's activations; False if the cache folder cannot be written."""
         import torch
 
-        self.folder.mkdir(parents=True, exist_ok=True)
         values = values.contiguous()
-        entry = {"format": _FORMAT, "values": values, "checksum": _checksum(values)}
-        fd, tmp = tempfile.mkstemp(prefix=f".{neuron.short_id}.", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(entry, handle)
-            os.replace(tmp, self.path(neuron))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        entry = {"format": _FORMAT, "values": values, "shape": list(values.shape),
+                 "dtype": str(values.dtype), "checksum": _checksum(values)}
+        return write_cache_entry(self.path(neuron), lambda f: torch.save(entry, f))
+
+    def remove_leftovers(self) -> None:
+        """Delete temp files of writers killed mid-write (once per cache object)."""
+        if not self._cleaned:
+            remove_abandoned_temps(self.folder)
+            self._cleaned = True
+
+
+def _entry_problem(entry: Any, shape: tuple[int, ...]) -> str | None:
+    """What is wrong with a stored entry (its typed record: a float32 tensor of the corpus's shape
+    whose recorded shape, dtype and checksum match), or None."""
+    import torch
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("values"), torch.Tensor):
+        return "no values tensor"
+    if entry.get("format") != _FORMAT:
+        return f"format {entry.get('format')!r}, expected {_FORMAT}"
+    values = entry["values"]
+    if values.dtype != torch.float32 or entry.get("dtype", str(values.dtype)) != str(values.dtype):
+        return f"dtype {values.dtype} (recorded {entry.get('dtype')!r}), expected torch.float32"
+    if tuple(values.shape) != tuple(shape) or list(entry.get("shape", values.shape)) != list(shape):
+        return f"shape {tuple(values.shape)}, the corpus has {tuple(shape)}"
+    if entry.get("checksum") != _checksum(values):
+        return "checksum mismatch"
+    return None
 
 
 def mine(
@@ -99,6 +116,7 @@ def mine(
     shape = tuple(batch.tokens.shape)
     found: dict[NeuronRef, torch.Tensor] = {}
     if store is not None:
+        store.remove_leftovers()
         _load_into(store, neurons, shape, found)
     missing = [n for n in neurons if n not in found]
     if missing:
@@ -139,28 +157,14 @@ def _load_into(store: ActivationCache, neurons: Sequence[NeuronRef], shape: tupl
 
 @contextmanager
 def _mining_lock(store: ActivationCache | None) -> Iterator[None]:
-    """An exclusive lock on the cache folder while mining (POSIX flock; none elsewhere or when the
-    folder is unwritable): concurrent pytest-xdist workers on a cold cache then mine once, the
-    others wait and read the files, instead of every worker mining the same corpus at once."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        fcntl = None
-    handle = None
-    if store is not None and fcntl is not None:
-        try:
-            store.folder.mkdir(parents=True, exist_ok=True)
-            handle = open(store.folder / ".lock", "a")  # noqa: SIM115 - released below
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:
-            if handle is not None:
-                handle.close()
-            handle = None
-    try:
+    """An exclusive lock on the cache folder while mining (none when the folder is unwritable or
+    there is no cache): concurrent pytest-xdist workers on a cold cache then mine once, the others
+    wait and read the files, instead of every worker mining the same corpus at once."""
+    if store is None:
         yield
-    finally:
-        if handle is not None:
-            handle.close()  # closing releases the flock
+        return
+    with locked(store.folder / ".lock"):
+        yield
 
 
 def _checksum(values: Any) -> str:

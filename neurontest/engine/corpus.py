@@ -16,13 +16,13 @@ import os
 import random
 import re
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.engine import paths
+from neurontest.engine.files import write_cache_entry
 from neurontest.errors import CorpusUnavailableError
 from neurontest.engine.prep_cache import load_sample, store_sample
 from neurontest.engine.tokens import batch_from_ids, bos_id, tokenizer_identity
@@ -314,16 +314,8 @@ def _wiki_sample() -> list[str]:
         pass  # missing or corrupt: rebuild
     print(f"neurontest: preparing embedded corpus {WIKI_SAMPLE!r} into {cache}", file=sys.stderr)
     texts = _wiki_paragraphs(source)
-    tmp = None
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(texts, f, ensure_ascii=False)
-        os.replace(tmp, cache)  # readers never see a half-written file
-    except OSError:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)  # an unwritable cache only costs a re-parse next time
+    # Atomic, and an unwritable cache only costs a re-parse next time (one warning).
+    write_cache_entry(cache, json.dumps(texts, ensure_ascii=False))
     return texts
 
 

@@ -7,6 +7,7 @@ cache (see `cache_root`); later loads boot from that folder in seconds.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.errors import ModelUnavailableError
+from neurontest.engine.files import TEMP_SUFFIX, cache_unwritable, drop_cache_entry, locked
 from neurontest.engine.paths import cache_root
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _EMBEDDED_BOS = "<|endoftext|>"
 # Bump when the conversion below changes, so stale folders are rebuilt rather than trusted.
 _CONVERSION_VERSION = "1"
+_COMPLETE = ".complete"  # written last into a converted folder: the GGUF's name and file sizes
 
 PLANTED_MODEL = "planted"
 EMBEDDED_MODELS = {
@@ -89,17 +92,35 @@ def load_model(
 
 
 def embedded_model_folder() -> Path:
-    """The HF folder converted from the embedded GGUF, building it on first use."""
+    """The HF folder converted from the embedded GGUF, building it on first use.
+
+    Concurrent first runs (several pytest processes, xdist workers) convert once: the first takes
+    the conversion lock and builds in a temp folder renamed into place, the others wait for the
+    lock and then find the folder complete. A complete folder is never removed or rebuilt in
+    place, so a process loading it is never pulled from under. With an unwritable cache the
+    model is converted into a private temp folder for this process, with one warning.
+    """
     folder = converted_folder()
-    if (folder / "config.json").exists() and (folder / ".complete").exists():
+    if _conversion_problem(folder) is None:
         return folder
     gguf_dir = _embedded_gguf_dir()
-    print(
-        f"neurontest: preparing the embedded model {DEFAULT_MODEL} (one-off GGUF -> HF "
-        f"conversion, about 20 s) into {folder}",
-        file=sys.stderr,
-    )
-    _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
+    with locked(folder.parent / f".{folder.name}.lock"):
+        problem = _conversion_problem(folder)
+        if problem is None:
+            return folder  # another process converted it while this one waited
+        if folder.exists():
+            drop_cache_entry(folder, problem)
+        try:
+            staging = _staging_folder(folder)
+        except OSError as exc:
+            cache_unwritable(folder, exc)
+            return _private_conversion(gguf_dir)
+        try:
+            _announce_conversion(folder)
+            _convert_gguf(gguf_dir, _EMBEDDED_GGUF, staging)
+            _move_into_place(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -124,33 +145,87 @@ def _embedded_gguf_dir() -> Path:
     return folder
 
 
-def _convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> None:
+def _conversion_problem(folder: Path) -> str | None:
+    """Why a converted folder cannot be trusted (None: it is complete). `.complete` names the
+    GGUF, then `size<TAB>file` for every file written; folders converted before sizes were
+    recorded are checked for their config and weights."""
+    try:
+        lines = (folder / _COMPLETE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return "no completion mark"
+    if not lines or lines[0] != _EMBEDDED_GGUF:
+        return f"converted from {lines[0] if lines else 'nothing'!r}, not {_EMBEDDED_GGUF}"
+    sizes: dict[str, str | None] = {}
+    for line in lines[1:]:
+        size, _, name = line.partition("\t")
+        sizes[name] = size
+    if not sizes:
+        sizes = {"config.json": None, "model.safetensors": None, "tokenizer.json": None}
+    for name, size in sizes.items():
+        try:
+            actual = (folder / name).stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size is not None and str(actual) != size:
+            return f"{name} has {actual} bytes, {size} were written"
+    return None
+
+
+def _staging_folder(target: Path) -> Path:
+    """A fresh temp folder beside `target`; called under the conversion lock, so any other temp
+    folder there is a killed conversion's and is removed first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}.*{TEMP_SUFFIX}"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent))
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Rename a finished conversion to `target`. An incomplete folder there (trusted by nobody)
+    is renamed aside first, as a folder cannot be replaced by a rename."""
+    if target.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX,
+                                      dir=target.parent))
+        os.replace(target, aside / target.name)
+        shutil.rmtree(aside, ignore_errors=True)
+    os.replace(staging, target)
+
+
+def _private_conversion(gguf_dir: Path) -> Path:
+    """Convert into a temp folder of this process (removed at exit): the cache is unwritable."""
+    folder = Path(tempfile.mkdtemp(prefix="neurontest-model-")) / converted_folder().name
+    atexit.register(shutil.rmtree, folder.parent, True)
+    _announce_conversion(folder)
+    _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
+    return folder
+
+
+def _announce_conversion(folder: Path) -> None:
+    print(
+        f"neurontest: preparing the embedded model {DEFAULT_MODEL} (one-off GGUF -> HF "
+        f"conversion, about 20 s) into {folder}",
+        file=sys.stderr,
+    )
+
+
+def _convert_gguf(gguf_dir: Path, gguf_file: str, folder: Path) -> None:
+    """Dequantize the GGUF into an HF folder at `folder` (a staging folder: it is marked
+    complete last, with the size of every file written)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build in a sibling temp folder and rename: a crash never leaves a half-written model.
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-        tokenizer.bos_token = _EMBEDDED_BOS
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf_dir, gguf_file=gguf_file, dtype=torch.float32
-        )
-        model.config.bos_token_id = tokenizer.bos_token_id
-        # save_pretrained refuses a model still marked as quantized; the weights are fp32 now.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / ".complete").write_text(gguf_file + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    tokenizer.bos_token = _EMBEDDED_BOS
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    model.config.bos_token_id = tokenizer.bos_token_id
+    # save_pretrained refuses a model still marked as quantized; the weights are fp32 now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    sizes = [f"{p.stat().st_size}\t{p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
+    (folder / _COMPLETE).write_text("\n".join([gguf_file, *sizes]) + "\n", encoding="utf-8")
 
 
 def model_fingerprint(model: Any) -> str:

@@ -11,7 +11,9 @@ The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
 * a missing entry is listed in the terminal summary (a failure with --neurontest-require-baselines);
   entries whose claim no longer exists are listed as unused;
 * --neurontest-update-baselines records instead of comparing. Writes are queued and flushed once
-  at session finish, each file atomically (temp file + os.replace); an interrupted run writes none.
+  at session finish, each file atomically (neurontest.engine.files: temp file, fsync, os.replace);
+  an interrupted run writes none, and temp files left by a run killed mid-write are deleted when
+  a later run collects that hypothesis file.
 
 Baselines are JSON (sorted keys, one entry per claim, values rounded to 6 significant digits), so
 their git diffs read as "this metric moved", and pytest never collects them as hypothesis files.
@@ -22,14 +24,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.tolerance import Tolerance, default_tolerance, one_tolerance, parse_tolerance  # noqa: F401
+from neurontest.engine.files import remove_abandoned_temps, write_atomic
 
 if TYPE_CHECKING:
     from neurontest.claims.base import ClaimResult
@@ -51,18 +52,9 @@ def baseline_path(hypothesis_file: Path | str, model_label: str) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a temp file in the same folder, fsync and os.replace: readers never see half a
+    file, and a kill -9 leaves the old one."""
+    write_atomic(path, text, durable=True, clean_leftovers=True)
 
 
 @dataclass
@@ -81,12 +73,17 @@ class BaselineStore:
     written: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _loaded: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
+    _swept: set[Path] = field(default_factory=set)  # baselines folders cleaned of leftover temps
 
     # -- collection ---------------------------------------------------------------------------
     def collected(self, item: Any) -> None:
         """Remember every collected claim (before -k deselection) to tell unused entries apart."""
         if hasattr(item, "claim_id") and hasattr(item, "model_label"):
-            self.expected[baseline_path(item.path, item.model_label)].add(item.claim_id)
+            path = baseline_path(item.path, item.model_label)
+            self.expected[path].add(item.claim_id)
+            if path.parent not in self._swept:  # temp files of a run killed while writing
+                self._swept.add(path.parent)
+                remove_abandoned_temps(path.parent)
 
     # -- running -----------------------------------------------------------------------------
     def check(self, item: Any, result: ClaimResult, lab_info: dict[str, Any]) -> str | None:

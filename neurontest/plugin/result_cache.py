@@ -9,7 +9,10 @@ Small JSON files under `cache_root()/results`, written atomically (safe under py
 * `claim-<key>.json`: a claim's result, under the code version, the model and corpus
   fingerprints, the device, the claim's kind, subject and options, and its Hypothesis settings.
 
-A change to any of those computes afresh, and an unreadable entry is recomputed, never trusted.
+A change to any of those computes afresh. Every entry is checked on read against its record
+(`lab-` against the identity fields, `claim-` against the result's fields and types, so a string
+where a number belongs never reaches the report): a bad one is dropped with a warning and
+recomputed, never trusted. An unwritable cache folder costs one warning and the run goes on.
 Claims whose outcome is random (perturbation claims without `seed:` under the default Hypothesis
 profile) are never remembered. `--neurontest-no-cache` neither reads nor writes any of this.
 """
@@ -21,8 +24,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.engine.files import drop_cache_entry, remove_abandoned_temps, write_cache_entry
 from neurontest.engine.paths import cache_root
-from neurontest.engine.prep_cache import write_atomic
 from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 
 if TYPE_CHECKING:
@@ -38,15 +41,18 @@ class ResultCache:
     def __init__(self, root: Path | None = None) -> None:
         self.folder = (root or cache_root()) / "results"
         self.hits = 0  # claim results served from here this session
+        remove_abandoned_temps(self.folder)  # left by writers killed mid-write
 
     # -- labs ----------------------------------------------------------------------------------
     def lab_identity(self, stamp: str) -> dict[str, Any] | None:
         """`Lab.describe()` as recorded for this stamp, if complete (model and corpus known)."""
-        identity = self._read(f"lab-{stamp}.json")
-        if not isinstance(identity, dict):
+        name = f"lab-{stamp}.json"
+        identity = self._read(name)
+        if identity is None:
             return None
-        model, corpus = identity.get("model") or {}, identity.get("corpus") or {}
-        if not (model.get("fingerprint") and model.get("n_layers") and corpus.get("fingerprint")):
+        problem = _mismatch(identity, _IDENTITY, "identity")
+        if problem is not None:
+            drop_cache_entry(self.folder / name, problem)
             return None
         return identity
 
@@ -55,7 +61,13 @@ class ResultCache:
 
     # -- hypothesis files ----------------------------------------------------------------------
     def was_checked(self, key: str) -> bool:
-        return (self.folder / f"checked-{key}").exists()
+        name = f"checked-{key}"
+        if not (self.folder / name).exists():
+            return False
+        if self._read(name) is True:
+            return True
+        drop_cache_entry(self.folder / name, "not a check mark")
+        return False
 
     def mark_checked(self, key: str) -> None:
         self._write(f"checked-{key}", True)
@@ -69,12 +81,18 @@ class ResultCache:
     def result(self, key: str) -> ClaimResult | None:
         from neurontest.claims.base import result_from_dict
 
-        data = self._read(f"claim-{key}.json")
-        if not isinstance(data, dict):
+        name = f"claim-{key}.json"
+        data = self._read(name)
+        if data is None:
             return None
-        try:
-            result = result_from_dict(data)
-        except (KeyError, TypeError, ValueError):
+        problem = _mismatch(data, _RESULT, "result")
+        if problem is None:
+            try:
+                result = result_from_dict(data)
+            except (KeyError, TypeError, ValueError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+        if problem is not None:
+            drop_cache_entry(self.folder / name, problem)
             return None
         result.cached = True
         self.hits += 1
@@ -87,17 +105,90 @@ class ResultCache:
 
     # -- files ---------------------------------------------------------------------------------
     def _read(self, name: str) -> Any:
+        """The value stored under `name`, or None if absent or not a well-formed entry (which is
+        dropped with a warning)."""
+        path = self.folder / name
         try:
-            entry = json.loads((self.folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = path.read_text(encoding="utf-8")
+        except OSError:
             return None
-        if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
+        try:
+            entry = json.loads(text)
+        except ValueError as exc:
+            drop_cache_entry(path, f"not JSON: {exc}")
             return None
-        return entry.get("value")
+        if not isinstance(entry, dict) or entry.get("format") != _FORMAT or "value" not in entry:
+            drop_cache_entry(path, "not a {format: %d, value: ...} entry" % _FORMAT)
+            return None
+        return entry["value"]
 
     def _write(self, name: str, value: Any) -> None:
-        text = json.dumps({"format": _FORMAT, "value": value})
-        write_atomic(self.folder / name, lambda f: f.write(text), mode="w")
+        write_cache_entry(self.folder / name, json.dumps({"format": _FORMAT, "value": value}))
+
+
+# -- the records entries are checked against ----------------------------------------------------
+# A spec is a type name ("str", "int", "number", "bool", "any"), ("optional", spec), ("enum",
+# *values), [spec] (a list of those), ("pair", a, b) (a two-item list), or {field: spec} (a
+# mapping with those fields; a "?" after a name makes the field optional; other fields are
+# allowed, so entries written by newer code with more fields still read).
+_BOUND = {"op": ("enum", ">=", "<=", ">", "<", "=="), "value": "number"}
+_MEASUREMENT = {"name": "str", "value": "number", "bound": ("optional", _BOUND),
+                "interval?": ("optional", ("pair", "number", "number")), "level?": "number",
+                "confident?": "bool", "detail?": "str"}
+_TOKEN_ROW = {"str_tokens": ["str"], "values": ["number"], "marked": ["int"], "label": "str"}
+_EVIDENCE = {"title": "str", "rows": [_TOKEN_ROW], "table": [("pair", "str", "number")],
+             "value_label": "str"}
+_RESULT = {"kind": "str", "neuron": {"layer": "int", "index": "int"}, "measurements": [_MEASUREMENT],
+           "summary": "str", "evidence": [_EVIDENCE], "extra_failures": ["str"], "cached?": "bool",
+           "inconclusive?": "str"}
+# The fingerprints and dimensions a deferred lab trusts; the rest is what reports show.
+_IDENTITY = {
+    "model": {"fingerprint": "str", "n_layers": "int", "d_mlp": "int", "name?": "str",
+              "revision?": ("optional", "str"), "dtype?": "str"},
+    "corpus": {"fingerprint": "str", "name?": "str", "window?": "int",
+               "n_tokens?": ("optional", "int"), "seed?": "int", "rows?": ("optional", "int"),
+               "scorable_tokens?": ("optional", "int")},
+    "vocab?": "str",
+}
+
+
+def _mismatch(value: Any, spec: Any, where: str) -> str | None:
+    """Where `value` departs from `spec` (a one-line reason), or None if it matches."""
+    if isinstance(spec, str):
+        ok = {"str": isinstance(value, str), "bool": isinstance(value, bool), "any": True,
+              "int": isinstance(value, int) and not isinstance(value, bool),
+              "number": isinstance(value, (int, float)) and not isinstance(value, bool)}[spec]
+        return None if ok else f"{where} is {_show(value)}, not a{'n' if spec == 'int' else ''} {spec}"
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return f"{where} is {_show(value)}, not a list"
+        return next((p for i, item in enumerate(value)
+                     if (p := _mismatch(item, spec[0], f"{where}[{i}]")) is not None), None)
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return f"{where} is {_show(value)}, not a mapping"
+        for field, inner in spec.items():
+            name = field.rstrip("?")
+            if name not in value:
+                if field.endswith("?"):
+                    continue
+                return f"{where} has no {name!r}"
+            if (problem := _mismatch(value[name], inner, f"{where}.{name}")) is not None:
+                return problem
+        return None
+    head, *rest = spec
+    if head == "optional":
+        return None if value is None else _mismatch(value, rest[0], where)
+    if head == "enum":
+        return None if value in rest else f"{where} is {_show(value)}, not one of {', '.join(rest)}"
+    if not isinstance(value, list) or len(value) != 2:  # "pair"
+        return f"{where} is {_show(value)}, not a pair"
+    return _mismatch(value[0], rest[0], f"{where}[0]") or _mismatch(value[1], rest[1], f"{where}[1]")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def lab_stamp(model: str | None, revision: str | None, corpus: CorpusOptions,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.engine import files
 from neurontest.report.svg import heat_css, legend_gradient
 
 if TYPE_CHECKING:
@@ -45,24 +44,7 @@ def render_report(context: dict[str, Any]) -> str:
 def write_atomic(path: Path, text: str) -> Path:
     """Write `text` to `path` via a temporary file in the same folder and `os.replace`, so a
     reader (or a crash) never sees half a file; creates the parent folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return files.write_atomic(path, text, durable=True, clean_leftovers=True)
 
 
 def write_run_report(state: RunState, path: Path) -> Path:

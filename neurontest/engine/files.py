@@ -1,0 +1,207 @@
+"""Writing files other processes may read: atomic replaces, an inter-process lock, cleanup after
+killed writers, and caches that degrade instead of failing.
+
+Every shared write of neurontest (the caches under `cache_root()`, baselines, reports) goes
+through `write_atomic`: the content goes to a temp file `.<name>.<random>.tmp` in the same folder,
+which is renamed over the target only once complete, so a reader (or a crash, or kill -9) sees the
+old file or the new one, never half of one. A writer holds an flock on its temp file while
+writing; `remove_abandoned_temps` deletes only temp files nobody holds, i.e. leftovers of killed
+writers, and is safe to run while other processes write.
+
+Caches never fail a run: `write_cache_entry` turns an unwritable cache (read-only, full,
+no permission) into one `CacheWarning` per cache folder and process, and skips later writes there;
+`drop_cache_entry` deletes an entry that failed validation, with a warning, so it is recomputed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, Union
+
+from neurontest.engine.paths import cache_root
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locks; temp files are cleaned by age only
+    fcntl = None  # type: ignore[assignment]
+
+TEMP_SUFFIX = ".tmp"
+# A temp file nobody holds is abandoned once this old: covers the instant between a writer
+# creating its temp file and taking the lock on it.
+_GRACE_S = 2.0
+# Without flock (Windows) a temp file is presumed abandoned only after an hour.
+_GRACE_WITHOUT_LOCKS_S = 3600.0
+
+Content = Union[bytes, str, Callable[[BinaryIO], None]]
+
+_unwritable: set[Path] = set()  # cache folders this process could not write to
+_dropped: set[Path] = set()  # cache entries this process already warned about
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was dropped as corrupt, or a cache folder could not be written."""
+
+
+def write_atomic(path: Path | str, content: Content, *, durable: bool = False,
+                 clean_leftovers: bool = False) -> Path:
+    """Write `content` (bytes, UTF-8 text, or a function writing to a binary handle) to `path`
+    through a temp file in the same folder and `os.replace`; returns `path`.
+
+    `durable` also fsyncs before the rename (files people keep: baselines, reports);
+    `clean_leftovers` first removes abandoned temp files of this same target. The parent folder is
+    created; the file gets the usual permissions (umask), not mkstemp's 0600. Raises OSError.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if clean_leftovers:
+        remove_abandoned_temps(path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            _hold(handle.fileno())  # marks the temp file as in progress, until it is closed
+            if callable(content):
+                content(handle)
+            else:
+                handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+            handle.flush()
+            if durable:
+                os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            # Renamed while still open (and locked): a cleaner never sees it unheld. POSIX only.
+            os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def remove_abandoned_temps(folder: Path | str, prefix: str = ".", *, recursive: bool = False) -> int:
+    """Delete the temp files of killed writers (`<prefix>*.tmp` that no writer holds) in `folder`
+    (and its subfolders if `recursive`); returns how many. Missing folders and files that vanish
+    or cannot be removed are skipped: this is housekeeping, never an error."""
+    folder = Path(folder)
+    pattern = f"{prefix}*{TEMP_SUFFIX}"
+    removed = 0
+    try:
+        candidates = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
+    except OSError:
+        return 0
+    for candidate in candidates:
+        try:
+            if candidate.is_file() and _abandoned(candidate):
+                candidate.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+@contextmanager
+def locked(lock_file: Path | str) -> Iterator[bool]:
+    """Hold an exclusive inter-process lock (flock on `lock_file`, created if need be) for the
+    block; yields True if held. Yields False, and runs the block unlocked, where the lock cannot
+    be taken: a read-only or full folder (nothing can be written there anyway) or no flock."""
+    lock_file = Path(lock_file)
+    handle = None
+    if fcntl is not None:
+        try:
+            lock_file.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_file, "a")  # noqa: SIM115 - closed below, which releases the lock
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            if handle is not None:
+                handle.close()
+            handle = None
+    try:
+        yield handle is not None
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def write_cache_entry(path: Path | str, content: Content) -> bool:
+    """`write_atomic` for a cache entry: True if written. A cache folder that cannot be written
+    (read-only, full, no permission) costs one `CacheWarning` per process, and later writes there
+    are skipped: the run goes on without caching."""
+    path = Path(path)
+    if _cache_folder_of(path) in _unwritable:
+        return False
+    try:
+        write_atomic(path, content)
+    except OSError as exc:
+        cache_unwritable(path, exc)
+        return False
+    return True
+
+
+def cache_unwritable(path: Path | str, exc: OSError) -> None:
+    """Note that the cache holding `path` (an entry or folder) cannot be written, warning once
+    per process."""
+    root = _cache_folder_of(Path(path))
+    if root in _unwritable:
+        return
+    _unwritable.add(root)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    warnings.warn(
+        f"neurontest: cannot write to the cache {root} ({reason}); running without caching "
+        f"there for this session: free space or fix its permissions, or set NEURONTEST_CACHE_DIR "
+        f"to a writable folder", CacheWarning, stacklevel=3)
+
+
+def cache_writable(path: Path | str) -> bool:
+    """False once this process found the cache folder holding `path` unwritable."""
+    return _cache_folder_of(Path(path)) not in _unwritable
+
+
+def drop_cache_entry(path: Path | str, problem: str) -> None:
+    """Delete a cache entry that failed validation (so it is recomputed), with one warning."""
+    path = Path(path)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only cache: it is recomputed in memory each time instead
+    if path in _dropped:
+        return
+    _dropped.add(path)
+    warnings.warn(f"neurontest: dropped the corrupt cache entry {path} ({problem}); recomputing it",
+                  CacheWarning, stacklevel=3)
+
+
+def _cache_folder_of(path: Path) -> Path:
+    """The cache root holding `path` (the unit a failed write disables), else `path`'s folder."""
+    root = cache_root()
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return path.parent
+    return root
+
+
+def _hold(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _abandoned(temp: Path) -> bool:
+    age = time.time() - temp.stat().st_mtime
+    if fcntl is None:
+        return age > _GRACE_WITHOUT_LOCKS_S
+    if age <= _GRACE_S:
+        return False
+    with open(temp, "rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a live writer holds it
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
