@@ -31,11 +31,8 @@ except ImportError:  # pragma: no cover - Windows: no locks; temp files are clea
     fcntl = None  # type: ignore[assignment]
 
 TEMP_SUFFIX = ".tmp"
-# A temp file nobody holds is abandoned once this old: covers the instant between a writer
-# creating its temp file and taking the lock on it.
-_GRACE_S = 2.0
 # Without flock (Windows) a temp file is presumed abandoned only after an hour.
-_GRACE_WITHOUT_LOCKS_S = 3600.0
+_AGE_WITHOUT_LOCKS_S = 3600.0
 
 Content = Union[bytes, str, Callable[[BinaryIO], None]]
 
@@ -60,10 +57,9 @@ def write_atomic(path: Path | str, content: Content, *, durable: bool = False,
     path.parent.mkdir(parents=True, exist_ok=True)
     if clean_leftovers:
         remove_abandoned_temps(path.parent, prefix=f".{path.name}.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = _held_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
-            _hold(handle.fileno())  # marks the temp file as in progress, until it is closed
             if callable(content):
                 content(handle)
             else:
@@ -72,7 +68,7 @@ def write_atomic(path: Path | str, content: Content, *, durable: bool = False,
             if durable:
                 os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), 0o666 & ~_umask())
-            # Renamed while still open (and locked): a cleaner never sees it unheld. POSIX only.
+            # Renamed while still open, so still locked: a cleaner never takes it for abandoned.
             os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -93,8 +89,7 @@ def remove_abandoned_temps(folder: Path | str, prefix: str = ".", *, recursive: 
         return 0
     for candidate in candidates:
         try:
-            if candidate.is_file() and _abandoned(candidate):
-                candidate.unlink()
+            if candidate.is_file() and _remove_if_abandoned(candidate):
                 removed += 1
         except OSError:
             continue
@@ -182,22 +177,33 @@ def _cache_folder_of(path: Path) -> Path:
     return root
 
 
-def _hold(fd: int) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+def _held_temp(path: Path) -> tuple[int, str]:
+    """A new temp file beside `path`, open and flocked by this process until closed. A cleaner
+    may delete it between its creation and the lock (it looked abandoned): then the lock is
+    taken on an unlinked file, which is noticed and a new one made."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a cleaner that is checking this very file
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)
 
 
-def _abandoned(temp: Path) -> bool:
-    age = time.time() - temp.stat().st_mtime
+def _remove_if_abandoned(temp: Path) -> bool:
+    """Delete `temp` if no writer holds it (its writer was killed); True if deleted."""
     if fcntl is None:
-        return age > _GRACE_WITHOUT_LOCKS_S
-    if age <= _GRACE_S:
-        return False
+        if time.time() - temp.stat().st_mtime <= _AGE_WITHOUT_LOCKS_S:
+            return False
+        temp.unlink()
+        return True
     with open(temp, "rb") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return False  # a live writer holds it
+        temp.unlink()  # under our lock: a writer that raced us sees the unlink and retries
     return True
 
 

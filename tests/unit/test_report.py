@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import types
@@ -135,7 +136,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         raise OSError("disk full")
 
     monkeypatch.undo()
-    monkeypatch.setattr(render_module.os, "replace", broken_write)
+    monkeypatch.setattr(os, "replace", broken_write)  # the shared writer (engine/files.py)
     with pytest.raises(OSError, match="disk full"):
         write_run_report(make_session(), path)
     assert path.read_bytes() == before
