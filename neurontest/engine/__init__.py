@@ -5,7 +5,9 @@ model whose neurons are exact by construction) and corpora (`corpus`, `prep_cach
 texts into token batches (`tokens`, `vocabulary`); mining neuron activations in batches sized to
 the device (`activations`, `batching`) into the on-disk cache (`activation_cache`); running many
 variants of one text cheaply (`prefix_runs`); where caches live and what identifies their inputs
-(`paths`, `provenance`). `neuron.NeuronRef` names a neuron by its TransformerLens hook.
+(`paths`, `provenance`), and writing shared files safely (`files`: atomic writes, the
+inter-process lock, cleanup after killed writers). `neuron.NeuronRef` names a neuron by its
+TransformerLens hook.
 
 May import: `neurontest.errors` only. Nothing here knows about claims, pytest or reports.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from neurontest.engine.activations import neuron_activations
-from neurontest.engine.files import drop_cache_entry, locked, remove_abandoned_temps, write_cache_entry
+from neurontest.engine.files import drop_cache_entry, locked, sweep_once, write_cache_entry
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.paths import cache_root
 
@@ -34,7 +34,6 @@ class ActivationCache:
         self.folder = (root or cache_root() / "activations") / model_key / corpus_key
         self.hits = 0
         self.misses = 0
-        self._cleaned = False
 
     def path(self, neuron: NeuronRef) -> Path:
         return self.folder / f"{neuron.short_id}.pt"
@@ -66,12 +65,6 @@ class ActivationCache:
         entry = {"format": _FORMAT, "values": values, "shape": list(values.shape),
                  "dtype": str(values.dtype), "checksum": _checksum(values)}
         return write_cache_entry(self.path(neuron), lambda f: torch.save(entry, f))
-
-    def remove_leftovers(self) -> None:
-        """Delete temp files of writers killed mid-write (once per cache object)."""
-        if not self._cleaned:
-            remove_abandoned_temps(self.folder)
-            self._cleaned = True
 
 
 def _entry_problem(entry: Any, shape: tuple[int, ...]) -> str | None:
@@ -116,7 +109,7 @@ def mine(
     shape = tuple(batch.tokens.shape)
     found: dict[NeuronRef, torch.Tensor] = {}
     if store is not None:
-        store.remove_leftovers()
+        sweep_once(store.folder)  # temp files of writers killed mid-write
         _load_into(store, neurons, shape, found)
     missing = [n for n in neurons if n not in found]
     if missing:

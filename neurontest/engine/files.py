@@ -38,6 +38,7 @@ Content = Union[bytes, str, Callable[[BinaryIO], None]]
 
 _unwritable: set[Path] = set()  # cache folders this process could not write to
 _dropped: set[Path] = set()  # cache entries this process already warned about
+_swept: set[Path] = set()  # folders this process already cleaned of abandoned temp files
 
 
 class CacheWarning(UserWarning):
@@ -96,6 +97,14 @@ def remove_abandoned_temps(folder: Path | str, prefix: str = ".", *, recursive: 
     return removed
 
 
+def sweep_once(folder: Path | str) -> None:
+    """`remove_abandoned_temps(folder)`, the first time this process asks for that folder."""
+    folder = Path(folder)
+    if folder not in _swept:
+        _swept.add(folder)
+        remove_abandoned_temps(folder)
+
+
 @contextmanager
 def locked(lock_file: Path | str) -> Iterator[bool]:
     """Hold an exclusive inter-process lock (flock on `lock_file`, created if need be) for the
@@ -122,10 +131,12 @@ def locked(lock_file: Path | str) -> Iterator[bool]:
 def write_cache_entry(path: Path | str, content: Content) -> bool:
     """`write_atomic` for a cache entry: True if written. A cache folder that cannot be written
     (read-only, full, no permission) costs one `CacheWarning` per process, and later writes there
-    are skipped: the run goes on without caching."""
+    are skipped: the run goes on without caching. The folder's abandoned temp files are removed
+    before the first write there."""
     path = Path(path)
     if _cache_folder_of(path) in _unwritable:
         return False
+    sweep_once(path.parent)
     try:
         write_atomic(path, content)
     except OSError as exc:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import drop_cache_entry, write_cache_entry
+from neurontest.engine.files import drop_cache_entry, sweep_once, write_cache_entry
 from neurontest.engine.paths import cache_root
 from neurontest.engine.tokens import tokenizer_identity
 
@@ -31,7 +31,9 @@ _VOCAB_KEY_VERSION = 1  # bump to re-key every vocabulary
 
 
 def _folder() -> Path:
-    return cache_root() / "prep"
+    folder = cache_root() / "prep"
+    sweep_once(folder)  # temp files of writers killed mid-write
+    return folder
 
 
 def vocabulary_strings(tokenizer: Any) -> tuple[list[str], str | None]:

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import drop_cache_entry, remove_abandoned_temps, write_cache_entry
+from neurontest.engine.files import drop_cache_entry, sweep_once, write_cache_entry
 from neurontest.engine.paths import cache_root
 from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 
@@ -41,7 +41,7 @@ class ResultCache:
     def __init__(self, root: Path | None = None) -> None:
         self.folder = (root or cache_root()) / "results"
         self.hits = 0  # claim results served from here this session
-        remove_abandoned_temps(self.folder)  # left by writers killed mid-write
+        sweep_once(self.folder)  # temp files of writers killed mid-write
 
     # -- labs ----------------------------------------------------------------------------------
     def lab_identity(self, stamp: str) -> dict[str, Any] | None:

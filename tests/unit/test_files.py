@@ -192,3 +192,14 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_the_first_cache_write_in_a_folder_removes_killed_writers_temps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEURONTEST_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "results"
+    folder.mkdir()
+    dead = folder / ".claim-a.json.x1.tmp"
+    dead.write_text("half")
+    assert files.write_cache_entry(folder / "claim-b.json", "{}")
+    assert not dead.exists() and (folder / "claim-b.json").read_text() == "{}"
