@@ -19,7 +19,7 @@ import os
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Union
 
@@ -72,20 +72,20 @@ def write_atomic(path: Path | str, content: Content, *, durable: bool = False,
             # Renamed while still open, so still locked: a cleaner never takes it for abandoned.
             os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with suppress(OSError):  # keep the original error
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def remove_abandoned_temps(folder: Path | str, prefix: str = ".", *, recursive: bool = False) -> int:
-    """Delete the temp files of killed writers (`<prefix>*.tmp` that no writer holds) in `folder`
-    (and its subfolders if `recursive`); returns how many. Missing folders and files that vanish
-    or cannot be removed are skipped: this is housekeeping, never an error."""
+def remove_abandoned_temps(folder: Path | str, prefix: str = ".") -> int:
+    """Delete the temp files of killed writers (`<prefix>*.tmp` that no writer holds) in `folder`;
+    returns how many. Missing folders and files that vanish or cannot be removed are skipped:
+    this is housekeeping, never an error."""
     folder = Path(folder)
-    pattern = f"{prefix}*{TEMP_SUFFIX}"
     removed = 0
     try:
-        candidates = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
+        candidates = list(folder.glob(f"{prefix}*{TEMP_SUFFIX}"))
     except OSError:
         return 0
     for candidate in candidates:

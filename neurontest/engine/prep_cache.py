@@ -135,6 +135,8 @@ def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
         return None
     try:
         entry = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None  # another process dropped it a moment ago
     except Exception as exc:  # noqa: BLE001 - any unreadable entry is rebuilt
         drop_cache_entry(path, f"unreadable: {type(exc).__name__}")
         return None
