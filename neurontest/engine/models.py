@@ -224,6 +224,11 @@ def _convert_gguf(gguf_dir: Path, gguf_file: str, folder: Path) -> None:
         del model.config.quantization_config
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    _mark_complete(folder, gguf_file)
+
+
+def _mark_complete(folder: Path, gguf_file: str) -> None:
+    """Write `.complete` (last): the GGUF's name, then the size of every file written."""
     sizes = [f"{p.stat().st_size}\t{p.name}" for p in sorted(folder.iterdir()) if p.is_file()]
     (folder / _COMPLETE).write_text("\n".join([gguf_file, *sizes]) + "\n", encoding="utf-8")
 
