@@ -119,6 +119,9 @@ def embedded_model_folder() -> Path:
             _announce_conversion(folder)
             _convert_gguf(gguf_dir, _EMBEDDED_GGUF, staging)
             _move_into_place(staging, folder)
+        except OSError as exc:  # the cache filled up while writing 500 MB
+            cache_unwritable(folder, exc)
+            return _private_conversion(gguf_dir)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -74,3 +74,23 @@ def test_an_unwritable_cache_converts_privately_with_one_warning(
     assert len(caught) == 1
     assert not folder.is_relative_to(blocker) and models._conversion_problem(folder) is None
     assert conversions == [folder]
+
+
+def test_a_cache_that_fills_up_mid_conversion_converts_privately(
+        conversions: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    fake = models._convert_gguf
+
+    def full_disk_in_the_cache(gguf_dir: Path, gguf_file: str, folder: Path) -> None:
+        if folder.is_relative_to(models.converted_folder().parent):
+            folder.joinpath("model.safetensors").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fake(gguf_dir, gguf_file, folder)
+
+    monkeypatch.setattr(models, "_convert_gguf", full_disk_in_the_cache)
+    with pytest.warns(files.CacheWarning, match="No space left on device"):
+        folder = models.embedded_model_folder()
+    assert models._conversion_problem(folder) is None and conversions == [folder]
+    cache_models = models.converted_folder().parent
+    assert [p.name for p in cache_models.iterdir()] == [f".{models.converted_folder().name}.lock"]
