@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.engine.executors import MiningFailedError, ModelMismatchError
 from neurontest.engine.executors.shards import SHARDS_PER_WORKER, Shard, assemble, plan_shards
@@ -66,7 +66,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, *, device: str = "cpu", actors: int | None = None,
                  threads: int = 1, shard_attempts: int = 3, max_restarts: int = 3,
-                 per_worker: int = SHARDS_PER_WORKER) -> None:
+                 per_worker: int = SHARDS_PER_WORKER,
+                 on_shard: Callable[[Shard, PassStats], None] | None = None) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -82,6 +83,7 @@ class RayExecutor:
         self.shard_attempts = shard_attempts
         self.max_restarts = max_restarts
         self.per_worker = per_worker
+        self.on_shard = on_shard  # called on the driver after each shard's columns arrive
         self.last_pass: PassStats | None = None
         self._spec: ModelSpec | None = None
         self._actors: list[Any] = []
@@ -226,6 +228,8 @@ class RayExecutor:
                 stats.bytes_out += sum(values.nbytes for values in cols.values())
                 if bar is not None:
                     bar.update(shard.rows)
+                if self.on_shard is not None:
+                    self.on_shard(shard, stats)
         finally:
             if bar is not None:
                 bar.close()
