@@ -210,6 +210,8 @@ class NeurontestSession:
             corpus = info.get("corpus", {})
             lines.append(f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
                          f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0)} tokens)")
+        if self.executor is not None:
+            lines.append(self.executor.describe())
         if self.report_path:
             lines.append(f"report: {self.report_path}")
         return lines

@@ -44,6 +44,10 @@ class Executor(Protocol):
         """`[rows, pos]` float32 CPU activations of each neuron over every row of `batch`."""
         ...
 
+    def describe(self) -> str:
+        """One line for the run's summary."""
+        ...
+
     def close(self) -> None:
         """Release whatever the executor holds (workers, connections)."""
         ...
@@ -60,6 +64,9 @@ class LocalExecutor:
         from neurontest.engine.activations import neuron_activations
 
         return neuron_activations(model, batch, neurons, batch_size=batch_size, progress=progress)
+
+    def describe(self) -> str:
+        return "mined in this process"
 
     def close(self) -> None:
         return None

@@ -85,6 +85,8 @@ class RayExecutor:
         self.per_worker = per_worker
         self.on_shard = on_shard  # called on the driver after each shard's columns arrive
         self.last_pass: PassStats | None = None
+        self.passes: list[PassStats] = []
+        self.models: list[str] = []  # names of the models the pool has held, in turn
         self._spec: ModelSpec | None = None
         self._actors: list[Any] = []
         self._owns_ray = False
@@ -125,6 +127,7 @@ class RayExecutor:
                 _kill(actors)
                 raise ModelMismatchError(mismatch_message(spec, identity["fingerprint"]))
         self._spec, self._actors = spec, actors
+        self.models.append(spec.name)
         return actors
 
     def _default_actors(self) -> int:
@@ -140,6 +143,14 @@ class RayExecutor:
                                       f"{resources.get('GPU', 0):g}: use --neurontest-device cpu")
             return fit
         return max(1, int(resources.get("CPU", 1) // self.threads))
+
+    def describe(self) -> str:
+        """One line for the run's summary: what the pool mined."""
+        shards = sum(p.shards for p in self.passes)
+        retried = sum(p.retries for p in self.passes)
+        models = ", ".join(dict.fromkeys(self.models)) or "none"
+        return (f"mined on Ray: {len(self.passes)} pass(es), {shards} shard(s), {retried} retried; "
+                f"models {models}")
 
     def release(self) -> None:
         """Stop the current pool's actors (the connection stays)."""
@@ -182,6 +193,7 @@ class RayExecutor:
         columns = self._run_shards(actors, batch, shards, neurons, batch_size, stats, progress)
         stats.wall_seconds = time.perf_counter() - started
         self.last_pass = stats
+        self.passes.append(stats)
         arrays = {index: {ref: torch.from_numpy(values.copy()) for ref, values in cols.items()}
                   for index, cols in columns.items()}
         return assemble(shards, arrays, neurons, int(batch.tokens.shape[1]))
