@@ -20,6 +20,16 @@ def test_shards_cover_every_row_once_on_batch_boundaries(rows, batch, workers):
     assert [s.index for s in shards] == list(range(len(shards)))
 
 
+def test_a_shard_returns_at_most_the_byte_budget_in_whole_batches():
+    from neurontest.engine.executors.shards import max_shard_rows
+
+    rows = max_shard_rows(64, 1000, budget=64 * 1000 * 4 * 100)  # 100 rows of 1,000 columns
+    assert rows == 100
+    shards = plan_shards(10_000, 32, 1, max_rows=rows)
+    assert max(s.rows for s in shards) == 96 and len(shards) == 105
+    assert plan_shards(100, 32, 1, max_rows=1)[0].rows == 32  # never less than one batch
+
+
 def test_no_rows_no_shards_and_bad_counts_are_refused():
     assert plan_shards(0, 32, 2) == []
     with pytest.raises(ValueError, match="cannot shard"):

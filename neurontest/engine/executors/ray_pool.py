@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.engine.executors import MiningFailedError, ModelMismatchError
-from neurontest.engine.executors.shards import SHARDS_PER_WORKER, Shard, assemble, plan_shards
+from neurontest.engine.executors.shards import (
+    SHARDS_PER_WORKER, Shard, assemble, max_shard_rows, plan_shards,
+)
 from neurontest.engine.executors.worker import MiningWorker, ModelSpec, mismatch_message
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.placement import parse_placement
@@ -186,7 +188,9 @@ class RayExecutor:
             batch_size = CPU_BATCH_SIZE  # what a local CPU run uses, so shards align with its batches
         actors = self.pool(model)
         granule = batch_size or GPU_SHARD_GRANULE
-        shards = plan_shards(len(batch), granule, len(actors), per_worker=self.per_worker)
+        width = int(batch.tokens.shape[1])
+        shards = plan_shards(len(batch), granule, len(actors), per_worker=self.per_worker,
+                             max_rows=max_shard_rows(width, len(neurons)))
         stats = PassStats(shards=len(shards), actors=len(actors), rows=len(batch),
                           tokens=int(batch.tokens.numel()))
         started = time.perf_counter()
@@ -196,7 +200,7 @@ class RayExecutor:
         self.passes.append(stats)
         arrays = {index: {ref: torch.from_numpy(values.copy()) for ref, values in cols.items()}
                   for index, cols in columns.items()}
-        return assemble(shards, arrays, neurons, int(batch.tokens.shape[1]))
+        return assemble(shards, arrays, neurons, width)
 
     def _run_shards(self, actors: list[Any], batch: TokenBatch, shards: list[Shard],
                     neurons: list[NeuronRef], batch_size: int | None, stats: PassStats,

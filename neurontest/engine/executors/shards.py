@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 # Shards per worker: more than one lets a fast worker take over a slow one's share and makes a
 # retried shard cheap; each shard costs a round trip (measured in `neurontest bench`, scaling).
 SHARDS_PER_WORKER = 4
+# Most bytes of columns one shard returns: a worker's answer must fit Ray's object store and the
+# wire comfortably, however many tokens a pass covers (1,000 neurons x 64 positions x 4 bytes =
+# 256 KB per row, so about 1,000 rows).
+MAX_SHARD_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,10 @@ class Shard:
 
 
 def plan_shards(n_rows: int, batch_size: int, n_workers: int, *,
-                per_worker: int = SHARDS_PER_WORKER) -> list[Shard]:
+                per_worker: int = SHARDS_PER_WORKER, max_rows: int | None = None) -> list[Shard]:
     """Shards covering rows `0:n_rows`, each a whole number of `batch_size` batches (the last
-    may be short), about `per_worker` per worker."""
+    may be short), about `per_worker` per worker, and at most `max_rows` rows (rounded down to
+    whole batches, at least one batch) when given."""
     if n_rows < 0 or batch_size < 1 or n_workers < 1 or per_worker < 1:
         raise ValueError(f"cannot shard {n_rows} rows in batches of {batch_size} over "
                          f"{n_workers} worker(s)")
@@ -49,9 +54,16 @@ def plan_shards(n_rows: int, batch_size: int, n_workers: int, *,
     if n_batches == 0:
         return []
     batches_per_shard = max(1, math.ceil(n_batches / (n_workers * per_worker)))
+    if max_rows is not None:
+        batches_per_shard = max(1, min(batches_per_shard, max_rows // batch_size))
     step = batches_per_shard * batch_size
     return [Shard(i, start, min(start + step, n_rows))
             for i, start in enumerate(range(0, n_rows, step))]
+
+
+def max_shard_rows(width: int, n_neurons: int, budget: int = MAX_SHARD_BYTES) -> int:
+    """Rows whose float32 columns for `n_neurons` neurons fit in `budget` bytes."""
+    return max(1, budget // max(1, width * n_neurons * 4))
 
 
 def assemble(shards: Sequence[Shard], columns: Mapping[int, Mapping[NeuronRef, torch.Tensor]],
