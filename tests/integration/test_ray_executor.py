@@ -43,8 +43,9 @@ def planted_lab():
     return Lab.load("planted", "planted", window=16, n_tokens=None, progress=False, cache=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def executor(ray_cluster):
+    """One pool for the tests that need no special actors (starting one takes a while)."""
     pool = RayExecutor(actors=2)
     yield pool
     pool.close()
