@@ -43,9 +43,10 @@ def planted_lab():
     return Lab.load("planted", "planted", window=16, n_tokens=None, progress=False, cache=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def executor(ray_cluster):
-    """One pool for the tests that need no special actors (starting one takes a while)."""
+    # Per test: a pool's two actors take both of the cluster's CPUs, so a pool left running
+    # would leave the next test's actors unschedulable.
     pool = RayExecutor(actors=2)
     yield pool
     pool.close()
@@ -105,6 +106,16 @@ def test_a_shard_that_keeps_failing_caches_nothing_and_fails_its_claims(planted_
     with pytest.raises(MiningFailedError):  # remembered: the next claim does not mine again
         lab.activations(NEURONS[0])
     assert executor.last_pass is passes
+
+
+def test_actors_the_cluster_cannot_place_are_a_clear_error(planted_lab, executor):
+    executor.pool(planted_lab.model)  # takes both CPUs of the cluster
+    crowded = RayExecutor(actors=1, start_timeout=5)
+    try:
+        with pytest.raises(Exception, match=r"did not start within 5 s: the cluster has"):
+            crowded.pool(planted_lab.model)
+    finally:
+        crowded.close()
 
 
 def test_a_worker_with_different_weights_is_refused(ray_cluster):

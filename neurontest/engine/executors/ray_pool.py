@@ -69,7 +69,8 @@ class RayExecutor:
     def __init__(self, address: str | None = None, *, device: str = "cpu", actors: int | None = None,
                  threads: int = 1, shard_attempts: int = 3, max_restarts: int = 3,
                  per_worker: int = SHARDS_PER_WORKER,
-                 on_shard: Callable[[Shard, PassStats], None] | None = None) -> None:
+                 on_shard: Callable[[Shard, PassStats], None] | None = None,
+                 start_timeout: float = 600.0) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -86,6 +87,7 @@ class RayExecutor:
         self.max_restarts = max_restarts
         self.per_worker = per_worker
         self.on_shard = on_shard  # called on the driver after each shard's columns arrive
+        self.start_timeout = start_timeout  # actors the cluster cannot place would wait forever
         self.last_pass: PassStats | None = None
         self.passes: list[PassStats] = []
         self.models: list[str] = []  # names of the models the pool has held, in turn
@@ -119,7 +121,14 @@ class RayExecutor:
             max_restarts=self.max_restarts, max_task_retries=self.max_restarts)
         actors = [worker.remote(spec, self.threads) for _ in range(n_actors)]
         try:
-            identities = ray.get([actor.identity.remote() for actor in actors])
+            identities = ray.get([actor.identity.remote() for actor in actors],
+                                 timeout=self.start_timeout)
+        except ray.exceptions.GetTimeoutError:
+            _kill(actors)
+            raise NeurontestError(
+                f"{n_actors} Ray actor(s) ({self.threads} CPU, {self.placement.gpus_per_replica()} "
+                f"GPU each) did not start within {self.start_timeout:g} s: the cluster has "
+                f"{ray.available_resources()} free; free resources or ask for fewer actors") from None
         except ray.exceptions.RayError as exc:
             _kill(actors)
             raise ModelUnavailableError(f"a Ray worker could not load model {spec.name!r}: "
