@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
+from neurontest.engine.executors import MiningFailedError
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Lab:
         *,
         results: RemembersResults | None = None,
         device: str = "cpu",
+        executor: Any = None,  # neurontest.engine.executors.Executor; None: mine in this process
     ) -> None:
         self._model = model
         self.corpus_options = corpus_options or CorpusOptions()
@@ -69,6 +71,8 @@ class Lab:
         self.progress = progress
         self.results = results  # claim results remembered across runs; None: always compute
         self.device = device  # part of a remembered result's key
+        self.executor = executor
+        self._mining_failed: dict[NeuronRef, Exception] = {}  # a failed pass is not rerun per claim
         self._sample = sample
         self._load: Callable[[], Any] | None = None
         self._identity: dict[str, Any] | None = None  # describe() as an earlier run recorded it
@@ -182,13 +186,21 @@ class Lab:
             missing = [n for n in missing if n not in self._activations]
         if not missing:
             return
-        self._activations.update(
-            mine(
+        failed = next((self._mining_failed[n] for n in missing if n in self._mining_failed), None)
+        if failed is not None:
+            raise failed
+        try:
+            mined = mine(
                 self.model, self.sample.batch, missing,
                 model_key=self.model_key, corpus_key=self.sample.fingerprint,
                 cache=self.cache, batch_size=self.batch_size, progress=self.progress,
+                executor=self.executor,
             )
-        )
+        except MiningFailedError as exc:
+            # Every claim reading these neurons fails with this message; the others still run.
+            self._mining_failed.update(dict.fromkeys(missing, exc))
+            raise
+        self._activations.update(mined)
 
     def mined(self, neuron: NeuronRef) -> torch.Tensor | None:
         """`neuron`'s corpus activations if in memory or the disk cache, else None; never runs

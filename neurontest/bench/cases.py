@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -222,3 +223,83 @@ def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
     four.met = four.ratio <= 1.1
     four.note = f"x 1x peak; {four.note}"
     return out
+
+
+def scaling(model: Any, args: Any, say: Say) -> list[Figure]:
+    """Mining on a local Ray pool of 1 and 2 actors (1 thread each) against this process with 1
+    thread and with torch's default threads, on the same tokens and 10 neurons; and Ray's
+    overhead per shard. Skipped (no figures) without Ray."""
+    import torch
+
+    from neurontest.engine.activations import neuron_activations
+
+    try:
+        import ray
+    except ImportError:
+        say("scaling: skipped, Ray is not installed (pip install 'neurontest[ray]')")
+        return []
+    from neurontest.engine.executors.ray_pool import RayExecutor
+
+    batch = sample(model, args.tokens).batch
+    n_tok = int(batch.mask.sum())
+    refs = pick_neurons(10, MAX_LAYER, int(model.cfg.d_mlp))
+    default_threads = torch.get_num_threads()
+
+    def local(threads: int) -> Callable[[], Any]:
+        def run() -> Any:
+            torch.set_num_threads(threads)
+            try:
+                return neuron_activations(model, batch, refs)
+            finally:
+                torch.set_num_threads(default_threads)
+        return run
+
+    say(f"scaling: local mining over {n_tok} tokens, 1 and {default_threads} thread(s)")
+    res = measure({"one": local(1), "all": local(default_threads)}, args.repeats)
+    one = figure("scaling", f"local, 1 thread, 10 neurons, {n_tok} tokens", *res["one"],
+                 note=f"{n_tok / statistics.median(res['one'][0]):.0f} tok/s")
+    out = [one, figure("scaling", f"local, {default_threads} threads", *res["all"], reference=one.name,
+                       note=f"{n_tok / statistics.median(res['all'][0]):.0f} tok/s")]
+    expected = local(1)()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, log_to_driver=False, logging_level="WARNING")
+    try:
+        for actors in (1, 2):
+            pool = RayExecutor(actors=actors)
+            try:
+                say(f"scaling: Ray pool of {actors} actor(s), 1 thread each")
+                out.append(figure("scaling", f"Ray pool start-up, {actors} actor(s) (model load)",
+                                  [_seconds(lambda: pool.pool(model))]))
+                overheads: list[float] = []
+
+                def mine_on_pool() -> Any:
+                    got = pool.activations(model, batch, refs)
+                    overheads.append(pool.last_pass.overhead_per_shard)
+                    return got
+
+                got = mine_on_pool()  # warm-up, and the check that it equals local mining
+                same = all(torch.equal(got[r], expected[r]) for r in refs)
+                overheads.clear()
+                res = measure({"ray": mine_on_pool}, args.repeats)
+                f = figure("scaling", f"Ray, {actors} actor(s) x 1 thread, {pool.last_pass.shards} "
+                           "shards", *res["ray"], reference=one.name,
+                           note=f"x local 1-thread speed; {n_tok / statistics.median(res['ray'][0]):.0f} "
+                           f"tok/s; equal to local: {same}")
+                f.ratio = one.seconds / f.seconds
+                out.append(f)
+                out.append(figure("scaling", f"Ray overhead per shard, {actors} actor(s)", overheads,
+                                  note=f"{pool.last_pass.bytes_in // pool.last_pass.shards} B in, "
+                                  f"{pool.last_pass.bytes_out // pool.last_pass.shards} B out per shard"))
+            finally:
+                pool.close()
+    finally:
+        if started:
+            ray.shutdown()
+    return out
+
+
+def _seconds(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start

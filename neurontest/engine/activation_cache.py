@@ -22,6 +22,7 @@ from neurontest.engine.paths import cache_root
 if TYPE_CHECKING:
     import torch
 
+    from neurontest.engine.executors import Executor
     from neurontest.engine.tokens import TokenBatch
 
 _FORMAT = 1
@@ -98,11 +99,13 @@ def mine(
     cache: bool | Path = True,
     batch_size: int | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> dict[NeuronRef, torch.Tensor]:
     """Activations `[rows, pos]` of each neuron over a corpus batch, from cache where possible.
 
     All neurons missing from the cache are computed together in one batched pass that stops at
-    the deepest of their layers.
+    the deepest of their layers: in this process, or by `executor` (neurontest.engine.executors,
+    e.g. a Ray pool), whose whole result is written here as a local run's would be.
     """
     neurons = list(dict.fromkeys(neurons))
     store = None
@@ -119,7 +122,8 @@ def mine(
             if store is not None:  # another process may have mined them while we waited
                 _load_into(store, missing, shape, found)
                 missing = [n for n in missing if n not in found]
-            computed = neuron_activations(
+            compute = executor.activations if executor is not None else neuron_activations
+            computed = compute(
                 model, batch, missing, batch_size=batch_size,
                 progress=f"mining {len(missing)} neuron(s)" if progress else False,
             ) if missing else {}

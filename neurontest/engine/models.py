@@ -53,10 +53,14 @@ def load_model(
 
     `name_or_path` is `smollm2-135m` (the default, works offline), a local HF model folder, or a
     hub name such as `EleutherAI/pythia-70m` (needs a network or a warm HF cache); `revision`
-    picks a hub checkpoint (e.g. `step1000` for Pythia).
+    picks a hub checkpoint (e.g. `step1000` for Pythia). `device` is one device (`cpu`, `cuda:1`)
+    or a split over several GPUs (`cuda:0,cuda:1`, `auto`: neurontest.engine.placement).
     """
     from transformer_lens.model_bridge import TransformerBridge
 
+    from neurontest.engine.placement import parse_placement
+
+    placement = parse_placement(device)
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     torch_dtype = _resolve_dtype(dtype)
     if name == PLANTED_MODEL:
@@ -76,7 +80,7 @@ def load_model(
         source = name
     try:
         bridge = TransformerBridge.boot_transformers(
-            source, device=device, dtype=torch_dtype, revision=revision
+            source, dtype=torch_dtype, revision=revision, **placement.boot_kwargs()
         )
     except OSError as exc:  # transformers raises OSError for unreachable hubs and missing files
         raise ModelUnavailableError(

@@ -37,12 +37,20 @@ _OPTIONS = [
      "corpus: wiki-sample (default), lee, a .txt/.jsonl/.parquet path or a datasets hub name", str),
     ("--neurontest-corpus-tokens", "neurontest_corpus_tokens",
      "tokens sampled from the corpus (default: each file's corpus_tokens, else 100000)", int),
-    ("--neurontest-device", "neurontest_device", "torch device: cpu (default) or cuda", str),
+    ("--neurontest-device", "neurontest_device",
+     "torch device: cpu (default), cuda, cuda:N, or a model split over several GPUs: "
+     "cuda:0,cuda:1 or auto (docs/scaling.md)", str),
     ("--neurontest-batch-size", "neurontest_batch_size",
      "rows per forward pass when mining (default: automatic, 32 on cpu, sized to free memory "
      "on cuda and halved on out-of-memory)", int),
     ("--neurontest-report", "neurontest_report",
      "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+    ("--neurontest-executor", "neurontest_executor",
+     "who mines activations: local (default, this process) or ray (a pool of Ray actors, one "
+     "model replica each; pip install 'neurontest[ray]', docs/scaling.md)", str),
+    ("--neurontest-ray-address", "neurontest_ray_address",
+     "Ray cluster to join with --neurontest-executor ray (default: RAY_ADDRESS, else a local "
+     "cluster on this machine)", str),
     ("--neurontest-hypothesis-profile", "neurontest_hypothesis_profile",
      "perturbation claims: 'default' (random examples, failures saved in "
      "<rootdir>/.hypothesis/neurontest and replayed) or 'ci' (derandomize=True, no database)", str),
@@ -102,6 +110,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if values["neurontest_batch_size"] is not None and values["neurontest_batch_size"] < 1:
         raise pytest.UsageError("--neurontest-batch-size must be at least 1; leave it out to let "
                                 "neurontest size batches to the device")
+    executor = _checked_executor(values)
+    from neurontest.engine.placement import parse_placement
+
+    try:
+        parse_placement(values["neurontest_device"])
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     report = values["neurontest_report"] or "reports/neurontest.html"
     state = config.stash[session_key] = NeurontestSession(
         model=values["neurontest_model"],
@@ -117,6 +132,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from neurontest.plugin.result_cache import ResultCache
 
     state.results = ResultCache() if state.cache else None
+    state.executor_name, state.ray_address = executor, values["neurontest_ray_address"]
 
     state.also_models = list(config.getoption("neurontest_also_models")
                              or config.getini("neurontest_also_models"))
@@ -134,6 +150,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_perturb_pushed] = True
+
+
+def _checked_executor(values: dict[str, Any]) -> str:
+    """The executor's name, or a usage error naming the fix (Ray is not imported here)."""
+    import importlib.util
+
+    name = (values["neurontest_executor"] or "local").strip().lower()
+    if name not in ("local", "ray"):
+        raise pytest.UsageError(f"--neurontest-executor {name!r} is unknown: use local or ray")
+    if name == "local" and values["neurontest_ray_address"]:
+        raise pytest.UsageError("--neurontest-ray-address needs --neurontest-executor ray")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise pytest.UsageError("--neurontest-executor ray needs Ray: pip install 'neurontest[ray]'")
+    return name
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from neurontest.claims.messages import failure_message
+from neurontest.engine.executors import MiningFailedError
 from neurontest.errors import ClaimFailed, DeviceMemoryError, HypothesisFileError
 from neurontest.plugin.session import ClaimRecord, NeurontestLoadError, session_key
 
@@ -154,7 +155,8 @@ class ClaimItem(pytest.Item):
             raise ClaimFailed(drift, evidence=self.result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError)):
+        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError,
+                                         MiningFailedError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 

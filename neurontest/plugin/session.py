@@ -63,6 +63,9 @@ class NeurontestSession:
     froze_gc: bool = False  # gc.freeze() after a model load; undone by close()
     results: Any = None  # neurontest.plugin.result_cache.ResultCache; None with --neurontest-no-cache
     stamps: dict[LabKey, str | None] = field(default_factory=dict)  # lab -> its files' stamp
+    executor_name: str = "local"  # --neurontest-executor
+    ray_address: str | None = None  # --neurontest-ray-address
+    executor: Any = None  # neurontest.engine.executors.Executor, built when a lab first needs one
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:
@@ -86,13 +89,23 @@ class NeurontestSession:
             stamp = lab_stamp(key.model, key.revision, options, self.device) if self.results else None
             identity = self.results.lab_identity(stamp) if stamp else None
             settings = {"cache": self.cache, "batch_size": self.batch_size, "results": self.results,
-                        "device": self.device}
+                        "device": self.device, "executor": self.mining_executor()}
             if identity is not None:
                 lab = Lab.deferred(lambda: self._load_model(key), identity, options, **settings)
             else:
                 lab = Lab(self._load_model(key), options, **settings)
             self.labs[key], self.stamps[key] = lab, stamp
         return self.labs[key]
+
+    def mining_executor(self) -> Any:
+        """Who mines for every lab of the session: None for this process (`local`), else the
+        executor (one Ray pool shared by all labs; each model takes its turn on it)."""
+        if self.executor is None and self.executor_name != "local":
+            from neurontest.engine.executors import make_executor
+
+            self.executor = make_executor(self.executor_name, address=self.ray_address,
+                                          device=self.device)
+        return self.executor
 
     def _load_model(self, key: LabKey) -> Any:
         from neurontest.errors import NeurontestError
@@ -125,6 +138,9 @@ class NeurontestSession:
         if self.froze_gc:
             gc.unfreeze()
             self.froze_gc = False
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = None
 
     # -- collection ---------------------------------------------------------------------------
     def checked_key(self, path: Path, targets: list[Any], labs: list[Lab]) -> str | None:
@@ -154,9 +170,14 @@ class NeurontestSession:
     # -- running -----------------------------------------------------------------------------
     def prepared_lab(self, key: LabKey) -> Lab:
         """The lab with every planned neuron mined (one pass for all, on first call)."""
+        from neurontest.engine.executors import MiningFailedError
+
         lab = self.lab(key)
         if self.planned.get(key):
-            lab.prepare(sorted(self.planned[key]))
+            try:
+                lab.prepare(sorted(self.planned[key]))
+            except MiningFailedError:
+                pass  # the lab remembers it: claims reading those neurons fail, the rest run
         return lab
 
     def ran(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
@@ -189,6 +210,8 @@ class NeurontestSession:
             corpus = info.get("corpus", {})
             lines.append(f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
                          f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0)} tokens)")
+        if self.executor is not None:
+            lines.append(self.executor.describe())
         if self.report_path:
             lines.append(f"report: {self.report_path}")
         return lines
