@@ -71,9 +71,9 @@ class NeuronInspection:
     def draft_yaml(self) -> str:
         """The draft hypothesis file (YAML text; strings are JSON-quoted, which YAML reads).
         When nothing simple explains the neuron, every line is a comment saying so: no claim."""
-        text = _yaml(self.draft)
         if self.explained or self.explanation is None:
-            return text
+            return _yaml(self.draft)
+        text = _yaml(self.draft, header=False)
         return "\n".join(_unexplained_header(self.neuron, self.explanation)
                          + [f"# {line}".rstrip() for line in text.splitlines()]) + "\n"
 
@@ -276,13 +276,14 @@ def _unexplained_header(neuron: NeuronRef, explanation: Explanation) -> list[str
             "#"]
 
 
-def _yaml(draft: dict[str, Any]) -> str:
+def _yaml(draft: dict[str, Any], header: bool = True) -> str:
     """Readable YAML for a draft (hand-laid so texts stay one per line)."""
     q = lambda value: json.dumps(value, ensure_ascii=False)  # noqa: E731 - JSON strings are YAML
     lines = ["# Draft hypothesis from `neurontest inspect`: fires_on is the simplest predicate with the",
              "# highest F1 the search found (token sets, token classes, contexts, at a few thresholds);",
-             f"# each bound sits {BOUND_MARGIN:g}-{BOUND_MARGIN + 0.01:g} below the value it measured, and the example",
-             "# texts were checked on this model. Review before use."]
+             f"# each bound sits {BOUND_MARGIN:g}-{BOUND_MARGIN + 0.01:g} below the value it measured (raised by 0.1, it",
+             "# fails), and the example texts were checked on this model. Review before use."]
+    lines = lines if header else []
     for key in ("model", "revision", "corpus", "corpus_tokens", "window"):
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
