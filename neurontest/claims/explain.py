@@ -8,9 +8,11 @@
 
 For each of a few firing thresholds, candidate generators propose predicates (`GENERATORS`: token
 sets grown greedily from the neuron's firing tokens, regexes for token classes, and context forms
-around the best of those); every candidate is scored on the whole corpus with its real mask, and
-the one with the highest F1 (a small penalty per extra part keeps it simple) wins. A generator is
-any `Callable[[Problem, Sequence[Scored]], Iterable[Candidate]]`, so new predicate forms plug in.
+around the best of those), fitted on the even corpus rows. Every candidate is scored with its real
+mask on the odd rows, and the one with the highest held-out F1 (less a small cost per extra part,
+so the simpler form wins a tie) is measured on the whole corpus. A generator is any
+`Callable[[Problem, Sequence[Scored]], Iterable[Candidate]]`, seeing the candidates scored so far
+at that threshold, so new predicate forms plug in as one more entry of the list.
 """
 
 from __future__ import annotations
