@@ -31,6 +31,7 @@ _EXPORTS = {
     "optimize_prompts": "neurontest.measure.optimize",
     "score_predicate": "neurontest.measure.metrics",
     "inspect_neuron": "neurontest.inspect",
+    "explain_neuron": "neurontest.claims.explain",
     "NeuronUnderTest": "neurontest.plugin.assertions",
     "planted_model": "neurontest.engine.planted",
 }

@@ -80,6 +80,12 @@ def _inspect(args: argparse.Namespace) -> int:
     if stats:
         _say(f"{ref}: max {stats['max']:.4g}, mean {stats['mean']:.4g}, "
              f"{stats['share_above']:.2%} of tokens above 0.25 x max")
+    explanation = view.explanation
+    if view.explained:
+        _say(f"{ref}: drafted from the best simple explanation, {explanation.describe()}")
+    elif explanation is not None:
+        _say(f"{ref}: nothing simple explains it (best: {explanation.describe()}); "
+             f"the draft is commented out and claims nothing")
     sys.stdout.write(view.draft_yaml())
     _say(f"wrote {out}")
     return 0

@@ -3,10 +3,13 @@
     lab = Lab.load()
     view = inspect_neuron(lab, "L3N1234")
     view                      # in Jupyter: heatmaps, histogram, logit attribution
-    print(view.draft_yaml())  # a starting hypothesis; its bounds are the measured values, rounded down
+    print(view.draft_yaml())  # a starting hypothesis, or a comment saying none is worth drafting
 
-The draft's `examples` texts are checked on the model before they are proposed, so the draft
-passes as written on the same model and corpus; it is a start, not a claim anyone has reviewed.
+The draft's predicate is the best simple explanation `neurontest.claims.explain` finds (highest
+F1 on the corpus), and each bound sits just below what it measured: the draft passes as written on
+the same model and corpus, and fails with any bound raised by 0.1. Its `examples` texts are checked
+on the model before they are proposed. When the best F1 is below 0.5 nothing simple explains the
+neuron, and the draft is commented out. It is a start, not a claim anyone has reviewed.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.engine.neuron import NeuronRef
+from neurontest.measure.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
+    from neurontest.claims.explain import Explanation
     from neurontest.lab import Lab
     from neurontest.measure.top_examples import CorpusExample
 
-RELATIVE_THRESHOLD = 0.25
+RELATIVE_THRESHOLD = 0.25  # the histogram's "share above" line
+BOUNDED_METRICS = ("f1", "precision", "recall")  # drafted bounds, by the scorer's names
+BOUND_MARGIN = 0.02  # how far below the measured value a drafted bound sits (plus rounding)
 
 
 @dataclass
@@ -39,6 +46,7 @@ class NeuronInspection:
     promoted: list[tuple[str, float]] = field(default_factory=list)
     suppressed: list[tuple[str, float]] = field(default_factory=list)
     draft: dict[str, Any] = field(default_factory=dict)
+    explanation: Explanation | None = None
     attribution_error: str = ""
 
     @property
@@ -55,9 +63,19 @@ class NeuronInspection:
     def histogram_edges(self) -> list[float]:
         return list(self.histogram.get("edges", []))
 
+    @property
+    def explained(self) -> bool:
+        """Whether a simple predicate explains the neuron well enough to draft claims."""
+        return self.explanation is not None and self.explanation.explained
+
     def draft_yaml(self) -> str:
-        """The draft hypothesis file (YAML text; strings are JSON-quoted, which YAML reads)."""
-        return _yaml(self.draft)
+        """The draft hypothesis file (YAML text; strings are JSON-quoted, which YAML reads).
+        When nothing simple explains the neuron, every line is a comment saying so: no claim."""
+        if self.explained or self.explanation is None:
+            return _yaml(self.draft)
+        text = _yaml(self.draft, header=False)
+        return "\n".join(_unexplained_header(self.neuron, self.explanation)
+                         + [f"# {line}".rstrip() for line in text.splitlines()]) + "\n"
 
     def context(self) -> dict[str, Any]:
         """The plain data the inspection templates render."""
@@ -101,6 +119,7 @@ class NeuronInspection:
 def inspect_neuron(lab: Lab, neuron: NeuronRef | str, *, k: int = 12) -> NeuronInspection:
     """Mine `neuron` on the lab's corpus and gather its top and random examples, histogram,
     stats, direct logit attribution and a draft hypothesis."""
+    from neurontest.claims.explain import explain_neuron
     from neurontest.measure.attribution import logit_attribution
     from neurontest.report.context import histogram_context
     from neurontest.measure.top_examples import random_examples, top_examples
@@ -122,49 +141,56 @@ def inspect_neuron(lab: Lab, neuron: NeuronRef | str, *, k: int = 12) -> NeuronI
         view.promoted, view.suppressed = attribution.promoted, attribution.suppressed
     except ValueError as exc:  # e.g. an unsupported final norm: the rest still stands
         view.attribution_error = str(exc)
-    view.draft = draft_hypothesis(lab, ref, top, rand)
+    view.explanation = explain_neuron(lab, ref)
+    view.draft = draft_hypothesis(lab, ref, top, rand, view.explanation)
     return view
 
 
-def _floor_05(x: float) -> float:
-    # The small epsilon keeps 0.85 (stored as 0.8499999...) at 0.85.
-    return max(0.0, math.floor(x * 20 + 1e-9) / 20)
+def bound_below(measured: float) -> str | None:
+    """`>= b` with b on the 0.01 grid, BOUND_MARGIN to BOUND_MARGIN + 0.01 below `measured`, so the
+    claim passes on the lab it was measured on and fails with b raised by 0.1; None when b would
+    be 0 or less (a bound that cannot fail says nothing)."""
+    value = math.floor((measured - BOUND_MARGIN) * 100) / 100
+    return f">= {value:.2f}" if value > 0 else None
 
 
 def draft_hypothesis(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
-                     rand: list[CorpusExample]) -> dict[str, Any]:
-    """A hypothesis-file mapping: fires_on the top examples' tokens, bounds as measured."""
-    from neurontest.claims.base import Threshold
-    from neurontest.claims.predicates import TokenSet
+                     rand: list[CorpusExample],
+                     explanation: Explanation | None = None) -> dict[str, Any]:
+    """A hypothesis-file mapping: `fires_on` the best simple explanation found
+    (`neurontest.claims.explain`), each bound just below what it measured. It is drafted even
+    when nothing simple explains the neuron: `NeuronInspection.draft_yaml` then comments it out."""
+    from neurontest.claims.explain import explain_neuron
 
-    threshold = Threshold(RELATIVE_THRESHOLD, relative=True)
-    tau = lab.tau(neuron, threshold)
-    tokens = list(dict.fromkeys(e.token.strip() for e in top if e.token.strip()))
-    entry: dict[str, Any] = {
-        "id": neuron.short_id,
-        "description": f"drafted by `neurontest inspect` from the top-{len(top)} corpus examples; "
-                       f"say what the neuron does",
-    }
+    explanation = explanation or explain_neuron(lab, neuron)
+    entry: dict[str, Any] = {"id": neuron.short_id}
     claims: list[dict[str, Any]] = []
-    if tokens:
-        predicate = TokenSet(tuple(tokens))
-        f1 = lab.score(neuron, predicate, threshold)["f1"]
-        claimed = lab.claimed(predicate)
-        share = sum(bool(claimed[e.row, e.position]) for e in top) / max(len(top), 1)
-        entry["fires_on"] = {"tokens": tokens}
-        claims.append({"kind": "activation", "f1": f">= {_floor_05(f1):.2f}"})
-        claims.append({"kind": "top_examples", "k": len(top), "share": f">= {_floor_05(share):.2f}"})
-    entry["threshold"] = {"relative": RELATIVE_THRESHOLD}
-    fires, silent = _example_texts(lab, neuron, top, rand, tau)
-    if fires or silent:
-        example: dict[str, Any] = {"kind": "examples"}
-        if fires:
-            example["fires"] = fires
-        if silent:
-            example["silent"] = silent
-        claims.append(example)
-    entry["claims"] = claims
     draft: dict[str, Any] = {}
+    if explanation.candidate is not None:
+        scores = explanation.scores
+        entry["description"] = (f"drafted by `neurontest inspect`: {explanation.describe()}; "
+                                f"say what the neuron does")
+        entry["fires_on"] = explanation.fires_on
+        entry["threshold"] = {"relative": explanation.threshold.value}
+        # Bounds by the names the scorer returns: which rate is "precision" is the scorer's call.
+        bounds = {name: bound_below(scores[name]) for name in BOUNDED_METRICS
+                  if name in scores and name in METRIC_NAMES}
+        claims.append({"kind": "activation"} | {k: v for k, v in bounds.items() if v})
+        claimed = lab.claimed(explanation.candidate.predicate)
+        share = sum(bool(claimed[e.row, e.position]) for e in top) / max(len(top), 1)
+        if top and (share_bound := bound_below(share)):
+            claims.append({"kind": "top_examples", "k": len(top), "share": share_bound})
+        fires, silent = _example_texts(lab, neuron, top, rand, float(scores["tau"]))
+        if fires or silent:
+            example: dict[str, Any] = {"kind": "examples"}
+            if fires:
+                example["fires"] = fires
+            if silent:
+                example["silent"] = silent
+            claims.append(example)
+    else:
+        entry["description"] = "drafted by `neurontest inspect`: no candidate names enough positions"
+    entry["claims"] = claims
     name = lab.describe()["model"].get("name")
     if name and name != "?":
         draft["model"] = name
@@ -238,11 +264,26 @@ def _example_texts(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
     return fires, silent
 
 
-def _yaml(draft: dict[str, Any]) -> str:
+def _unexplained_header(neuron: NeuronRef, explanation: Explanation) -> list[str]:
+    from neurontest.claims.explain import MIN_F1
+
+    best = explanation.describe() if explanation.candidate is not None else "no candidate"
+    return [f"# neurontest inspect: nothing simple explains {neuron.short_id}. The best candidate found,",
+            f"#   {best},",
+            f"# is below f1 {MIN_F1}, so no claim is drafted: a claim about it would either fail or,",
+            "# with its bounds lowered until it passes, say nothing. The draft below is a starting",
+            "# point, commented out; look at the page's examples and write the predicate yourself.",
+            "#"]
+
+
+def _yaml(draft: dict[str, Any], header: bool = True) -> str:
     """Readable YAML for a draft (hand-laid so texts stay one per line)."""
     q = lambda value: json.dumps(value, ensure_ascii=False)  # noqa: E731 - JSON strings are YAML
-    lines = ["# Draft hypothesis from `neurontest inspect`: bounds are the measured values rounded",
-             "# down to 0.05 and the example texts were checked on this model. Review before use."]
+    lines = ["# Draft hypothesis from `neurontest inspect`: fires_on is the simplest predicate with the",
+             "# highest F1 the search found (token sets, token classes, contexts, at a few thresholds);",
+             f"# each bound sits {BOUND_MARGIN:g}-{BOUND_MARGIN + 0.01:g} below the value it measured (raised by 0.1, it",
+             "# fails), and the example texts were checked on this model. Review before use."]
+    lines = lines if header else []
     for key in ("model", "revision", "corpus", "corpus_tokens", "window"):
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
@@ -251,9 +292,10 @@ def _yaml(draft: dict[str, Any]) -> str:
         lines.append(f"  - id: {entry['id']}")
         lines.append(f"    description: {q(entry['description'])}")
         if "fires_on" in entry:
-            lines.append(f"    fires_on: {{tokens: {q(entry['fires_on']['tokens'])}}}")
-        lines.append(f"    threshold: {{relative: {entry['threshold']['relative']}}}")
-        lines.append("    claims:")
+            lines.append(f"    fires_on: {q(entry['fires_on'])}")
+        if "threshold" in entry:
+            lines.append(f"    threshold: {{relative: {entry['threshold']['relative']}}}")
+        lines.append("    claims:" if entry["claims"] else "    claims: []")
         for claim in entry["claims"]:
             lines.append(f"      - kind: {claim['kind']}")
             for key, value in claim.items():
