@@ -176,3 +176,13 @@ def test_python_predicates_and_callables_reach_the_neuron_fixture():
     assert lab.claimed(by_function.subject.predicate).equal(lab.claimed(by_yaml.subject.predicate))
     instance = NeuronUnderTest.create(lab, planted.month.neuron, fires_on=TokenSet(("March",)))
     assert instance.subject.predicate == TokenSet(("March",))
+
+
+def test_python_predicates_are_keyed_by_their_source_not_their_address(tmp_path):
+    for name, body in (("one", "True"), ("two", "False")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "preds.py").write_text(f"def f(ids, position, vocab):\n    return {body}\n")
+    first = predicate_from_dict({"python": "preds:f"}, base_dir=tmp_path / "one")
+    second = predicate_from_dict({"python": "preds:f"}, base_dir=tmp_path / "two")
+    assert first.fingerprint != second.fingerprint
+    assert "0x" not in repr(first) and first.fingerprint in repr(first)

@@ -10,10 +10,12 @@ position, so keep it cheap.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -30,10 +32,19 @@ PredicateFunction = Callable[[Sequence[int], int, Vocabulary], bool]
 
 @dataclass(frozen=True)
 class PythonPredicate(Predicate):
-    """`function(ids, position, vocab)` is true at the position; `name` says which function."""
+    """`function(ids, position, vocab)` is true at the position; `name` says which function.
 
-    function: PredicateFunction
+    The repr carries a fingerprint of the function's source file and closure instead of its
+    memory address: remembered claim results are keyed by it, so editing the function (or a
+    helper in its file) runs the claim again."""
+
+    function: PredicateFunction = field(repr=False)
     name: str
+    fingerprint: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint", source_fingerprint(self.function))
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
         import torch
@@ -48,6 +59,22 @@ class PythonPredicate(Predicate):
 
     def describe(self) -> str:
         return f"python predicate {self.name}"
+
+
+def source_fingerprint(function: PredicateFunction) -> str:
+    """A hash of the function's module source, its name and its closure's values."""
+    parts = [getattr(function, "__qualname__", repr(type(function)))]
+    try:
+        parts.append(inspect.getsource(sys.modules[function.__module__]))
+    except (AttributeError, KeyError, OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        parts.append(repr((code.co_code, code.co_consts)) if code is not None else "")
+    for cell in getattr(function, "__closure__", None) or ():
+        try:
+            parts.append(repr(cell.cell_contents))
+        except ValueError:  # an empty cell
+            parts.append("<empty>")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def python_predicate(reference: str, base_dir: Path | None) -> PythonPredicate:
