@@ -186,3 +186,13 @@ def test_python_predicates_are_keyed_by_their_source_not_their_address(tmp_path)
     second = predicate_from_dict({"python": "preds:f"}, base_dir=tmp_path / "two")
     assert first.fingerprint != second.fingerprint
     assert "0x" not in repr(first) and first.fingerprint in repr(first)
+
+
+def test_only_token_predicates_have_an_exact_token_table():
+    context = predicate_from_dict({"tokens": ["good"], "preceded_by": ["not"]})
+    assert not hasattr(context, "token_table")  # e.g. logit_attribution's `matches:` refuses it
+    good = STRINGS.index(" good")
+    assert context.target_table(VOCAB).nonzero().flatten().tolist() == [good]
+    run = predicate_from_dict({"in_run": {"of": {"regex": r"^\d$"}}, "followed_by": [","]})
+    assert run.target_table(VOCAB).nonzero().flatten().tolist() == [3, 4, 5, 6]
+    assert bool(predicate_from_dict({"inside": {"open": ["("], "close": [")"]}}).target_table(VOCAB).all())

@@ -40,8 +40,8 @@ class Near(Predicate):
             seen |= shifted(other, offset)
         return self.target.mask(batch, vocab) & (~seen if self.negate else seen)
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        return self.target.token_table(vocab)
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        return self.target.target_table(vocab)
 
     def parts_to_check(self) -> tuple[Predicate, ...]:
         return (self.target, self.other)
@@ -104,8 +104,8 @@ class Sequence(Predicate):
                 out = out & shifted(element.mask(batch, vocab), i - self.target)
         return out
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        return self.elements[self.target].token_table(vocab)
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        return self.elements[self.target].target_table(vocab)
 
     def parts_to_check(self) -> tuple[Predicate, ...]:
         return self.elements

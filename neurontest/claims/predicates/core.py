@@ -39,10 +39,11 @@ class Predicate:
     def describe(self) -> str:
         raise NotImplementedError
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        """Bool per token id: the tokens at which this predicate can hold. Exact for a token
-        predicate; for a context form, the token the target itself must be (perturbation word
-        pools read it). All True when any token can be the target."""
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        """Bool per token id: the tokens at which this predicate can hold (perturbation word
+        pools read it). Exact for a token predicate; for a context form, what the target token
+        itself must be; all True when any token can be. Only token predicates have the exact
+        `token_table`."""
         import torch
 
         return torch.ones(len(vocab), dtype=torch.bool)
@@ -70,6 +71,9 @@ class TokenPredicate(Predicate):
     def build_table(self, vocab: Vocabulary) -> torch.Tensor:
         """Compute the bool-per-token-id table (`token_table` memoises it)."""
         raise NotImplementedError
+
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        return self.token_table(vocab)
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
         return self.token_table(vocab)[batch.tokens] & batch.mask

@@ -27,10 +27,10 @@ class Either(Predicate):
             out = out | part.mask(batch, vocab)
         return out
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        table = self.parts[0].token_table(vocab)
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        table = self.parts[0].target_table(vocab)
         for part in self.parts[1:]:
-            table = table | part.token_table(vocab)
+            table = table | part.target_table(vocab)
         return table
 
     def parts_to_check(self) -> tuple[Predicate, ...]:
@@ -52,10 +52,10 @@ class Both(Predicate):
             out = out & part.mask(batch, vocab)
         return out
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        table = self.parts[0].token_table(vocab)
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        table = self.parts[0].target_table(vocab)
         for part in self.parts[1:]:
-            table = table & part.token_table(vocab)
+            table = table & part.target_table(vocab)
         return table
 
     def parts_to_check(self) -> tuple[Predicate, ...]:

@@ -54,8 +54,8 @@ class InRun(Predicate):
             out &= _at_places(from_start, from_end, self.places)
         return out
 
-    def token_table(self, vocab: Vocabulary) -> torch.Tensor:
-        return self.of.token_table(vocab)
+    def target_table(self, vocab: Vocabulary) -> torch.Tensor:
+        return self.of.target_table(vocab)
 
     def parts_to_check(self) -> tuple[Predicate, ...]:
         return (self.of,)
