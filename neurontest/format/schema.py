@@ -25,6 +25,13 @@ PREDICATE: dict[str, Any] = {
     "properties": TOKEN_PREDICATE["properties"] | {
         "preceded_by": TOKEN_PREDICATE, "not_preceded_by": TOKEN_PREDICATE,
         "within": {"type": "integer", "minimum": 1},
+        # The composable forms (docs/hypothesis-format.md); predicate_from_dict checks them fully.
+        "followed_by": TOKEN_PREDICATE, "not_followed_by": TOKEN_PREDICATE,
+        "at": {"type": "integer", "minimum": 1},
+        "all_of": {"type": "array", "items": {"type": "object"}}, "not": {"type": "object"},
+        "sequence": {"type": "array", "items": {"type": "object"}},
+        "in_run": {"type": "object"}, "inside": {"type": "object"}, "word": {"type": "object"},
+        "python": {"type": "string", "pattern": "^[\\w.]+:\\w+$"},
     },
     "additionalProperties": False,
 }

@@ -88,12 +88,14 @@ class NeuronEntry:
     fires_on: dict[str, Any] | None
     threshold: Any
     claims: list[ClaimEntry] = field(default_factory=list)
+    base_dir: Path | None = None  # the file's folder: where `python:` predicates are looked up
 
     def subject(self) -> Subject:
         from neurontest.claims.base import Subject, Threshold
         from neurontest.claims.predicates import predicate_from_dict
 
-        predicate = None if self.fires_on is None else predicate_from_dict(self.fires_on)
+        predicate = None if self.fires_on is None else predicate_from_dict(
+            self.fires_on, base_dir=self.base_dir)
         return Subject(self.neuron, predicate, Threshold.parse(self.threshold), self.description)
 
     def build(self, claim: ClaimEntry) -> Claim:
@@ -153,7 +155,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         fires_on = item.get("fires_on")
         try:
             if fires_on is not None:
-                predicate_from_dict(fires_on)
+                predicate_from_dict(fires_on, base_dir=path.parent)
             Threshold.parse(item.get("threshold"))
         except ValueError as exc:
             key = "fires_on" if "threshold" not in str(exc) else "threshold"
@@ -162,7 +164,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         if not isinstance(claims_data, list) or not claims_data:
             raise fail(f"{ref.short_id}: `claims:` must be a non-empty list", _line(item, "claims", item))
         entry = NeuronEntry(ref, getattr(item, "line", 0), str(item.get("description", "")), fires_on,
-                            item.get("threshold"))
+                            item.get("threshold"), base_dir=path.parent)
         seen: dict[str, int] = {}
         for claim in claims_data:
             line = getattr(claim, "line", _line(item, "claims"))

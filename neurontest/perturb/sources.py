@@ -20,11 +20,8 @@ if TYPE_CHECKING:
 
 
 def token_table(predicate: Predicate, vocab: Vocabulary) -> torch.Tensor:
-    """Bool per token id: the token part of the predicate (a context predicate's `token`)."""
-    from neurontest.claims.predicates import Context
-
-    part = predicate.token if isinstance(predicate, Context) else predicate
-    return part.token_table(vocab)  # type: ignore[attr-defined]
+    """Bool per token id: the tokens the predicate's target can be (a context form's target)."""
+    return predicate.target_table(vocab)
 
 
 def clean_ids(vocab: Vocabulary) -> list[int]:

@@ -25,16 +25,21 @@ class NeuronUnderTest:
     subject: Subject
 
     @classmethod
-    def create(cls, lab: Lab, neuron: str | NeuronRef, *, fires_on: dict | list | None = None,
+    def create(cls, lab: Lab, neuron: str | NeuronRef, *, fires_on: Any = None,
                threshold: Any = None, description: str = "") -> NeuronUnderTest:
+        """`fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
+        function `(ids, position, vocab) -> bool`."""
         from neurontest.claims.base import Subject, Threshold
-        from neurontest.claims.predicates import predicate_from_dict
+        from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
 
         ref = neuron if isinstance(neuron, NeuronRef) else NeuronRef.parse(neuron)
         lab.check_neuron(ref)
         predicate = None
-        if fires_on is not None:  # checked against the tokenizer when a claim runs
-            predicate = predicate_from_dict({"tokens": fires_on} if isinstance(fires_on, list) else fires_on)
+        if callable(fires_on) and not isinstance(fires_on, Predicate):
+            name = f"{getattr(fires_on, '__module__', '?')}:{getattr(fires_on, '__qualname__', fires_on)}"
+            predicate = PythonPredicate(fires_on, name)
+        elif fires_on is not None:  # checked against the tokenizer when a claim runs
+            predicate = predicate_from_dict(fires_on)
         return cls(lab, Subject(ref, predicate, Threshold.parse(threshold), description))
 
     def check(self, kind: str, **options: Any) -> ClaimResult:

@@ -50,9 +50,9 @@ def test_predicates_never_mark_bos_or_padding(planted):
 def test_predicate_dict_errors():
     with pytest.raises(ValueError, match="exactly one of"):
         predicate_from_dict({"tokens": ["a"], "regex": "b"})
-    with pytest.raises(ValueError, match="unknown predicate key"):
+    with pytest.raises(ValueError, match="^fires_on: unknown key 'token'; did you mean 'tokens'"):
         predicate_from_dict({"token": ["a"]})
-    with pytest.raises(ValueError, match="`within` needs"):
+    with pytest.raises(ValueError, match="^fires_on.within: `within` needs"):
         predicate_from_dict({"tokens": ["a"], "within": 2})
 
 
