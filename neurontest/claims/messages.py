@@ -15,13 +15,16 @@ def failure_message(claim: Claim, result: ClaimResult, lab: Any) -> str:
     info = lab.describe()
     neuron = claim.neuron
     lines = [
-        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim failed",
+        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim "
+        f"{'is inconclusive' if result.inconclusive else 'failed'}",
         f"  model {info['model']['name']} ({info['model']['fingerprint']}); corpus "
         f"{info.get('corpus', {}).get('name', '-')}",
     ]
     if claim.subject.description:
         lines.append(f"  neuron claimed to: {claim.subject.description}")
     lines.append(f"  {result.summary}")
+    if result.inconclusive:
+        lines.append(f"  INCONCLUSIVE {result.inconclusive.removeprefix('inconclusive: ')}")
     for measurement in result.measurements:
         flag = "FAIL" if not measurement.passed else "    "
         lines.append(f"  {flag} {measurement}")
