@@ -86,7 +86,7 @@ class Measurement:
         return f"{self.level:.0%} CI {self.interval[0]:.3g} to {self.interval[1]:.3g}"
 
     def __str__(self) -> str:
-        notes = [self.interval_text()] if self.interval is not None else []
+        notes = []
         if self.bound is not None:
             held = (f"the CI's {'lower' if self.bound.op in ('>=', '>') else 'upper'} end"
                     if self.confident and self.checked_value != self.value else "")
@@ -94,6 +94,8 @@ class Measurement:
                 notes.append(f"ok, {self.bound}" + (f" for {held}" if held else ""))
             else:
                 notes.append(f"expected {self.bound}" + (f" for {held}" if held else ""))
+        if self.interval is not None:
+            notes.append(self.interval_text())
         text = f"{self.name} = {self.value:.4g}" + (f" ({'; '.join(notes)})" if notes else "")
         return f"{text}: {self.detail}" if self.detail else text
 
