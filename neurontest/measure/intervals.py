@@ -6,9 +6,11 @@
   (or texts), since positions in one text are not independent.
 
 The bootstrap draws window counts with a fixed seed, so a rerun gives the same interval and a
-remembered result stays valid. It never touches single positions: per window it keeps
-sufficient statistics (counts, sums), so each resample is one matrix product; only AUPRC and the
-operating points, which depend on the ranking, need a weighted cumulative sum over positions.
+remembered result stays valid. The count- and moment-based metrics never revisit single
+positions: per window it keeps sufficient statistics (counts, sums), so all resamples are one
+matrix product; only AUPRC and the operating points, which depend on the ranking, need a
+weighted cumulative sum over the ranked positions (in chunks of resamples, to bound memory).
+Wilson intervals treat positions as independent; the bootstrap does not.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ DEFAULT_RESAMPLES = 400
 BOOTSTRAP_SEED = 0
 # Resamples per chunk for the ranking metrics: bounds memory at ~chunk x positions floats.
 _RANK_CHUNK = 32
+# The ranking metrics cost resamples x ranked positions; past this budget they use fewer
+# resamples (the first ones drawn, never under _MIN_RANK_RESAMPLES), so a broad predicate over
+# 100k positions stays well under a second.
+_RANK_BUDGET = 8_000_000
+_MIN_RANK_RESAMPLES = 200
 
 Interval = tuple[float, float]
 
@@ -128,12 +135,20 @@ def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, cou
     import torch
 
     order = torch.argsort(a, descending=True, stable=True)
+    if bool(c.any()):
+        # Ranks below the last claimed position (and its ties) add no hit: AP and every cut
+        # that reaches full recall are decided above it. A true claim ranks high, so this
+        # usually keeps a few hundred of 100k positions.
+        last = int(c[order].nonzero()[-1])
+        order = order[: int((a[order] >= a[order][last]).sum())]
     ranked, hit, window = a[order], c[order].to(torch.float32), groups[order]
     last_of_tie = torch.ones(len(order), dtype=torch.bool)
     last_of_tie[:-1] = ranked[:-1] != ranked[1:]
     out: dict[str, list[torch.Tensor]] = {"auprc": []} | {name: [] for name in operating}
-    for start in range(0, counts.shape[0], _RANK_CHUNK):
-        weight = counts[start:start + _RANK_CHUNK].to(torch.float32)[:, window]
+    affordable = _RANK_BUDGET // max(len(order), 1)
+    n_resamples = min(counts.shape[0], max(affordable, _MIN_RANK_RESAMPLES))
+    for start in range(0, n_resamples, _RANK_CHUNK):
+        weight = counts[start:min(start + _RANK_CHUNK, n_resamples)].to(torch.float32)[:, window]
         hits = weight * hit
         cum_hits, cum_all = torch.cumsum(hits, 1), torch.cumsum(weight, 1)
         total = cum_hits[:, -1:]

@@ -141,3 +141,19 @@ def test_grouped_mean_interval_resamples_texts():
     lo, hi = grouped_mean_interval([-1.0, -1.2, -0.8, -3.0], [0, 0, 1, 2])
     assert lo <= -1.5 <= hi and lo >= -3.0 and hi <= -0.8
     assert grouped_mean_interval([-1.0, -2.0], [0, 0]) is None
+
+
+def test_ranking_intervals_ignore_positions_below_every_claimed_one():
+    a, c, groups = _windows()
+    extra = torch.full((400,), -1.0)  # below every claimed activation, in the same windows
+    a2 = torch.cat([a, extra])
+    c2 = torch.cat([c, torch.zeros(400, dtype=torch.bool)])
+    g2 = torch.cat([groups, torch.arange(200).repeat(2)])
+    operating = {"precision_at_recall": 0.9}
+    point = score_predicate(a, c, 0.9) | {"precision_at_recall": precision_at_recall(a, c, 0.9)}
+    point2 = score_predicate(a2, c2, 0.9) | {"precision_at_recall": precision_at_recall(a2, c2, 0.9)}
+    assert point2["auprc"] == pytest.approx(point["auprc"])
+    one = window_bootstrap(a, c, groups, 0.9, point, operating=operating)
+    two = window_bootstrap(a2, c2, g2, 0.9, point2, operating=operating)
+    for name in ("auprc", "precision_at_recall"):
+        assert two[name] == pytest.approx(one[name]), name
