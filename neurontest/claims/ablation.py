@@ -6,6 +6,7 @@ import statistics
 from typing import TYPE_CHECKING
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
 from neurontest.engine.neuron import NeuronRef
 
@@ -16,12 +17,13 @@ if TYPE_CHECKING:
 class AblationClaim(Claim):
     """Zero- or mean-ablating the neuron (plus `also_ablate`) changes the log-prob of the true
     next token, or of `target`, at the [[marked]] positions of `texts` (every position if
-    unmarked) by a mean within `effect`; `kl` bounds the mean KL(clean || ablated) there.
+    unmarked) by a mean within `effect`; `kl` bounds the mean KL(clean || ablated) there. The
+    mean effect carries a bootstrap interval over texts; `confidence:` makes `effect` hold for it.
     The whole distribution (min, median, max) is reported: means can hide cancelling effects."""
 
     kind = "ablation"
     options = {"texts": "texts", "target": "string", "mode": "enum:zero|mean",
-               "also_ablate": "neurons", "effect": "bound", "kl": "bound"}
+               "also_ablate": "neurons", "effect": "bound", "kl": "bound", "confidence": "number"}
     required = ("texts",)
 
     @classmethod
@@ -31,6 +33,7 @@ class AblationClaim(Claim):
             raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
         for ref in data.get("also_ablate", []):
             NeuronRef.parse(str(ref))
+        claim_confidence(data)
 
     @property
     def ablated(self) -> list[NeuronRef]:
@@ -54,6 +57,7 @@ class AblationClaim(Claim):
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.measure.ablation import ablate
+        from neurontest.measure.intervals import grouped_mean_interval
 
         mode = self.config.get("mode", "zero")
         target = self.config.get("target")
@@ -61,18 +65,26 @@ class AblationClaim(Claim):
         marked = [mark_positions(lab.tokenizer, t) for t in self.config["texts"]]
         effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
                          targets=[target] if target else ())
-        diffs, kls, rows = [], [], []
-        for m, effect in zip(marked, effects):
+        diffs, kls, rows, texts_of = [], [], [], []
+        for text_index, (m, effect) in enumerate(zip(marked, effects)):
             series = effect.target_logprob_diff[target] if target else effect.true_next_logprob_diff
             positions = list(m.positions) or list(range(len(series)))
             positions = [p for p in positions if p < len(series)]
             diffs += [series[p] for p in positions]
+            texts_of += [text_index] * len(positions)
             kls += [effect.kl[p] for p in positions if p < len(effect.kl)]
             rows.append(TokenRow(effect.str_tokens, list(series) + [0.0] * (len(effect.str_tokens) - len(series)),
                                  positions, label=f"log-prob change of {target or 'the next token'}"))
         measurements = []
+        level, confident = claim_confidence(self.config)
         if diffs:
-            measurements.append(Measurement("effect", statistics.fmean(diffs), self.bound("effect")))
+            # Positions in one text are not independent: the bootstrap resamples whole texts.
+            interval = grouped_mean_interval(diffs, texts_of, level=level)
+            measurements.append(Measurement(
+                "effect", statistics.fmean(diffs), self.bound("effect"), interval=interval,
+                level=level, confident=confident and "effect" in self.config,
+                detail=f"mean log-prob change over {len(diffs)} position(s) in "
+                       f"{len(set(texts_of))} text(s)"))
             measurements += [Measurement("effect_min", min(diffs)),
                              Measurement("effect_median", statistics.median(diffs)),
                              Measurement("effect_max", max(diffs))]

@@ -49,20 +49,55 @@ class Bound:
 
 @dataclass
 class Measurement:
-    """One measured number, the bound it was held to, and whether it held."""
+    """One measured number, the bound it was held to, and whether it held.
+
+    `interval` is its confidence interval at `level` (None where none is defined). With
+    `confident` the bound must hold for the whole interval: its lower end for `>=`/`>`, its upper
+    end for `<=`/`<`. `detail` says the metric in plain words with its counts."""
 
     name: str
     value: float
     bound: Bound | None = None
+    interval: tuple[float, float] | None = None
+    level: float = 0.95
+    confident: bool = False
+    detail: str = ""
+
+    @property
+    def checked_value(self) -> float:
+        """The number the bound is held to: the value, or with `confident` the interval's end
+        that the bound is most likely to fail at."""
+        if not self.confident or self.interval is None or self.bound is None:
+            return self.value
+        if self.bound.op in (">=", ">"):
+            return self.interval[0]
+        if self.bound.op in ("<=", "<"):
+            return self.interval[1]
+        return self.value
 
     @property
     def passed(self) -> bool:
-        return self.bound is None or self.bound.holds(self.value)
+        return self.bound is None or self.bound.holds(self.checked_value)
+
+    def interval_text(self) -> str:
+        """`95% CI 0.1-0.117`, or "" without an interval."""
+        if self.interval is None:
+            return ""
+        return f"{self.level:.0%} CI {self.interval[0]:.3g} to {self.interval[1]:.3g}"
 
     def __str__(self) -> str:
-        verdict = "" if self.bound is None else (
-            f" (expected {self.bound})" if not self.passed else f" (ok, {self.bound})")
-        return f"{self.name} = {self.value:.4g}{verdict}"
+        notes = []
+        if self.bound is not None:
+            held = (f"the CI's {'lower' if self.bound.op in ('>=', '>') else 'upper'} end"
+                    if self.confident and self.checked_value != self.value else "")
+            if self.passed:
+                notes.append(f"ok, {self.bound}" + (f" for {held}" if held else ""))
+            else:
+                notes.append(f"expected {self.bound}" + (f" for {held}" if held else ""))
+        if self.interval is not None:
+            notes.append(self.interval_text())
+        text = f"{self.name} = {self.value:.4g}" + (f" ({'; '.join(notes)})" if notes else "")
+        return f"{text}: {self.detail}" if self.detail else text
 
 
 @dataclass
@@ -96,10 +131,17 @@ class ClaimResult:
     evidence: list[Evidence] = field(default_factory=list)
     extra_failures: list[str] = field(default_factory=list)
     cached: bool = False  # remembered from an earlier run (neurontest.plugin.result_cache)
+    #: why the evidence is too thin for any verdict ("" if it is enough); such a claim fails
+    inconclusive: str = ""
 
     @property
     def passed(self) -> bool:
-        return not self.extra_failures and all(m.passed for m in self.measurements)
+        return (not self.inconclusive and not self.extra_failures
+                and all(m.passed for m in self.measurements))
+
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """Each metric's confidence interval, for those that have one."""
+        return {m.name: m.interval for m in self.measurements if m.interval is not None}
 
     def metrics(self) -> dict[str, float]:
         return {m.name: m.value for m in self.measurements}
@@ -137,20 +179,28 @@ def result_to_dict(result: ClaimResult) -> dict[str, Any]:
 
 
 def result_from_dict(data: dict[str, Any]) -> ClaimResult:
-    """The inverse of `result_to_dict`, evidence included."""
+    """The inverse of `result_to_dict`, evidence included; entries written before intervals
+    existed read as measurements without one."""
     return ClaimResult(
         kind=data["kind"],
         neuron=NeuronRef(**data["neuron"]),
-        measurements=[Measurement(m["name"], m["value"],
-                                  None if m["bound"] is None else Bound(**m["bound"]))
-                      for m in data["measurements"]],
+        measurements=[_measurement_from_dict(m) for m in data["measurements"]],
         summary=data["summary"],
         evidence=[Evidence(e["title"], [TokenRow(**r) for r in e["rows"]],
                            [tuple(t) for t in e["table"]], e["value_label"])
                   for e in data["evidence"]],
         extra_failures=list(data["extra_failures"]),
         cached=bool(data.get("cached", False)),
+        inconclusive=str(data.get("inconclusive", "")),
     )
+
+
+def _measurement_from_dict(m: dict[str, Any]) -> Measurement:
+    interval = m.get("interval")
+    return Measurement(m["name"], m["value"], None if m["bound"] is None else Bound(**m["bound"]),
+                       interval=None if interval is None else (float(interval[0]), float(interval[1])),
+                       level=float(m.get("level", 0.95)), confident=bool(m.get("confident", False)),
+                       detail=str(m.get("detail", "")))
 
 
 # MLP neurons with SiLU/GELU are dense (small non-zero values everywhere), so SAEBench's 1% of max

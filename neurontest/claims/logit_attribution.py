@@ -10,10 +10,17 @@ from neurontest.claims.predicates import predicate_from_dict
 if TYPE_CHECKING:
     from neurontest.lab import Lab
 
+#: Value label of the table that places the claimed tokens in the whole vocabulary; its rows are
+#: labelled with the rank already (messages print them as they are).
+RANK_VALUE_LABEL = "z-score among the vocabulary"
+# Claimed tokens listed with their rank (a regex can match thousands; the best-ranked matter).
+MAX_RANKED_CLAIMED = 20
+
 
 class LogitAttributionClaim(Claim):
     """Among the top-`k` tokens of (W_out[L][n] * g_final) @ W_U (its own layer, through the
-    final norm's gain), in `direction` promoted or suppressed, a `share` match `matches`."""
+    final norm's gain), in `direction` promoted or suppressed, a `share` match `matches`. The
+    result also places every claimed token in the whole vocabulary (rank and z-score)."""
 
     kind = "logit_attribution"
     options = {"matches": "predicate", "k": "integer", "direction": "enum:promoted|suppressed",
@@ -24,6 +31,8 @@ class LogitAttributionClaim(Claim):
     def validate_options(cls, data: dict) -> None:
         super().validate_options(data)
         predicate_from_dict(data["matches"])
+        if "k" in data and (isinstance(data["k"], bool) or not isinstance(data["k"], int) or data["k"] < 1):
+            raise ValueError(f"`k:` of a logit_attribution claim is a whole number >= 1, got {data['k']!r}")
 
     def check(self, lab: Lab) -> None:
         predicate_from_dict(self.config["matches"]).check(lab.vocab)
@@ -31,28 +40,47 @@ class LogitAttributionClaim(Claim):
     def run(self, lab: Lab) -> ClaimResult:
         import torch
 
-        from neurontest.measure.attribution import logit_direction
+        from neurontest.measure.attribution import logit_direction, vocabulary_ranks
 
-        k = int(self.config.get("k", 20))
         direction = self.config.get("direction", "promoted")
+        promoted = direction == "promoted"
+        other = "suppressed" if promoted else "promoted"
         matches = predicate_from_dict(self.config["matches"])
-        weights = logit_direction(lab.model, self.neuron).float().cpu()
         table = matches.token_table(lab.vocab) if hasattr(matches, "token_table") else None
         if table is None:
             raise ValueError("`matches:` of a logit_attribution claim is a token predicate (no context)")
+        weights = logit_direction(lab.model, self.neuron).float().cpu()
+        size = min(len(weights), len(lab.vocab.strings))
+        weights = weights[:size]
+        k = min(int(self.config.get("k", 20)), size)
 
         def ranked(sign: float) -> list[tuple[int, float]]:
             values, ids = torch.topk(sign * weights, k)
             return [(int(i), float(sign * v)) for v, i in zip(values, ids)]
 
-        mine, other = (ranked(1.0), ranked(-1.0)) if direction == "promoted" else (ranked(-1.0), ranked(1.0))
+        mine, opposite = (ranked(1.0), ranked(-1.0)) if promoted else (ranked(-1.0), ranked(1.0))
         hits = [bool(table[i]) for i, _ in mine]
         share = sum(hits) / len(hits) if hits else 0.0
         named = [(lab.vocab.strings[i], v) for i, v in mine]
-        summary = (f"{sum(hits)} of the top-{k} {direction} tokens are {matches.describe()}: "
-                   + ", ".join(repr(t) for t, _ in named[:8]))
-        evidence = [Evidence(f"top-{k} {direction} tokens", table=named, value_label="logit weight"),
-                    Evidence(f"top-{k} {'suppressed' if direction == 'promoted' else 'promoted'} tokens",
-                             table=[(lab.vocab.strings[i], v) for i, v in other], value_label="logit weight")]
+        claimed_ids = [i for i in range(size) if bool(table[i])]
+        ranks = vocabulary_ranks(weights, claimed_ids, promoted=promoted)
+        where = (f"; the {len(ranks):,} claimed token(s) rank from #{ranks[0].rank:,} of {size:,} "
+                 f"{direction} (median #{ranks[len(ranks) // 2].rank:,})" if ranks
+                 else f"; no token of the vocabulary is {matches.describe()}")
+        summary = (f"{sum(hits)} of the top-{k} {direction} tokens are {matches.describe()}" + where)
+        rank_rows = [(f"{lab.vocab.strings[r.token_id]!r} #{r.rank:,} "
+                      f"(pushed {'up' if r.z > 0 else 'down'})", r.z)
+                     for r in ranks[:MAX_RANKED_CLAIMED]]
+        hidden = len(ranks) - len(rank_rows)
+        evidence = [
+            Evidence(f"top-{k} {direction} tokens", table=named, value_label="logit weight"),
+            Evidence(f"claimed tokens by their {direction} rank among all {size:,} tokens"
+                     + (f" (best {len(rank_rows)} of {len(ranks):,})" if hidden else ""),
+                     table=rank_rows, value_label=RANK_VALUE_LABEL),
+            Evidence(f"top-{k} {other} tokens",
+                     table=[(lab.vocab.strings[i], v) for i, v in opposite], value_label="logit weight"),
+        ]
+        detail = f"of the {k} most {direction} tokens, {sum(hits)} are {matches.describe()}"
         return ClaimResult(self.kind, self.neuron,
-                           [Measurement("share", share, self.bound("share", ">= 0.5"))], summary, evidence)
+                           [Measurement("share", share, self.bound("share", ">= 0.5"), detail=detail)],
+                           summary, evidence)

@@ -37,6 +37,18 @@ class LogitAttribution:
     suppressed: list[tuple[str, float]]
 
 
+@dataclass(frozen=True)
+class TokenRank:
+    """Where one token's logit weight stands among the whole vocabulary: `rank` 1 is the most
+    promoted (or, ranked for suppression, the most suppressed); `z` is its weight in standard
+    deviations from the vocabulary mean (positive: pushed up, negative: pushed down)."""
+
+    token_id: int
+    rank: int
+    z: float
+    value: float
+
+
 @dataclass
 class DirectEffect:
     """Per real token (BOS excluded): the neuron's activation, the final norm's scale, and the
@@ -96,6 +108,26 @@ def logit_attribution(model: Any, neuron: NeuronRef, *, k: int = 20) -> LogitAtt
         promoted=[(decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices)],
         suppressed=[(decode([int(i)]), float(v)) for v, i in zip(bottom.values, bottom.indices)],
     )
+
+
+def vocabulary_ranks(direction: torch.Tensor, token_ids: Sequence[int], *,
+                     promoted: bool = True) -> list[TokenRank]:
+    """Rank and z-score of each of `token_ids` among every token of `direction` (one logit
+    weight per vocabulary token), ranked by promotion or, with `promoted=False`, suppression;
+    best-ranked first."""
+    import torch
+
+    direction = direction.reshape(-1).to(torch.float64)
+    sign = 1.0 if promoted else -1.0
+    order = torch.argsort(sign * direction, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(1, len(order) + 1)
+    std = float(direction.std(unbiased=False))
+    mean = float(direction.mean())
+    ids = torch.tensor(sorted(set(int(i) for i in token_ids)), dtype=torch.long)
+    out = [TokenRank(int(i), int(rank[i]), (float(direction[i]) - mean) / std if std else 0.0,
+                     float(direction[i])) for i in ids]
+    return sorted(out, key=lambda r: r.rank)
 
 
 def direct_effect(

@@ -1,12 +1,15 @@
 """Scores of a predicate against a neuron's real activations, as the field defines them.
 
 Notation (docs/metrics.md): `a` are activations at every scorable corpus position (padding and
-BOS excluded), `c` the claim's predicate there, `y = a > tau` the firing mask.
+BOS excluded), `c` the claim's predicate there, `y = a > tau` the firing mask. The neuron is the
+classifier and the claimed concept the label (NeuronEval, arXiv 2506.05774):
 
-- precision = |c & y| / |c|     ("only": where the claim says it fires, it does)
-- recall    = |c & y| / |y|     ("all": where it fires, the claim said so)
+- precision = |c & y| / |y|     ("only": where it fires, the claim names the token)
+- recall    = |c & y| / |c|     ("all": where the claim names a token, it fires)
 - f1, iou = |c & y| / |c | y|, balanced_accuracy = (TPR + TNR) / 2
 - auprc: average precision of ranking positions by raw `a` against `c` (no threshold)
+- recall_at_precision(p): the highest recall any activation threshold reaches while keeping
+  precision >= p; precision_at_recall(r): the highest precision at recall >= r (no tau either)
 - pearson: correlation of `a` and `c`, pooled over all positions (Bills et al. 2023)
 - variance_explained: [Var(a) - (p0 Var(a|c=0) + p1 Var(a|c=1))] / Var(a) (Gurnee et al.)
 """
@@ -22,6 +25,8 @@ METRIC_NAMES = (
     "precision", "recall", "f1", "iou", "auprc", "pearson", "variance_explained",
     "balanced_accuracy",
 )
+#: Threshold-free operating-point metrics; each needs the level of the other metric to hold.
+OPERATING_POINT_METRICS = {"recall_at_precision": "at_precision", "precision_at_recall": "at_recall"}
 
 
 def _safe_div(num: float, den: float) -> float:
@@ -29,7 +34,9 @@ def _safe_div(num: float, den: float) -> float:
 
 
 def score_predicate(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, float]:
-    """Every metric in `METRIC_NAMES` plus counts, for 1-D activations `a` and predicate `c`."""
+    """Every metric in `METRIC_NAMES` plus counts, for 1-D activations `a` and predicate `c`.
+
+    Counts: `n_positions`, `n_claimed` (|c|), `n_firing` (|y|), `n_both` (|c & y|)."""
     import torch
 
     a = a.reshape(-1).to(torch.float64)
@@ -39,9 +46,9 @@ def score_predicate(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, f
     y = a > tau
     tp = float((c & y).sum())
     n_c, n_y, n = float(c.sum()), float(y.sum()), float(a.numel())
-    fp, fn = n_c - tp, n_y - tp
+    fp, fn = n_y - tp, n_c - tp  # fp: fires off the claim; fn: claimed but silent
     tn = n - tp - fp - fn
-    precision, recall = _safe_div(tp, n_c), _safe_div(tp, n_y)
+    precision, recall = _safe_div(tp, n_y), _safe_div(tp, n_c)
     return {
         "precision": precision,
         "recall": recall,
@@ -54,6 +61,7 @@ def score_predicate(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, f
         "n_positions": n,
         "n_claimed": n_c,
         "n_firing": n_y,
+        "n_both": tp,
         "tau": float(tau),
     }
 
@@ -71,7 +79,51 @@ def average_precision(a: torch.Tensor, c: torch.Tensor) -> float:
     return float((precision_at_rank * hits).sum() / n_pos)
 
 
+def precision_recall_curve(a: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(precision, recall) of `firing = a >= t` for every distinct activation t, high to low.
+
+    Cuts fall only between distinct values: tied positions fire or stay silent together."""
+    import torch
+
+    a = a.reshape(-1).to(torch.float64)
+    c = c.reshape(-1).to(torch.bool)
+    order = torch.argsort(a, descending=True, stable=True)
+    hits = torch.cumsum(c[order].to(torch.float64), 0)
+    fired = torch.arange(1, len(order) + 1, dtype=torch.float64)
+    ranked = a[order]
+    last_of_tie = torch.ones(len(order), dtype=torch.bool)
+    last_of_tie[:-1] = ranked[:-1] != ranked[1:]
+    n_pos = float(c.sum())
+    precision = hits[last_of_tie] / fired[last_of_tie]
+    recall = hits[last_of_tie] / n_pos if n_pos else torch.zeros_like(precision)
+    return precision, recall
+
+
+def recall_at_precision(a: torch.Tensor, c: torch.Tensor, level: float) -> float:
+    """The highest recall of any threshold on `a` whose precision is at least `level` (0 if none)."""
+    precision, recall = precision_recall_curve(a, c)
+    ok = precision >= level - 1e-12
+    return float(recall[ok].max()) if bool(ok.any()) else 0.0
+
+
+def precision_at_recall(a: torch.Tensor, c: torch.Tensor, level: float) -> float:
+    """The highest precision of any threshold on `a` whose recall is at least `level` (0 if none)."""
+    precision, recall = precision_recall_curve(a, c)
+    ok = recall >= level - 1e-12
+    return float(precision[ok].max()) if bool(ok.any()) else 0.0
+
+
+def operating_point(name: str, a: torch.Tensor, c: torch.Tensor, level: float) -> float:
+    """`recall_at_precision` or `precision_at_recall` (see `OPERATING_POINT_METRICS`) at `level`."""
+    if name == "recall_at_precision":
+        return recall_at_precision(a, c, level)
+    if name == "precision_at_recall":
+        return precision_at_recall(a, c, level)
+    raise ValueError(f"unknown operating-point metric {name!r}; use one of {list(OPERATING_POINT_METRICS)}")
+
+
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pooled Pearson correlation of two 1-D tensors (0 when either is constant)."""
     a = a - a.mean()
     b = b - b.mean()
     den = float(a.norm() * b.norm())
@@ -79,6 +131,7 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def variance_explained(a: torch.Tensor, c: torch.Tensor) -> float:
+    """Share of Var(a) between the predicate's two groups (0 when `a` is constant)."""
     total = float(a.var(unbiased=False)) if a.numel() else 0.0
     if total == 0.0:
         return 0.0

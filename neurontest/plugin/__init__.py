@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from neurontest.plugin.assertions import NeuronUnderTest
 
 _perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
+_min_positions_pushed: pytest.StashKey[bool] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -56,6 +57,9 @@ _OPTIONS = [
      "<rootdir>/.hypothesis/neurontest and replayed) or 'ci' (derandomize=True, no database)", str),
     ("--neurontest-max-examples", "neurontest_max_examples",
      "perturbed texts per perturbation claim (default 50; a claim's `examples:` overrides it)", int),
+    ("--neurontest-min-positions", "neurontest_min_positions",
+     "an activation claim whose predicate names fewer corpus positions is inconclusive (a "
+     "failure) instead of passing (default 20; a claim's `min_positions:` overrides it)", int),
 ]
 
 
@@ -150,6 +154,13 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_perturb_pushed] = True
+    from neurontest.claims.confidence import push_min_positions
+
+    try:
+        push_min_positions(values["neurontest_min_positions"])
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_min_positions_pushed] = True
 
 
 def _checked_executor(values: dict[str, Any]) -> str:
@@ -175,6 +186,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from neurontest.perturb.config import pop_config
 
         pop_config()
+    if config.stash.get(_min_positions_pushed, False):
+        from neurontest.claims.confidence import pop_min_positions
+
+        pop_min_positions()
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

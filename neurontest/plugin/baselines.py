@@ -7,7 +7,9 @@ run catches drift across checkpoints even while the claim's own bounds still hol
 The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
 
 * a normal run compares each claim's metrics with its entry; a metric past its tolerance fails
-  the item, naming the baseline and the new value;
+  the item, naming the baseline and the new value. Where a metric's recorded confidence interval
+  is wider than the tolerance, half its width is the allowed drift instead (a noisy metric does
+  not flap); intervals are recorded beside the metrics;
 * a missing entry is listed in the terminal summary (a failure with --neurontest-require-baselines);
   entries whose claim no longer exists are listed as unused;
 * --neurontest-update-baselines records instead of comparing. Writes are queued and flushed once
@@ -90,12 +92,15 @@ class BaselineStore:
         """Compare (or, when updating, queue) one claim's metrics; the drift message, if any."""
         path = baseline_path(item.path, item.model_label)
         metrics = {name: round6(value) for name, value in result.metrics().items()}
+        intervals = {name: [round6(lo), round6(hi)] for name, (lo, hi) in result.intervals().items()}
         override = parse_tolerance(item.claim.config["tolerance"]) if "tolerance" in item.claim.config else {}
         if self.update:
             tolerances = {m: _pick(m, override, {}).to_json() for m in metrics}
-            self.pending.setdefault(path, {})[item.claim_id] = {
-                "kind": result.kind, "neuron": result.neuron.short_id, "metrics": metrics,
-                "tolerance": tolerances}
+            entry = {"kind": result.kind, "neuron": result.neuron.short_id, "metrics": metrics,
+                     "tolerance": tolerances}
+            if intervals:
+                entry["intervals"] = intervals
+            self.pending.setdefault(path, {})[item.claim_id] = entry
             self.identity[path] = _identity(lab_info) | {"hypothesis_file": Path(item.path).name}
             return None
         try:
@@ -115,9 +120,13 @@ class BaselineStore:
             if name not in metrics:
                 continue
             tolerance = _pick(name, override, entry.get("tolerance", {}))
-            if not tolerance.allows(old, metrics[name]):
+            # A noisy metric moves by its own uncertainty from run to run: where the recorded
+            # interval (else today's) is wider than the tolerance, it sets the allowed drift.
+            half = _half_width(entry.get("intervals", {}).get(name) or intervals.get(name))
+            if not tolerance.allows(old, metrics[name]) and not _within(old, metrics[name], half):
+                allowed = f"tolerance {tolerance}" + (f"; CI half-width {half:.3g}" if half else "")
                 lines.append(f"  {name} drifted: baseline {_fmt(old)} -> now {_fmt(metrics[name])} "
-                             f"(tolerance {tolerance})")
+                             f"({allowed})")
         if not lines:
             return None
         self.drifted.append(item.nodeid)
@@ -224,6 +233,19 @@ def _pick(metric: str, override: dict[str, Tolerance], stored: dict[str, Any]) -
         except ValueError:
             pass
     return default_tolerance(metric)
+
+
+def _half_width(interval: Any) -> float:
+    """Half the width of a stored `[lo, hi]` interval (0 when there is none or it is unreadable)."""
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, (hi - lo) / 2) if math.isfinite(lo) and math.isfinite(hi) else 0.0
+
+
+def _within(old: float | None, new: float | None, half: float) -> bool:
+    return old is not None and new is not None and half > 0 and abs(new - old) <= half + 1e-12
 
 
 def _identity(info: dict[str, Any]) -> dict[str, Any]:

@@ -96,8 +96,11 @@ def table_context(evidence: Evidence, *, max_rows: int = MAX_TABLE_ROWS) -> dict
 
 
 def measurement_context(m: Measurement) -> dict[str, Any]:
-    return {"name": m.name, "value": fmt(m.value), "bound": "" if m.bound is None else str(m.bound),
-            "checked": m.bound is not None, "passed": m.passed}
+    interval = "" if m.interval is None else f"{fmt(m.interval[0])} – {fmt(m.interval[1])}"
+    bound = "" if m.bound is None else str(m.bound) + (" (whole CI)" if m.confident else "")
+    return {"name": m.name, "value": fmt(m.value), "bound": bound,
+            "checked": m.bound is not None, "passed": m.passed, "interval": interval,
+            "level": f"{m.level:.0%}", "detail": m.detail}
 
 
 def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
@@ -110,6 +113,7 @@ def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens:
         "summary": result.summary,
         "measurements": [measurement_context(m) for m in result.measurements],
         "extra_failures": list(result.extra_failures),
+        "inconclusive": getattr(result, "inconclusive", ""),
         "heatmaps": [h for h in heatmaps if h is not None],
         "tables": [t for t in tables if t is not None],
     }

@@ -22,7 +22,7 @@ model: {model}
     threshold: 1.0
     claims:
       - kind: activation
-        precision: ">= 0.99"
+        recall: ">= 0.99"
 {tolerance}"""
     if extra_claim:
         body += """\
@@ -53,7 +53,9 @@ def test_update_writes_a_readable_baseline_and_rerun_passes(pytester: pytest.Pyt
     assert data["model"]["name"] == "planted" and len(data["model"]["fingerprint"]) == 16
     assert data["corpus"]["name"] == "planted" and data["corpus"]["fingerprint"]
     entry = data["claims"]["L0N3::activation"]
-    assert entry["metrics"]["precision"] == 1.0 and entry["metrics"]["f1"] == 1.0
+    assert entry["metrics"]["recall"] == 1.0 and entry["metrics"]["f1"] == 1.0
+    lo, hi = entry["intervals"]["precision"]  # Wilson interval, recorded beside the value
+    assert lo < 1.0 == hi
     assert entry["tolerance"]["f1"] == {"abs": 0.02, "rel": 0.0}
     assert data["claims"]["L0N3::examples"]["metrics"] == {"share": 1.0}
 
@@ -76,7 +78,7 @@ def test_perturbed_checkpoint_fails_naming_the_drifting_metric(pytester: pytest.
     assert baseline(pytester, "ckpt").exists()
 
     # A "new checkpoint" in the same folder: the month neuron now also fires on "2020". Its
-    # precision claim (months fire) still holds, but recall, f1 and friends moved.
+    # recall claim (every month fires) still holds, but precision, f1 and friends moved.
     hf = planted_hf_model()
     hf.model.layers[0].mlp.gate_proj.weight.data[3, WORDS.index("2020")] = 4.0 / 80 ** 0.5
     save_planted_folder(folder, hf)
@@ -84,10 +86,10 @@ def test_perturbed_checkpoint_fails_naming_the_drifting_metric(pytester: pytest.
     result.assert_outcomes(passed=1, failed=1)
     output = result.stdout.str()
     assert "L0N3::activation on ckpt drifted from its baseline baselines/test_months.ckpt.json" in output
-    result.stdout.fnmatch_lines(["*recall drifted: baseline 1 -> now 0.97* (tolerance 0.02)*",
+    result.stdout.fnmatch_lines(["*precision drifted: baseline 1 -> now 0.97* (tolerance 0.02*",
                                  "*model fingerprint changed since the baseline*",
                                  "*--neurontest-update-baselines*"])
-    assert "precision drifted" not in output
+    assert "recall drifted" not in output
 
     # A claim-level tolerance wide enough for the move lets it pass again.
     pytester.makefile(".yaml", test_months=hypothesis(

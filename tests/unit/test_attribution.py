@@ -61,3 +61,25 @@ def test_logit_direction_reads_the_neurons_own_layer(planted):
         w = w - w.mean() if centred else w
         expected = (w * gain) @ model.W_U.float()
         assert torch.equal(logit_direction(model, neuron), expected.detach())
+
+
+def test_vocabulary_ranks_place_tokens_among_all_of_them():
+    import torch
+
+    from neurontest.measure.attribution import vocabulary_ranks
+
+    direction = torch.tensor([0.0, 3.0, -2.0, 1.0, 0.5])
+    up = vocabulary_ranks(direction, [2, 1])
+    assert [(r.token_id, r.rank) for r in up] == [(1, 1), (2, 5)]
+    assert up[0].z > 0 > up[1].z
+    assert up[0].z == pytest.approx((3.0 - 0.5) / float(direction.std(unbiased=False)))
+    down = vocabulary_ranks(direction, [2, 1], promoted=False)
+    assert [(r.token_id, r.rank) for r in down] == [(2, 1), (1, 5)]
+
+
+def test_promoted_token_ranks_first_in_the_planted_vocabulary(planted):
+    from neurontest.measure.attribution import logit_direction, vocabulary_ranks
+
+    promoted_id = planted.token_id(PROMOTED)
+    rank = vocabulary_ranks(logit_direction(planted.model, planted.promoter.neuron), [promoted_id])[0]
+    assert rank.rank == 1 and rank.z > 3

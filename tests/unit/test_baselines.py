@@ -91,3 +91,64 @@ def test_headline_is_the_failing_bound_else_the_first_bounded_metric() -> None:
 
     assert headline(result(0.5)) == ("recall", 0.5)
     assert headline(result(0.95)) == ("precision", 0.99)
+
+
+def _store_item(tmp_path: Path, config: dict | None = None):
+    from types import SimpleNamespace
+
+    claim = SimpleNamespace(config=config or {})
+    return SimpleNamespace(path=tmp_path / "test_x.yaml", model_label="m", claim_id="L0N1::activation",
+                           claim=claim, nodeid="test_x.yaml::L0N1::activation")
+
+
+def _result(value: float, interval: tuple[float, float] | None):
+    from neurontest.claims.base import ClaimResult, Measurement
+    from neurontest.engine.neuron import NeuronRef
+
+    return ClaimResult("activation", NeuronRef(0, 1),
+                       [Measurement("precision", value, interval=interval)], "")
+
+
+def test_baselines_record_intervals_and_a_wide_one_sets_the_allowed_drift(tmp_path: Path) -> None:
+    from neurontest.plugin.baselines import BaselineStore
+
+    item = _store_item(tmp_path)
+    recorder = BaselineStore(update=True)
+    recorder.collected(item)
+    recorder.check(item, _result(0.94, (0.72, 0.99)), {})
+    recorder.finish()
+    path = baseline_path(item.path, "m")
+    import json
+
+    entry = json.loads(path.read_text())["claims"]["L0N1::activation"]
+    assert entry["intervals"] == {"precision": [0.72, 0.99]}
+    # Half the recorded width (0.135) is wider than the 0.02 tolerance: 0.84 does not drift ...
+    assert BaselineStore().check(item, _result(0.84, (0.6, 0.95)), {}) is None
+    # ... 0.75 does, and the message names both allowances.
+    message = BaselineStore().check(item, _result(0.75, (0.5, 0.9)), {})
+    assert message and "precision drifted: baseline 0.94 -> now 0.75 (tolerance 0.02; CI half-width 0.135)" in message
+
+
+def test_a_narrow_interval_leaves_the_tolerance_in_charge(tmp_path: Path) -> None:
+    from neurontest.plugin.baselines import BaselineStore
+
+    item = _store_item(tmp_path)
+    recorder = BaselineStore(update=True)
+    recorder.collected(item)
+    recorder.check(item, _result(0.94, (0.935, 0.945)), {})
+    recorder.finish()
+    assert BaselineStore().check(item, _result(0.93, None), {}) is None
+    assert "drifted" in (BaselineStore().check(item, _result(0.9, None), {}) or "")
+
+
+def test_baseline_without_intervals_uses_todays(tmp_path: Path) -> None:
+    import json
+
+    from neurontest.plugin.baselines import BaselineStore
+
+    item = _store_item(tmp_path)
+    path = baseline_path(item.path, "m")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"claims": {item.claim_id: {"metrics": {"precision": 0.9}}}}))
+    assert BaselineStore().check(item, _result(0.8, (0.6, 0.9)), {}) is None
+    assert BaselineStore().check(item, _result(0.8, None), {}) is not None

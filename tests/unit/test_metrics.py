@@ -3,7 +3,11 @@ import math
 import pytest
 import torch
 
-from neurontest.measure.metrics import average_precision, score_predicate
+from neurontest.measure.intervals import grouped_mean_interval, wilson, window_bootstrap
+from neurontest.measure.metrics import (
+    average_precision, precision_at_recall, precision_recall_curve, recall_at_precision,
+    score_predicate,
+)
 
 
 def test_counts_and_definitions_on_a_hand_example():
@@ -52,3 +56,104 @@ def test_empty_claim_gives_zero_not_nan():
 def test_size_mismatch_is_an_error():
     with pytest.raises(ValueError, match="differ in size"):
         score_predicate(torch.zeros(3), torch.zeros(2, dtype=torch.bool), 0.5)
+
+
+def test_precision_is_only_and_recall_is_all_as_the_field_reads_them():
+    # The neuron is the classifier, the claim the label (NeuronEval, arXiv 2506.05774).
+    a = torch.tensor([5.0, 5.0, 5.0, 5.0, 0.0, 0.0, 0.0, 0.0])
+    c = torch.tensor([True, False, False, False, False, False, False, False])
+    m = score_predicate(a, c, tau=1.0)
+    # fires at 4 positions, 1 of them claimed: precision ("only") 1/4; the one claimed fires:
+    # recall ("all") 1.
+    assert m["precision"] == pytest.approx(1 / 4)
+    assert m["recall"] == pytest.approx(1.0)
+    assert (m["n_firing"], m["n_claimed"], m["n_both"]) == (4, 1, 1)
+    # balanced accuracy takes the claim as the label: TPR 1, TNR 4/7 silent off the claim.
+    assert m["balanced_accuracy"] == pytest.approx((1 + 4 / 7) / 2)
+
+
+def test_operating_points_follow_the_ranking():
+    a = torch.tensor([9.0, 8.0, 7.0, 6.0, 5.0, 4.0])
+    c = torch.tensor([True, True, False, True, False, True])
+    # cuts: top1 P1 R.25, top2 P1 R.5, top3 P.67 R.5, top4 P.75 R.75, top5 P.6 R.75, all P.67 R1
+    assert recall_at_precision(a, c, 1.0) == pytest.approx(0.5)
+    assert recall_at_precision(a, c, 0.7) == pytest.approx(0.75)
+    assert precision_at_recall(a, c, 1.0) == pytest.approx(4 / 6)
+    assert precision_at_recall(a, c, 0.6) == pytest.approx(0.75)
+    assert recall_at_precision(a, torch.zeros(6, dtype=torch.bool), 0.5) == 0.0
+
+
+def test_tied_activations_are_one_threshold():
+    a = torch.tensor([3.0, 3.0, 1.0])
+    c = torch.tensor([True, False, True])
+    precision, recall = precision_recall_curve(a, c)
+    # No cut separates the two tied 3.0s: precision 1 at recall 0.5 is not reachable.
+    assert precision.tolist() == pytest.approx([0.5, 2 / 3])
+    assert recall_at_precision(a, c, 1.0) == 0.0
+
+
+def test_wilson_interval_contains_the_share_and_narrows_with_n():
+    lo, hi = wilson(10, 100)
+    assert lo < 0.1 < hi and (lo, hi) == pytest.approx((0.0552, 0.1744), abs=1e-3)
+    narrow = wilson(100, 1000)
+    assert narrow[1] - narrow[0] < hi - lo
+    assert wilson(0, 0) == (0.0, 1.0) and wilson(5, 5)[1] == 1.0
+
+
+def _windows(n_windows=200, width=20, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    a = torch.rand(n_windows, width, generator=generator)
+    c = torch.rand(n_windows, width, generator=generator) < 0.1
+    a[c] += 1.0
+    groups = torch.arange(n_windows).repeat_interleave(width)
+    return a.reshape(-1), c.reshape(-1), groups
+
+
+def test_window_bootstrap_is_deterministic_and_contains_the_value():
+    a, c, groups = _windows()
+    point = score_predicate(a, c, 0.9) | {"recall_at_precision": recall_at_precision(a, c, 0.9)}
+    first = window_bootstrap(a, c, groups, 0.9, point, operating={"recall_at_precision": 0.9})
+    again = window_bootstrap(a, c, groups, 0.9, point, operating={"recall_at_precision": 0.9})
+    assert first == again
+    for name in ("f1", "iou", "auprc", "pearson", "variance_explained", "balanced_accuracy",
+                 "recall_at_precision"):
+        lo, hi = first[name]
+        assert lo <= point[name] <= hi and hi - lo < 0.3, name
+    # A 99% interval is wider than a 95% one.
+    wide = window_bootstrap(a, c, groups, 0.9, point, level=0.99)
+    assert wide["f1"][1] - wide["f1"][0] > first["f1"][1] - first["f1"][0]
+
+
+def test_window_bootstrap_resamples_whole_windows():
+    # Half the windows fire on every claimed position, half on none: positions within a window
+    # agree, so resampling windows (not positions) must give the wider interval.
+    a = torch.tensor(([5.0] * 10 + [0.0] * 10) * 10)
+    c = torch.ones_like(a, dtype=torch.bool)  # IoU is then the share of firing positions
+    point = score_predicate(a, c, 1.0)
+    by_window = window_bootstrap(a, c, torch.arange(20).repeat_interleave(10), 1.0, point)["iou"]
+    by_position = window_bootstrap(a, c, torch.arange(200), 1.0, point)["iou"]
+    # ~sqrt(10) wider: 20 independent windows, not 200 independent positions.
+    assert by_window[1] - by_window[0] > 2 * (by_position[1] - by_position[0])
+    assert window_bootstrap(a, c, torch.zeros(200, dtype=torch.long), 1.0, point) == {}
+
+
+def test_grouped_mean_interval_resamples_texts():
+    lo, hi = grouped_mean_interval([-1.0, -1.2, -0.8, -3.0], [0, 0, 1, 2])
+    assert lo <= -1.5 <= hi and lo >= -3.0 and hi <= -0.8
+    assert grouped_mean_interval([-1.0, -2.0], [0, 0]) is None
+
+
+def test_ranking_intervals_ignore_positions_below_every_claimed_one():
+    a, c, groups = _windows()
+    extra = torch.full((400,), -1.0)  # below every claimed activation, in the same windows
+    a2 = torch.cat([a, extra])
+    c2 = torch.cat([c, torch.zeros(400, dtype=torch.bool)])
+    g2 = torch.cat([groups, torch.arange(200).repeat(2)])
+    operating = {"precision_at_recall": 0.9}
+    point = score_predicate(a, c, 0.9) | {"precision_at_recall": precision_at_recall(a, c, 0.9)}
+    point2 = score_predicate(a2, c2, 0.9) | {"precision_at_recall": precision_at_recall(a2, c2, 0.9)}
+    assert point2["auprc"] == pytest.approx(point["auprc"])
+    one = window_bootstrap(a, c, groups, 0.9, point, operating=operating)
+    two = window_bootstrap(a2, c2, g2, 0.9, point2, operating=operating)
+    for name in ("auprc", "precision_at_recall"):
+        assert two[name] == pytest.approx(one[name]), name

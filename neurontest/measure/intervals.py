@@ -1,0 +1,188 @@
+"""95% intervals for every rate metric, so a verdict carries its uncertainty.
+
+* precision and recall: the Wilson score interval of a binomial share (k of n).
+* F1, IoU, AUPRC, Pearson, variance explained, balanced accuracy, the operating-point metrics
+  and an ablation's mean effect: a percentile bootstrap that resamples whole corpus windows
+  (or texts), since positions in one text are not independent.
+
+The bootstrap draws window counts with a fixed seed, so a rerun gives the same interval and a
+remembered result stays valid. The count- and moment-based metrics never revisit single
+positions: per window it keeps sufficient statistics (counts, sums), so all resamples are one
+matrix product; only AUPRC and the operating points, which depend on the ranking, need a
+weighted cumulative sum over the ranked positions (in chunks of resamples, to bound memory).
+Wilson intervals treat positions as independent; the bootstrap does not.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_LEVEL = 0.95
+DEFAULT_RESAMPLES = 400
+BOOTSTRAP_SEED = 0
+# Resamples per chunk for the ranking metrics: bounds memory at ~chunk x positions floats.
+_RANK_CHUNK = 32
+# The ranking metrics cost resamples x ranked positions; past this budget they use fewer
+# resamples (the first ones drawn, never under _MIN_RANK_RESAMPLES), so a broad predicate over
+# 100k positions stays well under a second.
+_RANK_BUDGET = 8_000_000
+_MIN_RANK_RESAMPLES = 200
+
+Interval = tuple[float, float]
+
+
+def normal_quantile(level: float) -> float:
+    """z such that a standard normal lies within +-z with probability `level`."""
+    return statistics.NormalDist().inv_cdf((1 + level) / 2)
+
+
+def wilson(k: float, n: float, level: float = DEFAULT_LEVEL) -> Interval:
+    """Wilson score interval of the share k/n; (0, 1) when n is 0 (nothing is known)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    z = normal_quantile(level)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _resample_counts(n_groups: int, resamples: int, seed: int) -> torch.Tensor:
+    """[resamples, n_groups]: how often each group is drawn in each resample (with replacement)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    drawn = torch.randint(n_groups, (resamples, n_groups), generator=generator)
+    counts = torch.zeros(resamples, n_groups, dtype=torch.float64)
+    return counts.scatter_add_(1, drawn, torch.ones_like(drawn, dtype=torch.float64))
+
+
+def _percentile(samples: torch.Tensor, level: float, point: float) -> Interval:
+    import torch
+
+    finite = samples[torch.isfinite(samples)]
+    if finite.numel() == 0:
+        return (point, point)
+    lo, hi = torch.quantile(finite, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=finite.dtype))
+    # A skewed bootstrap can miss the point estimate; an interval always contains its value.
+    return (min(float(lo), point), max(float(hi), point))
+
+
+def _div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den with 0 where den is 0 (the metrics' convention)."""
+    import torch
+
+    safe = den.where(den != 0, torch.ones_like(den))
+    return torch.where(den != 0, num / safe, torch.zeros_like(num))
+
+
+def window_bootstrap(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    groups: torch.Tensor,
+    tau: float,
+    point: dict[str, float],
+    *,
+    operating: dict[str, float] | None = None,
+    level: float = DEFAULT_LEVEL,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Interval]:
+    """Bootstrap intervals, resampling windows (`groups[i]` is position i's window), of f1, iou,
+    balanced_accuracy, pearson, variance_explained, auprc and the `operating` metrics
+    (`{"recall_at_precision": 0.9}`); `point` holds each metric's value on the whole corpus.
+
+    Fewer than two windows give no interval (an empty dict)."""
+    import torch
+
+    a = a.reshape(-1).to(torch.float64)
+    c = c.reshape(-1).to(torch.bool)
+    _, groups = torch.unique(groups.reshape(-1), return_inverse=True)
+    n_groups = int(groups.max()) + 1 if groups.numel() else 0
+    if n_groups < 2:
+        return {}
+    cf, y = c.to(torch.float64), (a > tau).to(torch.float64)
+    per_position = torch.stack([cf * y, cf, y, torch.ones_like(a), a, a * a, a * cf], dim=1)
+    stats = torch.zeros(n_groups, per_position.shape[1], dtype=torch.float64)
+    stats.index_add_(0, groups, per_position)
+    counts = _resample_counts(n_groups, resamples, seed)
+    tp, n_c, n_y, n, s_a, s_aa, s_ac = (counts @ stats).unbind(1)
+    precision, recall = _div(tp, n_y), _div(tp, n_c)
+    tn = n - n_y - n_c + tp
+    cov = s_ac / n - (s_a / n) * (n_c / n)
+    var_a = (s_aa / n - (s_a / n) ** 2).clamp_min(0)
+    var_c = (n_c / n) * (1 - n_c / n)
+    r = _div(cov, torch.sqrt(var_a * var_c))
+    samples = {
+        "f1": _div(2 * precision * recall, precision + recall),
+        "iou": _div(tp, n_y + n_c - tp),
+        "balanced_accuracy": (recall + _div(tn, n - n_c)) / 2,
+        "pearson": r,
+        "variance_explained": r * r,  # the between-group share of a binary predictor is r^2
+    }
+    samples |= _ranking_samples(a, c, groups, counts, operating or {})
+    return {name: _percentile(s, level, point[name]) for name, s in samples.items() if name in point}
+
+
+def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
+                     operating: dict[str, float]) -> dict[str, torch.Tensor]:
+    """AUPRC and operating points per resample: each position weighted by its window's count."""
+    import torch
+
+    order = torch.argsort(a, descending=True, stable=True)
+    if bool(c.any()):
+        # Ranks below the last claimed position (and its ties) add no hit: AP and every cut
+        # that reaches full recall are decided above it. A true claim ranks high, so this
+        # usually keeps a few hundred of 100k positions.
+        last = int(c[order].nonzero()[-1])
+        order = order[: int((a[order] >= a[order][last]).sum())]
+    ranked, hit, window = a[order], c[order].to(torch.float32), groups[order]
+    last_of_tie = torch.ones(len(order), dtype=torch.bool)
+    last_of_tie[:-1] = ranked[:-1] != ranked[1:]
+    out: dict[str, list[torch.Tensor]] = {"auprc": []} | {name: [] for name in operating}
+    affordable = _RANK_BUDGET // max(len(order), 1)
+    n_resamples = min(counts.shape[0], max(affordable, _MIN_RANK_RESAMPLES))
+    for start in range(0, n_resamples, _RANK_CHUNK):
+        weight = counts[start:min(start + _RANK_CHUNK, n_resamples)].to(torch.float32)[:, window]
+        hits = weight * hit
+        cum_hits, cum_all = torch.cumsum(hits, 1), torch.cumsum(weight, 1)
+        total = cum_hits[:, -1:]
+        precision = cum_hits / cum_all.clamp_min(1e-9)
+        out["auprc"].append(_div((hits * precision).sum(1), total[:, 0]).to(torch.float64))
+        recall = cum_hits / total.clamp_min(1e-9)
+        for name, level in operating.items():
+            # Only cuts between distinct activations are thresholds (tied positions fire together).
+            if name == "recall_at_precision":
+                ok, value = last_of_tie & (precision >= level - 1e-6), recall
+            else:
+                ok, value = last_of_tie & (recall >= level - 1e-6), precision
+            out[name].append(torch.where(ok, value, torch.zeros_like(value)).amax(1).to(torch.float64))
+    return {name: torch.cat(parts) for name, parts in out.items()}
+
+
+def grouped_mean_interval(
+    values: Sequence[float],
+    groups: Sequence[int],
+    *,
+    level: float = DEFAULT_LEVEL,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> Interval | None:
+    """Bootstrap interval of the mean of `values`, resampling whole groups (texts); None when
+    there are fewer than two groups or two values."""
+    import torch
+
+    if len(values) < 2 or len(set(groups)) < 2:
+        return None
+    _, index = torch.unique(torch.tensor(list(groups)), return_inverse=True)
+    n_groups = int(index.max()) + 1
+    sums = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, index, torch.tensor(values, dtype=torch.float64))
+    sizes = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, index, torch.ones(len(values), dtype=torch.float64))
+    counts = _resample_counts(n_groups, resamples, seed)
+    means = counts @ sums / (counts @ sizes)
+    return _percentile(means, level, float(sum(values) / len(values)))
