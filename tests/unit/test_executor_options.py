@@ -34,4 +34,5 @@ def test_executor_options_reach_the_session_and_bad_values_are_usage_errors(pyte
 def test_ray_executor_without_ray_says_how_to_install_it(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-executor", "ray")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pip install 'neurontest[ray]'*"])
+    # fnmatch reads [ray] as a character class: escape the bracket.
+    result.stderr.fnmatch_lines(["*pip install 'neurontest[[]ray]'*"])
