@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from neurontest.engine.activations import neuron_activations
-from neurontest.engine.files import drop_cache_entry, locked, sweep_once, write_cache_entry
+from neurontest.engine.files import (drop_cache_entry, locked, read_torch_entry, sweep_once,
+                                     write_cache_entry)
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.paths import cache_root
 
@@ -42,17 +43,10 @@ class ActivationCache:
     def load(self, neuron: NeuronRef, shape: tuple[int, ...]) -> torch.Tensor | None:
         """The cached activations of `neuron`, or None if absent; an unreadable or corrupt entry
         is dropped with a warning (and None returned, so it is mined again)."""
-        import torch
 
         path = self.path(neuron)
-        if not path.exists():
-            return None
-        try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            return None  # another process dropped it a moment ago
-        except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply recomputed
-            drop_cache_entry(path, f"unreadable: {type(exc).__name__}")
+        entry = read_torch_entry(path)
+        if entry is None:
             return None
         problem = _entry_problem(entry, shape)
         if problem is not None:

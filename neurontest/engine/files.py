@@ -178,6 +178,40 @@ def drop_cache_entry(path: Path | str, problem: str) -> None:
                   CacheWarning, stacklevel=3)
 
 
+def read_json_entry(path: Path | str) -> object | None:
+    """The JSON value of a cache entry, or None if it is absent or unreadable; an entry that is not
+    JSON is dropped with a warning (so it is recomputed)."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        drop_cache_entry(path, f"not JSON: {exc}")
+        return None
+
+
+def read_torch_entry(path: Path | str) -> object | None:
+    """The object of a `torch.save`d cache entry (weights only), or None if it is absent; an
+    unreadable entry is dropped with a warning (so it is recomputed)."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        return None  # another process dropped it a moment ago
+    except Exception as exc:  # noqa: BLE001 - any unreadable entry is simply recomputed
+        drop_cache_entry(path, f"unreadable: {type(exc).__name__}")
+        return None
+
+
 def _cache_folder_of(path: Path) -> Path:
     """The cache root holding `path` (the unit a failed write disables), else `path`'s folder."""
     root = cache_root()

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import drop_cache_entry, sweep_once, write_cache_entry
+from neurontest.engine.files import (drop_cache_entry, read_json_entry, read_torch_entry, sweep_once,
+                                     write_cache_entry)
 from neurontest.engine.paths import cache_root
 from neurontest.engine.tokens import tokenizer_identity
 
@@ -76,14 +77,8 @@ def stored_vocabulary_strings(key: str) -> list[str] | None:
     """The strings stored under a vocabulary key by an earlier run, or None (a corrupt entry is
     dropped with a warning; one of an older format is silently replaced later)."""
     path = _vocab_path(key)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    try:
-        entry = json.loads(text)
-    except ValueError as exc:
-        drop_cache_entry(path, f"not JSON: {exc}")
+    entry = read_json_entry(path)
+    if entry is None:
         return None
     if isinstance(entry, list) or (isinstance(entry, dict) and entry.get("format") != _FORMAT):
         return None  # an older format, not corrupt
@@ -126,19 +121,12 @@ def _vocab_key(tokenizer: Any, size: int) -> str:
 def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
     """The token batch and document indices stored for a corpus sample fingerprint, or None.
     A corrupt entry is dropped with a warning (and rebuilt by the caller)."""
-    import torch
 
     from neurontest.engine.tokens import TokenBatch
 
     path = _folder() / f"sample-{fingerprint}.pt"
-    if not path.exists():
-        return None
-    try:
-        entry = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        return None  # another process dropped it a moment ago
-    except Exception as exc:  # noqa: BLE001 - any unreadable entry is rebuilt
-        drop_cache_entry(path, f"unreadable: {type(exc).__name__}")
+    entry = read_torch_entry(path)
+    if entry is None:
         return None
     if isinstance(entry, dict) and entry.get("format") != _FORMAT:
         return None  # an older format: rebuilt and overwritten, not corrupt

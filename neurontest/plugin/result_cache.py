@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import drop_cache_entry, sweep_once, write_cache_entry
+from neurontest.engine.files import drop_cache_entry, read_json_entry, sweep_once, write_cache_entry
 from neurontest.engine.paths import cache_root
 from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 
@@ -108,14 +108,8 @@ class ResultCache:
         """The value stored under `name`, or None if absent or not a well-formed entry (which is
         dropped with a warning)."""
         path = self.folder / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError:
-            return None
-        try:
-            entry = json.loads(text)
-        except ValueError as exc:
-            drop_cache_entry(path, f"not JSON: {exc}")
+        entry = read_json_entry(path)
+        if entry is None:
             return None
         if not isinstance(entry, dict) or entry.get("format") != _FORMAT or "value" not in entry:
             drop_cache_entry(path, "not a {format: %d, value: ...} entry" % _FORMAT)

@@ -9,7 +9,6 @@ import re
 import tempfile
 from pathlib import Path
 
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -152,7 +152,7 @@ def test_logit_attribution_places_claimed_tokens_in_the_vocabulary(planted, lab)
     assert result.passed
     ranks = result.evidence[1]
     assert ranks.table[0][0].startswith(f"{PROMOTED!r} #1 ") and ranks.table[0][1] > 3
-    assert f"rank from #1 of" in result.summary
+    assert "rank from #1 of" in result.summary
 
 
 def test_failing_logit_attribution_lists_its_top_k_and_where_the_claim_ranks(planted, lab):
