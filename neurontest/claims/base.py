@@ -241,7 +241,7 @@ class Claim:
         allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on", "tolerance"]
         for key in data:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
                 raise ValueError(f"unknown option {key!r} for a {cls.kind!r} claim{hint}")
         for key in cls.required:

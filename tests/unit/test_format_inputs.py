@@ -61,6 +61,7 @@ CASES = [
     ("billion laughs", BILLION_LAUGHS, "expands to more than", True),
     ("huge string", HEAD + "description: " + "x" * 30_000 + "\n" + NEURON, "characters", True),
     ("too big", HEAD + "# " + "x" * 1_100_000 + "\n" + NEURON, "bytes", False),
+    ("int option key", GOOD + "        1: x\n", "unknown option 1", True),
     ("int key", HEAD + "1: x\n" + NEURON, "unknown key 1", True),
     ("window word", HEAD + "window: sixty-four\n" + NEURON, "`window:` is a whole number", True),
     ("window float", HEAD + "window: 1.5\n" + NEURON, "`window:` is a whole number", True),
