@@ -164,6 +164,12 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                     raise ValueError(f"a {cls.kind!r} claim needs the neuron's `fires_on:` predicate")
             except ValueError as exc:
                 raise fail(f"{ref.short_id}: {exc}", line) from None
+            except (TypeError, AttributeError, KeyError) as exc:
+                # A kind's own checks met a value of a type they do not expect: still the
+                # user's input at fault, so one line naming the claim, not a traceback.
+                raise fail(f"{ref.short_id}: a {claim.get('kind')!r} claim has an option of the "
+                           f"wrong type ({type(exc).__name__}: {_short(str(exc))}); see "
+                           "docs/hypothesis-format.md for each option's form", line) from None
             if "id" in claim and not isinstance(claim["id"], str):
                 raise fail(f"{ref.short_id}: claim `id:` is a string, got "
                            f"{type(claim['id']).__name__} {_short(claim['id'])}; quote it",

@@ -91,6 +91,40 @@ CASES = [
 ]
 
 
+def claim(body: str) -> str:
+    """GOOD with one more claim, written as indented YAML lines."""
+    return GOOD + "".join("      " + line + "\n" for line in body.splitlines())
+
+
+# Claim options: each kind's declared option types (claims/base.py check_option).
+CASES += [
+    ("silent string", claim("- kind: examples\n  silent: we met in March"), "list of", True),
+    ("text int", claim("- kind: noise\n  text: 5"), "one non-empty text", True),
+    ("text null", claim("- kind: noise\n  text: null"), "one non-empty text", True),
+    ("texts of ints", claim("- kind: ablation\n  texts: [5]"), "list of", True),
+    ("huge text", claim("- kind: noise\n  text: '" + "a " * 3000 + "[[March]]'"), "at most", True),
+    ("draws zero", claim("- kind: noise\n  text: 'in [[March]]'\n  draws: 0"), "1..4096", True),
+    ("draws huge", claim("- kind: noise\n  text: 'in [[March]]'\n  draws: 100000"), "1..4096", True),
+    ("scale nan", claim("- kind: noise\n  text: 'in [[March]]'\n  scale: .nan"), "finite", True),
+    ("scale word", claim("- kind: noise\n  text: 'in [[March]]'\n  scale: big"), "finite", True),
+    ("keep_share 5", claim("- kind: simplify\n  text: 'in [[March]]'\n  keep_share: 5"), "(0, 1]",
+     True),
+    ("bound -inf", claim('- kind: activation\n  recall: ">= -1e999"'), "finite", True),
+    ("direction sideways", claim("- kind: logit_attribution\n  matches: [x]\n  direction: sideways"),
+     "promoted, suppressed", True),
+    ("k negative", claim("- kind: logit_attribution\n  matches: [x]\n  k: -1"), "1..10000", True),
+    ("k huge", claim("- kind: logit_attribution\n  matches: [x]\n  k: 1000000"), "1..10000", True),
+    ("mode unknown", claim("- kind: ablation\n  texts: ['in [[March]]']\n  mode: resample"),
+     "zero, mean", True),
+    ("also_ablate int", claim("- kind: ablation\n  texts: ['in [[March]]']\n  also_ablate: 5"),
+     "list of", True),
+    ("examples bool", claim("- kind: invariant\n  texts: ['in [[March]]']\n  examples: true"),
+     "whole number", True),
+    ("nested perturbations", claim("- kind: invariant\n  texts: ['in [[March]]']\n"
+                                   "  perturbations: [[case]]"), "list of", True),
+]
+
+
 @pytest.mark.parametrize("name,raw,fragment,has_line", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_error(tmp_path, name, raw, fragment, has_line):
     started = time.perf_counter()
