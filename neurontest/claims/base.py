@@ -322,9 +322,9 @@ class Claim:
 # Options whose whole-number value may be 0, and upper caps on whole numbers: a larger value is a
 # typo that would allocate far beyond any machine (`draws: 100000` once asked for 320 GB).
 _INT_RANGES = {"seed": (0, 2**32 - 1), "edits": (0, 64), "draws": (1, 4096), "n_prompts": (1, 256),
-               "length": (1, 512), "candidates": (1, 4096)}
+               "length": (1, 512), "candidates": (1, 4096), "min_positions": (0, 10**9)}
 _INT_DEFAULT_RANGE = (1, 10_000)
-_NUMBER_RANGES = {"keep_share": (0.0, 1.0), "scale": (0.0, 100.0), "confidence": (0.0, 1.0)}
+_NUMBER_RANGES = {"keep_share": (0.0, 1.0), "scale": (0.0, 100.0)}  # confidence: claims/confidence.py
 MAX_TEXT_CHARS = 4000  # one hand-written text; the model's context is checked at collection too
 
 
