@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.errors import HypothesisFileError
 from neurontest.engine.neuron import NeuronRef
+from neurontest.errors import HypothesisFileError
 from neurontest.format import safe_yaml
 
 if TYPE_CHECKING:
@@ -118,9 +118,9 @@ def load_hypothesis_file(path: Path | str) -> HypothesisFile:
 
 
 def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
-    from neurontest.format.kinds import get_claim_class
     from neurontest.claims.base import Threshold
     from neurontest.claims.predicates import predicate_from_dict
+    from neurontest.format.kinds import get_claim_class
 
     def fail(message: str, line: int | None) -> HypothesisFileError:
         return HypothesisFileError(message, path=str(path), line=line)
