@@ -163,10 +163,12 @@ class Threshold:
         if data is None:
             return DEFAULT_THRESHOLD
         if isinstance(data, (int, float)) and not isinstance(data, bool):
+            if not math.isfinite(data):
+                raise ValueError(f"threshold {data!r} is not a finite number; give e.g. 1.0")
             return cls(float(data))
         if isinstance(data, dict) and set(data) == {"relative"}:
-            share = float(data["relative"])
-            if not 0 < share <= 1:
+            share = data["relative"]
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
                 raise ValueError("threshold `relative:` is a share of the max, in (0, 1]")
             return cls(share, relative=True)
         raise ValueError("threshold is a number (absolute) or {relative: 0.25} (share of the corpus max)")
