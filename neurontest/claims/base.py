@@ -8,6 +8,7 @@ published JSON Schema alike.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,7 +36,10 @@ class Bound:
         match = _BOUND.match(str(text))
         if not match:
             raise ValueError(f"bound {text!r} is not of the form '>= 0.7' (ops: >= <= > < ==)")
-        return cls(match.group(1), float(match.group(2)))
+        value = float(match.group(2))
+        if not math.isfinite(value):
+            raise ValueError(f"bound {text!r} is not a finite number; give e.g. '>= 0.7'")
+        return cls(match.group(1), value)
 
     def holds(self, x: float) -> bool:
         return {
@@ -159,10 +163,12 @@ class Threshold:
         if data is None:
             return DEFAULT_THRESHOLD
         if isinstance(data, (int, float)) and not isinstance(data, bool):
+            if not math.isfinite(data):
+                raise ValueError(f"threshold {data!r} is not a finite number; give e.g. 1.0")
             return cls(float(data))
         if isinstance(data, dict) and set(data) == {"relative"}:
-            share = float(data["relative"])
-            if not 0 < share <= 1:
+            share = data["relative"]
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
                 raise ValueError("threshold `relative:` is a share of the max, in (0, 1]")
             return cls(share, relative=True)
         raise ValueError("threshold is a number (absolute) or {relative: 0.25} (share of the corpus max)")
@@ -241,15 +247,15 @@ class Claim:
         allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on", "tolerance"]
         for key in data:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
                 raise ValueError(f"unknown option {key!r} for a {cls.kind!r} claim{hint}")
         for key in cls.required:
             if key not in data:
                 raise ValueError(f"a {cls.kind!r} claim needs `{key}:` ({cls.options[key]})")
         for key, kind in cls.options.items():
-            if key in data and kind == "bound":
-                Bound.parse(data[key])
+            if key in data:
+                check_option(key, kind, data[key], cls.kind)
         if "threshold" in data:
             Threshold.parse(data["threshold"])
         if "tolerance" in data:  # baseline drift tolerance (neurontest.plugin.baselines)
@@ -313,3 +319,53 @@ class Claim:
 
     def describe(self) -> str:
         return self.kind
+
+
+# Options whose whole-number value may be 0, and upper caps on whole numbers: a larger value is a
+# typo that would allocate far beyond any machine (`draws: 100000` once asked for 320 GB).
+_INT_RANGES = {"seed": (0, 2**32 - 1), "edits": (0, 64), "draws": (1, 4096), "n_prompts": (1, 256),
+               "length": (1, 512), "candidates": (1, 4096), "min_positions": (0, 10**9)}
+_INT_DEFAULT_RANGE = (1, 10_000)
+_NUMBER_RANGES = {"keep_share": (0.0, 1.0), "scale": (0.0, 100.0)}  # confidence: claims/confidence.py
+MAX_TEXT_CHARS = 4000  # one hand-written text; the model's context is checked at collection too
+
+
+def check_option(key: str, tag: str, value: Any, kind: str) -> None:
+    """Check one claim option against the type tag its kind declares in `options`
+    (ValueError naming the option and the form it takes). Tags: bound, integer, number, text,
+    texts, string, neurons, predicate, enum:a|b."""
+    where = f"`{key}:` of a {kind!r} claim"
+    if tag == "bound":
+        Bound.parse(value)
+    elif tag == "integer":
+        low, high = _INT_RANGES.get(key, _INT_DEFAULT_RANGE)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} is a whole number, got {value!r:.60}")
+        if not low <= value <= high:
+            raise ValueError(f"{where} is {value}; give {low}..{high}")
+    elif tag == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{where} is a finite number, got {value!r:.60}")
+        if key in _NUMBER_RANGES:
+            low, high = _NUMBER_RANGES[key]
+            if not low < value <= high:
+                raise ValueError(f"{where} is {value}; give a number in ({low:g}, {high:g}]")
+    elif tag == "text":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where} is one non-empty text, got {value!r:.60}")
+        if len(value) > MAX_TEXT_CHARS:
+            raise ValueError(f"{where} has {len(value)} characters (at most {MAX_TEXT_CHARS}); "
+                             "shorten it")
+    elif tag in ("texts", "neurons"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError(f"{where} is a list of non-empty texts (a list, even for one), got "
+                             f"{value!r:.60}")
+        if tag == "texts" and any(len(v) > MAX_TEXT_CHARS for v in value):
+            raise ValueError(f"{where}: a text over {MAX_TEXT_CHARS} characters; shorten it")
+    elif tag == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"{where} is a string, got {value!r:.60}")
+    elif tag.startswith("enum:"):
+        allowed = tag[len("enum:"):].split("|")
+        if value not in allowed:
+            raise ValueError(f"{where} is one of {', '.join(allowed)}, got {value!r:.60}")

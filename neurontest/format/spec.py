@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from neurontest.errors import HypothesisFileError
 from neurontest.engine.neuron import NeuronRef
+from neurontest.errors import HypothesisFileError
+from neurontest.format import safe_yaml
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, Subject
@@ -48,25 +47,13 @@ NEURON_KEYS = {
 }
 
 
-class LineDict(dict):
-    """A mapping from YAML that remembers the line of itself and of each key."""
+# LineDict lives with the loader that makes it; re-exported here for callers of the format.
+LineDict = safe_yaml.LineDict
 
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    mapping = LineDict(loader.construct_mapping(node, deep=True))
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Caps on the file-level numbers: larger values are typos that would run for hours or allocate
+# far more memory than any machine has.
+MAX_WINDOW = 8192
+MAX_CORPUS_TOKENS = 1_000_000_000
 
 
 @dataclass
@@ -122,20 +109,18 @@ def load_hypothesis_file(path: Path | str) -> HypothesisFile:
     """Parse and validate a YAML hypothesis file (HypothesisFileError on any problem)."""
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise HypothesisFileError(f"not valid YAML: {exc.problem}; check indentation and quoting",
-                                  path=str(path), line=line) from None
+        data = safe_yaml.load(path.read_bytes())
+    except safe_yaml.YamlInputError as exc:
+        raise HypothesisFileError(exc.message, path=str(path), line=exc.line) from None
     except OSError as exc:
         raise HypothesisFileError(f"cannot read: {exc.strerror}", path=str(path)) from None
     return parse_hypotheses(data, path)
 
 
 def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
-    from neurontest.format.kinds import get_claim_class
     from neurontest.claims.base import Threshold
     from neurontest.claims.predicates import predicate_from_dict
+    from neurontest.format.kinds import get_claim_class
 
     def fail(message: str, line: int | None) -> HypothesisFileError:
         return HypothesisFileError(message, path=str(path), line=line)
@@ -147,6 +132,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
     if not isinstance(neurons_data, list) or not neurons_data:
         raise fail("`neurons:` must be a non-empty list of neurons", _line(data, "neurons"))
     entries = []
+    neuron_lines: dict[str, int] = {}
     for item in neurons_data:
         if not isinstance(item, dict):
             raise fail("each entry of `neurons:` is a mapping with `id:` and `claims:`", _line(data, "neurons"))
@@ -166,6 +152,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         entry = NeuronEntry(ref, getattr(item, "line", 0), str(item.get("description", "")), fires_on,
                             item.get("threshold"), base_dir=path.parent)
         seen: dict[str, int] = {}
+        names: dict[str, int | None] = {}
         for claim in claims_data:
             line = getattr(claim, "line", _line(item, "claims"))
             if not isinstance(claim, dict) or "kind" not in claim:
@@ -177,13 +164,32 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                     raise ValueError(f"a {cls.kind!r} claim needs the neuron's `fires_on:` predicate")
             except ValueError as exc:
                 raise fail(f"{ref.short_id}: {exc}", line) from None
+            except (TypeError, AttributeError, KeyError) as exc:
+                # A kind's own checks met a value of a type they do not expect: still the
+                # user's input at fault, so one line naming the claim, not a traceback.
+                raise fail(f"{ref.short_id}: a {claim.get('kind')!r} claim has an option of the "
+                           f"wrong type ({type(exc).__name__}: {_short(str(exc))}); see "
+                           "docs/hypothesis-format.md for each option's form", line) from None
+            if "id" in claim and not isinstance(claim["id"], str):
+                raise fail(f"{ref.short_id}: claim `id:` is a string, got "
+                           f"{type(claim['id']).__name__} {_short(claim['id'])}; quote it",
+                           _line(claim, "id"))
             base = str(claim.get("id", claim["kind"]))
             seen[base] = seen.get(base, 0) + 1
             name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            if name in names:
+                raise fail(f"{ref.short_id}: claim name {name!r} is already taken by the claim on "
+                           f"line {names[name]} (automatic names are kind, kind-2, ...); give a "
+                           "different `id:`", line)
+            names[name] = line
             options = {k: v for k, v in claim.items() if k not in ("kind", "id", "xfail")}
             xfail = claim.get("xfail")
             entry.claims.append(ClaimEntry(cls.kind, options, line, name,
                                            None if xfail is None else str(xfail)))
+        if ref.short_id in neuron_lines:
+            raise fail(f"{ref.short_id} appears twice (first on line {neuron_lines[ref.short_id]}); "
+                       "put all its claims under one entry", entry.line)
+        neuron_lines[ref.short_id] = entry.line
         entries.append(entry)
     tokens = data.get("corpus_tokens", 100_000)
     models = data.get("models")
@@ -192,11 +198,36 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
             raise fail("give either `model:` or `models:` (a list), not both", _line(data, "models"))
         if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
             raise fail("`models:` is a non-empty list of model names or folders", _line(data, "models"))
+    for key in ("model", "revision", "corpus", "description"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            raise fail(f"`{key}:` is a string, got {type(data[key]).__name__} {_short(data[key])}; "
+                       "quote it or give one name", _line(data, key))
+    window = _int_option(data, "window", 64, 1, MAX_WINDOW, fail)
+    seed = _int_option(data, "seed", 0, 0, 2**32 - 1, fail)
+    tokens = None if tokens is None else _int_option(data, "corpus_tokens", 100_000, 1,
+                                                      MAX_CORPUS_TOKENS, fail)
     return HypothesisFile(models=list(models or []),
         path=path, model=_opt_str(data.get("model")), revision=_opt_str(data.get("revision")),
-        corpus=_opt_str(data.get("corpus")), corpus_tokens=None if tokens is None else int(tokens),
-        window=int(data.get("window", 64)), seed=int(data.get("seed", 0)), neurons=entries,
+        corpus=_opt_str(data.get("corpus")), corpus_tokens=tokens,
+        window=window, seed=seed, neurons=entries,
     )
+
+
+def _int_option(data: dict, key: str, default: int, low: int, high: int, fail: Any) -> int:
+    """A whole number in [low, high]: no bools, no floats (1.5 or .inf), no strings."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(f"`{key}:` is a whole number, got {type(value).__name__} {_short(value)}; "
+                   f"give e.g. `{key}: {default}`", _line(data, key))
+    if not low <= value <= high:
+        raise fail(f"`{key}: {value}` is out of range; give {low}..{high}", _line(data, key))
+    return value
+
+
+def _short(value: Any) -> str:
+    """A value for a one-line message: repr cut at 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _neuron_ref(item: dict, fail: Any) -> NeuronRef:
@@ -204,9 +235,15 @@ def _neuron_ref(item: dict, fail: Any) -> NeuronRef:
         if "id" in item:
             if "layer" in item or "neuron" in item:
                 raise ValueError("give either `id:` or `layer:` + `neuron:`, not both")
-            return NeuronRef.parse(str(item["id"]))
+            if not isinstance(item["id"], str):
+                raise ValueError(f"`id:` is a string like L1N298, got {_short(item['id'])}")
+            return NeuronRef.parse(item["id"])
         if "layer" in item and "neuron" in item:
-            return NeuronRef(int(item["layer"]), int(item["neuron"]))
+            layer, index = item["layer"], item["neuron"]
+            for key, value in (("layer", layer), ("neuron", index)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"`{key}:` is a whole number >= 0, got {_short(value)}")
+            return NeuronRef(layer, index)
         raise ValueError("a neuron needs `id: L<layer>N<index>` or `layer:` and `neuron:`")
     except (TypeError, ValueError) as exc:
         raise fail(str(exc), getattr(item, "line", None)) from None

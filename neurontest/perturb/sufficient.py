@@ -40,7 +40,10 @@ class SufficientClaim(PropertyClaim):
         slots = data.get("slots", {})
         if not isinstance(slots, dict) or not all(isinstance(v, list) and v for v in slots.values()):
             raise ValueError("`slots:` maps each slot name to a non-empty list of words")
-        for template in data.get("templates", []):
+        templates = data.get("templates", [])
+        if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
+            raise ValueError("`templates:` is a list of texts, each with a [[{slot}]] trigger")
+        for template in templates:
             match = _TRIGGER_SLOT.search(template)
             if not match:
                 raise ValueError(f"template {template!r} needs a trigger slot such as [[{{month}}]]")
