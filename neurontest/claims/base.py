@@ -218,6 +218,12 @@ class Subject:
     description: str = ""
 
 
+def claim_phrase(kind: str) -> str:
+    """"an 'activation' claim", "a 'noise' claim": the article follows the kind's sound."""
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{article} {kind!r} claim"
+
+
 class Claim:
     """One checkable statement about a neuron. Subclasses set `kind`, `options`, `run`."""
 
@@ -243,10 +249,10 @@ class Claim:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
-                raise ValueError(f"unknown option {key!r} for a {cls.kind!r} claim{hint}")
+                raise ValueError(f"unknown option {key!r} for {claim_phrase(cls.kind)}{hint}")
         for key in cls.required:
             if key not in data:
-                raise ValueError(f"a {cls.kind!r} claim needs `{key}:` ({cls.options[key]})")
+                raise ValueError(f"{claim_phrase(cls.kind)} needs `{key}:` ({cls.options[key]})")
         for key, kind in cls.options.items():
             if key in data and kind == "bound":
                 Bound.parse(data[key])
@@ -273,7 +279,7 @@ class Claim:
 
             return predicate_from_dict(self.config["fires_on"])
         if self.subject.predicate is None:
-            raise ValueError(f"a {self.kind!r} claim needs the neuron's `fires_on:` predicate")
+            raise ValueError(f"{claim_phrase(self.kind)} needs the neuron's `fires_on:` predicate")
         return self.subject.predicate
 
     def threshold(self) -> Threshold:
