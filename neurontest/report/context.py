@@ -200,17 +200,25 @@ def record_context(record: ClaimRecord, index: int, *, histogram: dict[str, Any]
         "message": message, "histogram": histogram, "histogram_ref": "",
         "model": record.lab.get("model", {}).get("fingerprint", ""),
         "summary": "", "measurements": [], "extra_failures": [], "heatmaps": [], "tables": [],
+        "heading": "",
     }
     if record.result is not None:
         card.update(result_context(record.result, max_rows=max_rows, max_tokens=max_tokens,
                                    trimmed=trimmed))
+    # The other claims a Python test made (the `neuron` fixture), each with its own evidence.
+    card["more"] = [result_context(r, max_rows=max_rows, max_tokens=max_tokens, trimmed=trimmed)
+                    | {"heading": f"{r.neuron.short_id} {r.kind}", "passed": r.passed}
+                    for r in record.more_results]
+    if record.more_results and record.result is not None:
+        card["heading"] = f"{record.result.neuron.short_id} {record.result.kind}"
     return card
 
 
 def _cost(record: ClaimRecord, caps: tuple[int, int]) -> int:
     rows, tokens = caps
-    evidence = record.result.evidence if record.result is not None else []
-    return sum(min(len(r.str_tokens), tokens) for e in evidence for r in e.rows[:rows])
+    results = [record.result, *record.more_results] if record.result is not None else []
+    return sum(min(len(r.str_tokens), tokens) for res in results for e in res.evidence
+               for r in e.rows[:rows])
 
 
 def _caps(records: list[ClaimRecord], max_rows: int, max_tokens: int,
