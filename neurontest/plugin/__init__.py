@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 _perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
 _min_positions_pushed: pytest.StashKey[bool] = pytest.StashKey()
+_progress_pushed: pytest.StashKey[Any] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -201,6 +202,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
+    reporter = config.stash.get(_progress_pushed, None)
+    if reporter is not None:
+        from neurontest.engine.progress import pop_callback
+
+        pop_callback(reporter)
     if config.stash.get(_perturb_pushed, False):
         from neurontest.perturb.config import pop_config
 
@@ -313,6 +319,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
     _STATE["session"] = session.config.stash[session_key]
+    # Live progress of conversion, mining and perturbation claims (plugin/progress.py); the
+    # terminal reporter exists from here on. Removed again in pytest_unconfigure.
+    from neurontest.engine.progress import push_callback
+    from neurontest.plugin.progress import terminal_progress
+
+    reporter = terminal_progress(session.config)
+    if reporter is not None:
+        push_callback(reporter)
+        session.config.stash[_progress_pushed] = reporter
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
