@@ -133,6 +133,8 @@ class ClaimResult:
     cached: bool = False  # remembered from an earlier run (neurontest.plugin.result_cache)
     #: why the evidence is too thin for any verdict ("" if it is enough); such a claim fails
     inconclusive: str = ""
+    #: the firing threshold the claim was judged at (the report marks it on the colour scale)
+    tau: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -192,6 +194,7 @@ def result_from_dict(data: dict[str, Any]) -> ClaimResult:
         extra_failures=list(data["extra_failures"]),
         cached=bool(data.get("cached", False)),
         inconclusive=str(data.get("inconclusive", "")),
+        tau=None if data.get("tau") is None else float(data["tau"]),
     )
 
 
