@@ -47,3 +47,7 @@ def test_mixed_run_reports_what_pytest_counts(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=7, failed=1)
     assert "8 claims" in report.read_text()
     result.stdout.fnmatch_lines(["claims: 1 failed, 7 passed"])
+    # One summary line per distinct model and corpus (the YAML file samples the planted corpus
+    # whole, the fixture 100,000 tokens of it: two corpora), never one line twice.
+    lines = [line for line in result.stdout.lines if line.startswith("model planted (")]
+    assert lines and len(lines) == len(set(lines))
