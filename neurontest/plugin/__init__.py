@@ -47,7 +47,9 @@ _OPTIONS = [
      "rows per forward pass when mining (default: automatic, 32 on cpu, sized to free memory "
      "on cuda and halved on out-of-memory)", int),
     ("--neurontest-report", "neurontest_report",
-     "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+     "write the HTML report here, or into this folder if it ends in / (default: "
+     "reports/neurontest.html for whole folders, reports/neurontest-<selection>.html for files, "
+     "node ids, -k or -m; 'none' to skip)", str),
     ("--neurontest-executor", "neurontest_executor",
      "who mines activations: local (default, this process) or ray (a pool of Ray actors, one "
      "model replica each; pip install 'neurontest[ray]', docs/scaling.md)", str),
