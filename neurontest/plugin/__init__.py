@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
 _min_positions_pushed: pytest.StashKey[bool] = pytest.StashKey()
 _progress_pushed: pytest.StashKey[Any] = pytest.StashKey()
+_outer_state: pytest.StashKey[Any] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -204,6 +205,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
+    if _outer_state in config.stash:  # hand the handle back to the enclosing run, if any
+        _STATE["session"] = config.stash[_outer_state]
     reporter = config.stash.get(_progress_pushed, None)
     if reporter is not None:
         from neurontest.engine.progress import pop_callback
@@ -320,6 +323,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
+    # A run nested in this process (pytester) replaces it until it ends: remember the outer one.
+    session.config.stash[_outer_state] = _STATE.get("session")
     _STATE["session"] = session.config.stash[session_key]
     # Live progress of conversion, mining and perturbation claims (plugin/progress.py); the
     # terminal reporter exists from here on. Removed again in pytest_unconfigure.

@@ -198,8 +198,10 @@ class NeurontestSession:
         lines: list[str] = []
         for info in self.lab_descriptions():
             corpus = info.get("corpus", {})
+            tokens = corpus.get("scorable_tokens")  # None until the corpus is sampled
+            shown = f"{tokens:,} tokens" if isinstance(tokens, int) else "not sampled"
             line = (f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
-                    f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0):,} tokens)")
+                    f"{corpus.get('name', '-')} ({shown})")
             if line not in lines:
                 lines.append(line)
         return lines
