@@ -1,5 +1,6 @@
-"""The `neurontest` command: `inspect` a neuron (HTML page + draft hypothesis), print the `schema`,
-`bench` the library.
+"""The `neurontest` command: `inspect`, `schema` and `bench`.
+
+`inspect` a neuron (HTML page + draft hypothesis), print the `schema`, `bench` the library:
 
     neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
     neurontest schema > neurontest/format/hypothesis.schema.json
@@ -23,7 +24,19 @@ def _say(message: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its subcommands."""
-    parser = argparse.ArgumentParser(prog="neurontest", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="neurontest",
+        description="Look at neurons of a transformer LM before claiming anything about them:\n"
+                    "`inspect` a neuron (HTML page + draft hypothesis file), print the hypothesis\n"
+                    "file `schema`, `bench` the library against the seed's loops. The claims\n"
+                    "themselves run under pytest: `pytest hypotheses/`.",
+        epilog="examples:\n"
+               "  neurontest inspect L0N972 > test_l0n972.yaml   # page in reports/inspect-L0N972.html\n"
+               "  neurontest schema > hypothesis.schema.json\n"
+               "  neurontest bench --quick                       # docs/benchmarks.md\n"
+               "'neurontest COMMAND --help' lists a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     inspect = sub.add_parser("inspect", help="show a neuron's examples, histogram and logit "
@@ -112,7 +125,18 @@ def _schema(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `neurontest` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        status = int(args.func(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`neurontest schema | head -5`): what it read is all it wanted.
+        # Point stdout at devnull so the interpreter's final flush does not raise again.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -263,9 +263,22 @@ class Lab:
             return cached
         self.prepare(claim.neurons_to_mine())
         result = claim.run(self)
+        if result.tau is None:
+            result.tau = self._known_tau(claim)
         if key is not None:
             self.results.store_result(key, result)  # type: ignore[union-attr]
         return result
+
+    def _known_tau(self, claim: Claim) -> float | None:
+        """The claim's tau when it costs nothing more (absolute, or its neuron already mined):
+        the report marks it on the colour scale. None where it would need new mining."""
+        try:
+            threshold = claim.threshold()
+            if threshold.relative and claim.neuron not in self._activations:
+                return None
+            return float(self.tau(claim.neuron, threshold))
+        except Exception:  # noqa: BLE001 - a claim kind without a threshold; the mark is optional
+            return None
 
     def remembered(self, claim: Claim) -> ClaimResult | None:
         """The claim's result from an earlier run, if one is remembered; runs nothing."""

@@ -137,6 +137,8 @@ class ClaimResult:
     cached: bool = False  # remembered from an earlier run (neurontest.plugin.result_cache)
     #: why the evidence is too thin for any verdict ("" if it is enough); such a claim fails
     inconclusive: str = ""
+    #: the firing threshold the claim was judged at (the report marks it on the colour scale)
+    tau: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -198,6 +200,7 @@ def result_from_dict(data: dict[str, Any]) -> ClaimResult:
         extra_failures=list(data["extra_failures"]),
         cached=bool(data.get("cached", False)),
         inconclusive=str(data.get("inconclusive", "")),
+        tau=None if data.get("tau") is None else float(data["tau"]),
     )
 
 
@@ -222,6 +225,12 @@ class Subject:
     predicate: Predicate | None
     threshold: Threshold = DEFAULT_THRESHOLD
     description: str = ""
+
+
+def claim_phrase(kind: str) -> str:
+    """"an 'activation' claim", "a 'noise' claim": the article follows the kind's sound."""
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{article} {kind!r} claim"
 
 
 class Claim:
@@ -249,10 +258,10 @@ class Claim:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
-                raise ValueError(f"unknown option {key!r} for a {cls.kind!r} claim{hint}")
+                raise ValueError(f"unknown option {key!r} for {claim_phrase(cls.kind)}{hint}")
         for key in cls.required:
             if key not in data:
-                raise ValueError(f"a {cls.kind!r} claim needs `{key}:` ({cls.options[key]})")
+                raise ValueError(f"{claim_phrase(cls.kind)} needs `{key}:` ({cls.options[key]})")
         for key, kind in cls.options.items():
             if key in data:
                 check_option(key, kind, data[key], cls.kind)
@@ -279,7 +288,7 @@ class Claim:
 
             return predicate_from_dict(self.config["fires_on"])
         if self.subject.predicate is None:
-            raise ValueError(f"a {self.kind!r} claim needs the neuron's `fires_on:` predicate")
+            raise ValueError(f"{claim_phrase(self.kind)} needs the neuron's `fires_on:` predicate")
         return self.subject.predicate
 
     def threshold(self) -> Threshold:

@@ -8,8 +8,10 @@ deepest layer needed (`stop_at_layer`), which sets the cost of mining.
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from neurontest.engine.progress import progress_task
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.models import model_dimensions
 
@@ -94,16 +96,23 @@ def neuron_activations(
                 sink[ref][-1] = torch.nn.functional.pad(sink[ref][-1], (0, full_width - width))
         return_freed_heap(device)
 
-    bar = None
-    if progress:
-        bar = _progress(len(batch), desc=progress if isinstance(progress, str) else "mining")
-    try:
+    # Counted in tokens (not rows), so the reporter can show tokens/s and an ETA.
+    cumulative = batch.lengths.cumsum(0).tolist()
+    rows_done = 0
+    name = progress if isinstance(progress, str) else "mining"
+    with ExitStack() as stack:
+        task = stack.enter_context(progress_task(name, total=cumulative[-1] if cumulative else 0,
+                                                 unit="tokens", bar=True)) if progress else None
+
+        def advance(rows: int) -> None:
+            nonlocal rows_done
+            before = cumulative[rows_done - 1] if rows_done else 0
+            rows_done += rows
+            if task is not None:
+                task.advance(cumulative[rows_done - 1] - before)
+
         with torch.inference_mode():
-            _run_with_backoff(run_chunk, len(batch), batch_size, sink, device,
-                              on_chunk=bar.update if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
+            _run_with_backoff(run_chunk, len(batch), batch_size, sink, device, on_chunk=advance)
     return {ref: torch.cat(chunks, dim=0) for ref, chunks in sink.items()}
 
 
@@ -160,10 +169,3 @@ def _model_device(model: Any) -> Any:
         return next(model.parameters()).device
     except StopIteration:  # pragma: no cover - a model without parameters
         return "cpu"
-
-
-def _progress(total_rows: int, *, desc: str) -> Any:
-    """A tqdm bar counted in rows: with back-off the number of batches is not known upfront."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total_rows, desc=f"neurontest: {desc}", unit="row", leave=False)

@@ -14,12 +14,14 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from neurontest.errors import ModelUnavailableError
 from neurontest.engine.files import TEMP_SUFFIX, cache_unwritable, drop_cache_entry, locked
 from neurontest.engine.paths import cache_root
+from neurontest.engine.progress import current_callback, progress_task
 
 if TYPE_CHECKING:
     import torch
@@ -79,9 +81,10 @@ def load_model(
     else:
         source = name
     try:
-        bridge = TransformerBridge.boot_transformers(
-            source, dtype=torch_dtype, revision=revision, **placement.boot_kwargs()
-        )
+        with quiet_loading_bars():
+            bridge = TransformerBridge.boot_transformers(
+                source, dtype=torch_dtype, revision=revision, **placement.boot_kwargs()
+            )
     except OSError as exc:  # transformers raises OSError for unreachable hubs and missing files
         raise ModelUnavailableError(
             f"cannot load model {name!r}: {_first_line(exc)}. Offline, pass a local HF folder "
@@ -93,6 +96,21 @@ def load_model(
     bridge.neurontest_name = name  # type: ignore[attr-defined]
     bridge.neurontest_revision = revision  # type: ignore[attr-defined]
     return bridge
+
+
+@contextmanager
+def quiet_loading_bars() -> Iterator[None]:
+    """transformers' `Loading weights: 100%|...|` bar off while loading: under pytest it is
+    captured and then printed under "Captured stderr call" of every failing claim."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def embedded_model_folder() -> Path:
@@ -121,7 +139,8 @@ def embedded_model_folder() -> Path:
             return _private_conversion(gguf_dir)
         try:
             _announce_conversion(folder)
-            _convert_gguf(gguf_dir, _EMBEDDED_GGUF, staging)
+            with progress_task(_CONVERSION_TASK):
+                _convert_gguf(gguf_dir, _EMBEDDED_GGUF, staging)
             _move_into_place(staging, folder)
         except OSError as exc:  # the cache filled up while writing 500 MB
             cache_unwritable(folder, exc)
@@ -203,11 +222,17 @@ def _private_conversion(gguf_dir: Path) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="neurontest-model-")) / converted_folder().name
     atexit.register(shutil.rmtree, folder.parent, True)
     _announce_conversion(folder)
-    _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
+    with progress_task(_CONVERSION_TASK):
+        _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
     return folder
 
 
+_CONVERSION_TASK = f"converting the embedded model {DEFAULT_MODEL} (one-off GGUF -> HF, about 20 s)"
+
+
 def _announce_conversion(folder: Path) -> None:
+    if current_callback() is not None:
+        return  # a progress reporter (the pytest plugin) shows the conversion as a task
     print(
         f"neurontest: preparing the embedded model {DEFAULT_MODEL} (one-off GGUF -> HF "
         f"conversion, about 20 s) into {folder}",
@@ -221,9 +246,11 @@ def _convert_gguf(gguf_dir: Path, gguf_file: str, folder: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-    tokenizer.bos_token = _EMBEDDED_BOS
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    with quiet_loading_bars():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+        tokenizer.bos_token = _EMBEDDED_BOS
+        model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file,
+                                                     dtype=torch.float32)
     model.config.bos_token_id = tokenizer.bos_token_id
     # save_pretrained refuses a model still marked as quantized; the weights are fp32 now.
     model.hf_quantizer = None

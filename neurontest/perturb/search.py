@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from neurontest.engine.progress import progress_task
 from neurontest.engine.neuron import NeuronRef
 from neurontest.perturb.config import PerturbConfig, current_config
 from neurontest.perturb.sources import Encoder
@@ -202,12 +203,16 @@ def check_property(
     def collect(text: TokenText) -> None:
         drawn.append((text, _choices() if use_db else None))
 
-    # `find(random=Random(seed))` seeds its test with the same 64 bits: the same texts come back.
-    with global_constants_only():
-        fixed_seed(random.Random(seed).getrandbits(64))(collect)()
+    # Shown live by the pytest plugin (engine/progress.py): drawing, then running, the texts.
+    with progress_task(f"perturbing {neuron.short_id}", total=n, unit="texts") as task:
+        # `find(random=Random(seed))` seeds its test with the same 64 bits: the same texts come back.
+        with global_constants_only():
+            fixed_seed(random.Random(seed).getrandbits(64))(collect)()
+        evaluated = evaluator.run([t for t, _ in drawn])
+        task.advance(len(drawn))
     trials: dict[tuple[tuple[int, ...], int], tuple[Trial, Any]] = {}
     discarded = 0
-    for trial, (_, choices) in zip(evaluator.run([t for t, _ in drawn]), drawn):
+    for trial, (_, choices) in zip(evaluated, drawn):
         if usable(trial):
             trials.setdefault((trial.ids, trial.trigger), (trial, choices))  # type: ignore[union-attr]
         else:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from neurontest.plugin.session import NeurontestSession, record_from_dict, record_to_dict, session_key
+from neurontest.plugin.session import (NeurontestSession, python_record, record_from_dict,
+                                       record_to_dict, session_key)
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 _perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
 _min_positions_pushed: pytest.StashKey[bool] = pytest.StashKey()
+_progress_pushed: pytest.StashKey[Any] = pytest.StashKey()
+_outer_state: pytest.StashKey[Any] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -45,7 +48,9 @@ _OPTIONS = [
      "rows per forward pass when mining (default: automatic, 32 on cpu, sized to free memory "
      "on cuda and halved on out-of-memory)", int),
     ("--neurontest-report", "neurontest_report",
-     "write the HTML report here (default reports/neurontest.html; 'none' to skip)", str),
+     "write the HTML report here, or into this folder if it ends in / (default: "
+     "reports/neurontest.html for whole folders, reports/neurontest-<selection>.html for files, "
+     "node ids, -k or -m; 'none' to skip)", str),
     ("--neurontest-executor", "neurontest_executor",
      "who mines activations: local (default, this process) or ray (a pool of Ray actors, one "
      "model replica each; pip install 'neurontest[ray]', docs/scaling.md)", str),
@@ -121,7 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_placement(values["neurontest_device"])
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    report = values["neurontest_report"] or "reports/neurontest.html"
+    report_path = _report_path(config, values["neurontest_report"])
     state = config.stash[session_key] = NeurontestSession(
         model=values["neurontest_model"],
         revision=values["neurontest_revision"],
@@ -130,7 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
         device=values["neurontest_device"] or "cpu",
         batch_size=values["neurontest_batch_size"],
         cache=not config.getoption("neurontest_no_cache"),
-        report_path=None if report.lower() == "none" else str(Path(config.rootpath, report)),
+        report_path=None if report_path is None else str(report_path),
     )
     from neurontest.plugin.baselines import BaselineStore
     from neurontest.plugin.result_cache import ResultCache
@@ -143,7 +148,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state.match_neurons = _flag(config, "neurontest_match_neurons")
     state.baselines = BaselineStore(update=_flag(config, "neurontest_update_baselines"),
                                     require=_flag(config, "neurontest_require_baselines"),
-                                    root=Path(config.rootpath))
+                                    root=Path(config.rootpath),
+                                    worker=hasattr(config, "workerinput"))
     # Perturbation claims read their Hypothesis settings from a module-level config stack
     # (neurontest/perturb/config.py); popped again in pytest_unconfigure.
     from neurontest.perturb.config import push_config
@@ -161,6 +167,23 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_min_positions_pushed] = True
+
+
+def _report_path(config: pytest.Config, option: str | None) -> Path | None:
+    """The report file of this run (report/location.py): the path asked for, else one per
+    selection; a folder or a path under a file is a usage error before any model work."""
+    from neurontest.report.location import (ReportPathError, check_report_path,
+                                            resolve_report_path, selection_name)
+
+    name = selection_name(config.args, Path(config.rootpath), keyword=config.option.keyword or "",
+                          markexpr=config.option.markexpr or "")
+    path = resolve_report_path(option, Path(config.rootpath), name)
+    if path is not None:
+        try:
+            check_report_path(path, option)
+        except ReportPathError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return path
 
 
 def _checked_executor(values: dict[str, Any]) -> str:
@@ -182,6 +205,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
+    if _outer_state in config.stash:  # hand the handle back to the enclosing run, if any
+        _STATE["session"] = config.stash[_outer_state]
+    reporter = config.stash.get(_progress_pushed, None)
+    if reporter is not None:
+        from neurontest.engine.progress import pop_callback
+
+        pop_callback(reporter)
     if config.stash.get(_perturb_pushed, False):
         from neurontest.perturb.config import pop_config
 
@@ -212,6 +242,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if getattr(item, "match_from", None) is None:  # a matched neuron is mined once found
                 state.plan(item.lab_key, claim.neurons_to_mine())
             state.register(item.record())
+        elif _PYTHON_FIXTURES & set(getattr(item, "fixturenames", ())):
+            # A Python claim (`neuron` / `neurontest_lab` fixture): one card per test, so the
+            # report counts what pytest counts; its claims' evidence arrives as they run.
+            state.register(python_record(item))
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
@@ -251,8 +285,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     if record is None:
         return
     if hasattr(item.config, "workerinput"):
-        # Under pytest-xdist the controller writes the report: ship it this claim's evidence.
+        # Under pytest-xdist the controller writes the report and prints the summary: ship it
+        # this claim's evidence and what its baseline check did.
         report.user_properties.append(("neurontest", record_to_dict(record)))
+        event = state.baselines.events.get(item.nodeid) if state.baselines is not None else None
+        if event is not None:
+            report.user_properties.append(("neurontest_baseline", event))
     if not item.config.pluginmanager.hasplugin("html"):
         return
     from neurontest.report.pytest_html import extras_for
@@ -271,9 +309,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     state = _STATE.get("session")
     if state is not None:
-        shipped = dict(report.user_properties).get("neurontest")
+        properties = dict(report.user_properties)
+        shipped = properties.get("neurontest")
         if shipped is not None and report.nodeid not in state.records:  # an xdist controller
             state.register(record_from_dict(shipped))
+            event = properties.get("neurontest_baseline")
+            if event is not None and state.baselines is not None:
+                state.baselines.absorb(report.nodeid, event)
         message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
         state.ran(report.nodeid, outcome, report.duration, message)
 
@@ -281,7 +323,18 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
+    # A run nested in this process (pytester) replaces it until it ends: remember the outer one.
+    session.config.stash[_outer_state] = _STATE.get("session")
     _STATE["session"] = session.config.stash[session_key]
+    # Live progress of conversion, mining and perturbation claims (plugin/progress.py); the
+    # terminal reporter exists from here on. Removed again in pytest_unconfigure.
+    from neurontest.engine.progress import push_callback
+    from neurontest.plugin.progress import terminal_progress
+
+    reporter = terminal_progress(session.config)
+    if reporter is not None:
+        push_callback(reporter)
+        session.config.stash[_progress_pushed] = reporter
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -299,8 +352,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller writes the one report from what workers ship
     from neurontest.report import write_run_report
+    from neurontest.report.location import write_failure
 
-    write_run_report(state, Path(state.report_path))
+    try:
+        state.report_written = str(write_run_report(state, Path(state.report_path)))
+    except OSError as exc:  # read-only folder, full disk: one line in the summary, no traceback
+        state.report_error = write_failure(Path(state.report_path), exc)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -319,6 +376,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 _STATE: dict[str, Any] = {}
+_PYTHON_FIXTURES = {"neuron", "neurontest_lab"}
 
 
 @pytest.fixture(scope="session")
@@ -337,7 +395,7 @@ def neurontest_lab(request: pytest.FixtureRequest) -> Lab:
 
 
 @pytest.fixture
-def neuron(neurontest_lab: Lab) -> Iterator[Any]:
+def neuron(neurontest_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A factory for assertions on one neuron of the session's model::
 
         def test_months(neuron):
@@ -350,7 +408,19 @@ def neuron(neurontest_lab: Lab) -> Iterator[Any]:
     """
     from neurontest.plugin.assertions import NeuronUnderTest
 
+    state = request.config.stash[session_key]
+    record = state.records.get(request.node.nodeid)
+
+    def noted(result: Any) -> None:
+        # The test's card in the HTML report gets every claim it makes, with the same evidence
+        # as a YAML claim (a claim made outside the collected test has no card).
+        if record is not None:
+            record.add_result(result)
+            record.lab = neurontest_lab.describe()
+            record.neuron = ", ".join(dict.fromkeys(
+                r.neuron.short_id for r in (record.result, *record.more_results) if r is not None))
+
     def make(neuron_id: str, **subject: Any) -> NeuronUnderTest:
-        return NeuronUnderTest.create(neurontest_lab, neuron_id, **subject)
+        return NeuronUnderTest.create(neurontest_lab, neuron_id, on_result=noted, **subject)
 
     yield make

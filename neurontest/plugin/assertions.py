@@ -10,7 +10,7 @@ Each `assert_<kind>` runs exactly the claim the YAML `kind: <kind>` runs, with t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from neurontest.engine.neuron import NeuronRef
 
@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 class NeuronUnderTest:
     lab: Lab
     subject: Subject
+    #: Called with every result (the `neuron` fixture puts it on the test's report card).
+    on_result: Callable[[ClaimResult], None] | None = None
 
     @classmethod
     def create(cls, lab: Lab, neuron: str | NeuronRef, *, fires_on: Any = None,
-               threshold: Any = None, description: str = "") -> NeuronUnderTest:
+               threshold: Any = None, description: str = "",
+               on_result: Callable[[ClaimResult], None] | None = None) -> NeuronUnderTest:
         """`fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
         function `(ids, position, vocab) -> bool`."""
         from neurontest.claims.base import Subject, Threshold
@@ -40,7 +43,7 @@ class NeuronUnderTest:
             predicate = PythonPredicate(fires_on, name)
         elif fires_on is not None:  # checked against the tokenizer when a claim runs
             predicate = predicate_from_dict(fires_on)
-        return cls(lab, Subject(ref, predicate, Threshold.parse(threshold), description))
+        return cls(lab, Subject(ref, predicate, Threshold.parse(threshold), description), on_result)
 
     def check(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind` and return its result without asserting."""
@@ -49,13 +52,15 @@ class NeuronUnderTest:
         cls = get_claim_class(kind)
         cls.validate_options(options)
         claim = cls(self.subject, options)
-        remembered = self.lab.remembered(claim)  # a session's lab remembers earlier runs' results
-        if remembered is not None:
-            return remembered
-        if self.subject.predicate is not None:
-            self.subject.predicate.check(self.lab.vocab)
-        claim.check(self.lab)
-        return self.lab.run(claim)
+        result = self.lab.remembered(claim)  # a session's lab remembers earlier runs' results
+        if result is None:
+            if self.subject.predicate is not None:
+                self.subject.predicate.check(self.lab.vocab)
+            claim.check(self.lab)
+            result = self.lab.run(claim)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
 
     def assert_claim(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind`; raise AssertionError with the evidence if it does not hold."""

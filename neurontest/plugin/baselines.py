@@ -74,6 +74,8 @@ class BaselineStore:
     checked: int = 0
     written: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    worker: bool = False  # an xdist worker: ships `events` to the controller, which writes
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> what check() did
     _loaded: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
     _swept: set[Path] = field(default_factory=set)  # baselines folders cleaned of leftover temps
 
@@ -91,6 +93,38 @@ class BaselineStore:
     def check(self, item: Any, result: ClaimResult, lab_info: dict[str, Any]) -> str | None:
         """Compare (or, when updating, queue) one claim's metrics; the drift message, if any."""
         path = baseline_path(item.path, item.model_label)
+        before = (self.checked, len(self.drifted), len(self.missing.get(path, ())))
+        message = self._check(item, path, result, lab_info)
+        # What this check did, as plain data: under xdist the controller replays it (absorb), so
+        # its summary and the baselines it writes equal a serial run's.
+        status = ("pending" if self.update else "drifted" if len(self.drifted) > before[1]
+                  else "missing" if len(self.missing.get(path, ())) > before[2]
+                  else "checked" if self.checked > before[0] else "")
+        self.events[item.nodeid] = {
+            "path": str(path), "claim_id": item.claim_id, "status": status,
+            "expected": sorted(self.expected.get(path, ())),
+            "entry": self.pending.get(path, {}).get(item.claim_id) if self.update else None,
+            "identity": self.identity.get(path) if self.update else None,
+        }
+        return message
+
+    def absorb(self, nodeid: str, event: dict[str, Any]) -> None:
+        """Replay a worker's check (the xdist controller's side of `events`)."""
+        path = Path(event["path"])
+        self.expected[path].update(event.get("expected", ()))
+        status = event.get("status")
+        if status in ("checked", "drifted"):
+            self.checked += 1
+        if status == "drifted":
+            self.drifted.append(nodeid)
+        elif status == "missing":
+            self.missing[path].append(event["claim_id"])
+        elif status == "pending" and event.get("entry") is not None:
+            self.pending.setdefault(path, {})[event["claim_id"]] = event["entry"]
+            self.identity[path] = event["identity"]
+
+    def _check(self, item: Any, path: Path, result: ClaimResult,
+               lab_info: dict[str, Any]) -> str | None:
         metrics = {name: round6(value) for name, value in result.metrics().items()}
         intervals = {name: [round6(lo), round6(hi)] for name, (lo, hi) in result.intervals().items()}
         override = parse_tolerance(item.claim.config["tolerance"]) if "tolerance" in item.claim.config else {}
@@ -136,8 +170,9 @@ class BaselineStore:
 
     # -- finishing ---------------------------------------------------------------------------
     def finish(self, interrupted: bool = False) -> bool:
-        """Flush queued baselines (update mode); True if a file could not be written."""
-        if not self.update or interrupted:
+        """Flush queued baselines (update mode); True if a file could not be written. An xdist
+        worker writes nothing: the controller writes each file once, from every worker's events."""
+        if not self.update or interrupted or self.worker:
             return False
         for path, entries in sorted(self.pending.items()):
             try:

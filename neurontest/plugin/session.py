@@ -50,6 +50,8 @@ class NeurontestSession:
     batch_size: int | None = None  # None: automatic (neurontest.engine.batching)
     cache: bool = True
     report_path: str | None = None
+    report_written: str | None = None  # set once the report is on disk
+    report_error: str | None = None  # why the report could not be written
     labs: dict[LabKey, Lab] = field(default_factory=dict)
     lab_errors: dict[LabKey, str] = field(default_factory=dict)
     planned: dict[LabKey, set[NeuronRef]] = field(default_factory=lambda: defaultdict(set))
@@ -190,6 +192,34 @@ class NeurontestSession:
             record.message = message
 
     # -- finishing ---------------------------------------------------------------------------
+    def model_lines(self) -> list[str]:
+        """One line per distinct (model, corpus) the run used: two lab keys naming the same
+        files (a YAML file's defaults and the `neuron` fixture's) are one line, not two."""
+        lines: list[str] = []
+        for info in self.lab_descriptions():
+            corpus = info.get("corpus", {})
+            tokens = corpus.get("scorable_tokens")  # None until the corpus is sampled
+            shown = f"{tokens:,} tokens" if isinstance(tokens, int) else "not sampled"
+            line = (f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
+                    f"{corpus.get('name', '-')} ({shown})")
+            if line not in lines:
+                lines.append(line)
+        return lines
+
+    def lab_descriptions(self) -> list[dict[str, Any]]:
+        """`describe()` of every lab that has one (a lab whose model failed to load has none),
+        then those recorded with claims: an xdist controller loads no lab, its workers ship them."""
+        described = []
+        for lab in self.labs.values():
+            try:
+                described.append(lab.describe())
+            except Exception:  # noqa: BLE001 - a broken lab still leaves the summary printable
+                continue
+        for record in self.records.values():
+            if record.lab and record.lab not in described:
+                described.append(record.lab)
+        return described
+
     def counts(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
         for record in self.records.values():
@@ -205,16 +235,21 @@ class NeurontestSession:
         if remembered:
             lines.append(f"{remembered} claim result(s) remembered from an earlier run on the same "
                          "model, corpus and code (--neurontest-no-cache recomputes them)")
-        for lab in self.labs.values():
-            info = lab.describe()
-            corpus = info.get("corpus", {})
-            lines.append(f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
-                         f"{corpus.get('name', '-')} ({corpus.get('scorable_tokens', 0)} tokens)")
+        lines += self.model_lines()
         if self.executor is not None:
             lines.append(self.executor.describe())
-        if self.report_path:
-            lines.append(f"report: {self.report_path}")
+        if self.report_written:
+            lines.append(f"report: {self.report_written}")
+        elif self.report_error:
+            lines.append(self.report_error)
         return lines
+
+
+def python_record(item: pytest.Item) -> ClaimRecord:
+    """The report card of a Python test that uses the `neuron` or `neurontest_lab` fixture."""
+    path, line, _name = item.location
+    return ClaimRecord(item.nodeid, "python", "", str(item.path), (line or 0) + 1,
+                       claim_id=item.nodeid.split("::", 1)[-1])
 
 
 class NeurontestLoadError(Exception):

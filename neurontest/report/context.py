@@ -52,9 +52,34 @@ def _window(row: TokenRow, max_tokens: int) -> tuple[int, int]:
     return start, start + max_tokens
 
 
+def shown_scale(evidence: list[Evidence], *, max_rows: int = MAX_ROWS,
+                max_tokens: int = MAX_TOKENS) -> dict[str, float]:
+    """One colour scale per unit (`value_label`) for all of a claim's heatmaps: the largest
+    |value| shown in any of them, so equal colours mean equal values across the claim's groups."""
+    scales: dict[str, float] = {}
+    for group in evidence:
+        for row in group.rows[:max_rows]:
+            start, stop = _window(row, max_tokens)
+            values = [abs(float(v)) for v in row.values[start:stop] if math.isfinite(float(v))]
+            scales[group.value_label] = max([scales.get(group.value_label, 0.0), *values])
+    return scales
+
+
+def _tau_mark(tau: float | None, scale: float) -> dict[str, str] | None:
+    """Where tau sits on the legend's -scale..+scale bar (None when it is off the bar)."""
+    if tau is None or not math.isfinite(tau) or scale <= 0 or abs(tau) > scale:
+        return None
+    return {"left": f"{50 + 50 * tau / scale:.1f}%", "value": fmt(tau)}
+
+
 def heatmap_context(evidence: Evidence, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
-                    trimmed: bool = False) -> dict[str, Any] | None:
-    """Heatmap rows of one Evidence on one colour scale symmetric around 0 (None: no rows)."""
+                    trimmed: bool = False, scale: float | None = None,
+                    tau: float | None = None) -> dict[str, Any] | None:
+    """Heatmap rows of one Evidence on a colour scale symmetric around 0 (None: no rows).
+
+    `scale`: the claim's shared scale (`shown_scale`), else this group's own largest |value|;
+    `tau` is marked on the legend. A text is drawn as text: its tokens joined, boundaries thin
+    borders (templates/_style.html.j2), a leading space shown as a space."""
     rows = evidence.rows[:max_rows]
     if not rows:
         return None
@@ -72,7 +97,8 @@ def heatmap_context(evidence: Evidence, *, max_rows: int = MAX_ROWS, max_tokens:
                            "title": fmt(value), "marked": i in marked})
         shown.append({"label": row.label, "tokens": tokens, "cut_left": start > 0,
                       "cut_right": stop < len(row.str_tokens)})
-    scale = max((abs(v) for v in finite), default=0.0)
+    if scale is None:
+        scale = max((abs(v) for v in finite), default=0.0)
     for row_ctx in shown:
         for token in row_ctx["tokens"]:
             token["cls"] = f"h{bucket(token.pop('value'), scale)}"
@@ -81,6 +107,7 @@ def heatmap_context(evidence: Evidence, *, max_rows: int = MAX_ROWS, max_tokens:
         "hidden_rows": len(evidence.rows) - len(rows), "scale": fmt(scale),
         "neg_scale": fmt(-scale), "min": fmt(min(finite, default=0.0)),
         "max": fmt(max(finite, default=0.0)), "trimmed": trimmed,
+        "tau": _tau_mark(tau, scale),
     }
 
 
@@ -106,7 +133,11 @@ def measurement_context(m: Measurement) -> dict[str, Any]:
 def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
                    trimmed: bool = False) -> dict[str, Any]:
     """Summary, measurements, heatmaps and tables of one claim result."""
-    heatmaps = [heatmap_context(e, max_rows=max_rows, max_tokens=max_tokens, trimmed=trimmed)
+    scales = shown_scale(result.evidence, max_rows=max_rows, max_tokens=max_tokens)
+    # tau is an activation level: marked only on scales of activations, not of changes.
+    heatmaps = [heatmap_context(e, max_rows=max_rows, max_tokens=max_tokens, trimmed=trimmed,
+                                scale=scales.get(e.value_label),
+                                tau=result.tau if e.value_label == "activation" else None)
                 for e in result.evidence]
     tables = [table_context(e) for e in result.evidence]
     return {
@@ -120,8 +151,9 @@ def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens:
 
 
 def histogram_context(values: torch.Tensor, *, title: str, bins: int = 40,
-                      share: float = 0.25) -> dict[str, Any]:
-    """Histogram (inline SVG) and basic statistics of 1-D activations; the marker is share x max."""
+                      share: float = 0.25, tau: float | None = None) -> dict[str, Any]:
+    """Histogram (inline SVG) and basic statistics of 1-D activations; the marker is the claim's
+    `tau` when given, else share x max."""
     import torch
 
     values = values.detach().float().flatten().cpu()
@@ -134,13 +166,19 @@ def histogram_context(values: torch.Tensor, *, title: str, bins: int = 40,
     counts = [int(c) for c in torch.histc(values, bins=bins, min=lo, max=hi).tolist()]
     edges = [lo + (hi - lo) * i / bins for i in range(bins + 1)]
     top = float(values.max())
-    tau = share * top if top > 0 else None
+    marker_label = "tau"
+    if tau is None:
+        tau, marker_label = (share * top if top > 0 else None), f"{share:g} x max"
     above = float((values > tau).float().mean()) if tau is not None else 0.0
     stats = {"n": int(values.numel()), "max": top, "mean": float(values.mean()),
              "min": float(values.min()), "share_above": above, "share": share}
-    svg = histogram_svg(counts, edges, marker=tau, label=title)
+    svg = histogram_svg(counts, edges, marker=tau, marker_label=marker_label, label=title)
+    text = {k: fmt(v) for k, v in stats.items()}
+    text["n"] = f"{stats['n']:,}"  # "100,026 tokens", not "1e+05 tokens"
+    text["share_above"] = f"{above:.2%}"
+    text["marker"] = f"{marker_label} = {fmt(tau)}" if tau is not None else ""
     return {"title": title, "svg": svg, "counts": counts, "edges": edges, "stats": stats,
-            "stats_text": {k: fmt(v) for k, v in stats.items()}}
+            "stats_text": text}
 
 
 def _matching_lab(described: list[tuple[Any, dict[str, Any]]], info: dict[str, Any]) -> Any:
@@ -172,7 +210,8 @@ def _neuron_histogram(described: list[tuple[Any, dict[str, Any]]], record: Claim
             # start model work.
             if lab.mined(ref) is not None:
                 corpus = record.lab.get("corpus", {}).get("name", "corpus")
-                cache[key] = histogram_context(lab.scorable(ref), title=f"{ref} on {corpus}")
+                tau = record.result.tau if record.result is not None else None
+                cache[key] = histogram_context(lab.scorable(ref), title=f"{ref} on {corpus}", tau=tau)
         except Exception:  # a histogram is a nicety; never lose the report over one
             cache[key] = None
     return cache[key]
@@ -200,17 +239,25 @@ def record_context(record: ClaimRecord, index: int, *, histogram: dict[str, Any]
         "message": message, "histogram": histogram, "histogram_ref": "",
         "model": record.lab.get("model", {}).get("fingerprint", ""),
         "summary": "", "measurements": [], "extra_failures": [], "heatmaps": [], "tables": [],
+        "heading": "",
     }
     if record.result is not None:
         card.update(result_context(record.result, max_rows=max_rows, max_tokens=max_tokens,
                                    trimmed=trimmed))
+    # The other claims a Python test made (the `neuron` fixture), each with its own evidence.
+    card["more"] = [result_context(r, max_rows=max_rows, max_tokens=max_tokens, trimmed=trimmed)
+                    | {"heading": f"{r.neuron.short_id} {r.kind}", "passed": r.passed}
+                    for r in record.more_results]
+    if record.more_results and record.result is not None:
+        card["heading"] = f"{record.result.neuron.short_id} {record.result.kind}"
     return card
 
 
 def _cost(record: ClaimRecord, caps: tuple[int, int]) -> int:
     rows, tokens = caps
-    evidence = record.result.evidence if record.result is not None else []
-    return sum(min(len(r.str_tokens), tokens) for e in evidence for r in e.rows[:rows])
+    results = [record.result, *record.more_results] if record.result is not None else []
+    return sum(min(len(r.str_tokens), tokens) for res in results for e in res.evidence
+               for r in e.rows[:rows])
 
 
 def _caps(records: list[ClaimRecord], max_rows: int, max_tokens: int,

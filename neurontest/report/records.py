@@ -30,6 +30,17 @@ class ClaimRecord:
     claim_id: str = ""  # `L1N298::activation`: the node id after the file, without a model suffix
     model: str = ""  # the model label (a column of neurontest.report.matrix.claims_matrix)
     match: dict[str, Any] | None = None  # the matched neuron (--neurontest-match-neurons)
+    #: A Python test (`neuron` fixture) may make several claims: `result` is the one that failed
+    #: (else the last), these are the others, shown as more evidence on the same card.
+    more_results: list[ClaimResult] = field(default_factory=list)
+
+    def add_result(self, result: ClaimResult) -> None:
+        """Note one more claim made by the same test; the first failing one is the headline."""
+        made = [r for r in (self.result, *self.more_results) if r is not None] + [result]
+        made.sort(key=lambda r: r.passed)  # stable: failures first, each group in order made
+        headline = made[0] if not made[0].passed else made[-1]
+        self.result = headline
+        self.more_results = [r for r in made if r is not headline]
 
 
 def record_to_dict(record: ClaimRecord) -> dict[str, Any]:
@@ -44,7 +55,9 @@ def record_from_dict(data: dict[str, Any]) -> ClaimRecord:
     from neurontest.claims.base import result_from_dict
 
     result = data.get("result")
-    return ClaimRecord(**(data | {"result": None if result is None else result_from_dict(result)}))
+    more = [result_from_dict(r) for r in data.get("more_results", [])]
+    return ClaimRecord(**(data | {"result": None if result is None else result_from_dict(result),
+                                  "more_results": more}))
 
 
 class RunState(Protocol):

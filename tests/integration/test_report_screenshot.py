@@ -129,3 +129,61 @@ def test_blank_page_is_caught(tmp_path: Path) -> None:
     assert rows[0][:3] == b"\xff\xff\xff" and rows[-1][-4:-1] == b"\xff\xff\xff"
     with pytest.raises(AssertionError, match="blank"):
         assert_not_blank(data)
+
+
+def _pixels(data: bytes) -> tuple[int, list[list[tuple[int, int, int]]]]:
+    width, _height, rows = read_png(data)
+    bpp = len(rows[0]) // width
+    return width, [[tuple(row[x : x + 3]) for x in range(0, len(row), bpp)] for row in rows]
+
+
+def _rgb(bucket_index: int) -> tuple[int, int, int]:
+    from neurontest.report.svg import LEVELS, diverging_colour
+
+    colour = diverging_colour((bucket_index - LEVELS) / LEVELS)
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _page(tmp_path: Path, result: ClaimResult) -> bytes:
+    state = NeurontestSession()
+    state.register(ClaimRecord("h/test_x.yaml::L0N1::activation", "activation", "L0N1", "h/test_x.yaml",
+                               1, "failed", result, "failed"))
+    page = write_run_report(state, tmp_path / "report.html")
+    return screenshot(page, tmp_path / "report.png", tmp_path)
+
+
+def test_sub_words_are_drawn_joined_as_text(tmp_path: Path) -> None:
+    # " Peptidogly can": four sub-word tokens at one mid value (dark ink on a mid red), and a
+    # stronger token in another row setting the scale. Old boxes had white gaps between tokens.
+    pieces = [" Pe", "pt", "id", "ogly", " can"]
+    row = TokenRow(pieces, [5.0] * len(pieces), [], "the text")
+    scale_row = TokenRow([" x"], [10.0], [], "scale")
+    result = ClaimResult("activation", NeuronRef(0, 1), [Measurement("f1", 0.1, Bound(">=", 0.5))],
+                         "summary", [Evidence("joined", [row, scale_row])])
+    width, pixels = _pixels(_page(tmp_path, result))
+    mid = _rgb(12)
+    best = max(range(len(pixels)), key=lambda y: pixels[y].count(mid))
+    line = pixels[best]
+    xs = [x for x, p in enumerate(line) if p == mid]
+    assert len(xs) > 60, "the token row was not found"
+    between = line[xs[0] : xs[-1] + 1]
+    white = [p for p in between if min(p) > 235]
+    assert not white, f"{len(white)} white pixels between the tokens of one text: drawn as boxes"
+    assert xs[-1] - xs[0] < 200  # about 15 characters wide, not five padded boxes
+
+
+def test_one_colour_scale_across_a_claims_heatmaps(tmp_path: Path) -> None:
+    # Equal values, equal colours: 0.37 in the second group is as pale as 0.37 in the first,
+    # not stretched to the darkest red of a scale of its own.
+    first = Evidence("first", [TokenRow([" strong", " weak"], [1.74, 0.37], [], "a")])
+    second = Evidence("second", [TokenRow([" weak"], [0.37], [], "b")])
+    result = ClaimResult("activation", NeuronRef(0, 1), [Measurement("f1", 0.1, Bound(">=", 0.5))],
+                         "summary", [first, second], tau=1.0)
+    _width, pixels = _pixels(_page(tmp_path, result))
+    from neurontest.report.svg import LEVELS
+
+    pale = _rgb(LEVELS + round(0.37 / 1.74 * LEVELS))
+    rows_with_pale = [y for y, line in enumerate(pixels) if line.count(pale) > 10]
+    # Two separate bands of pale pixels: the first group's " weak" and the second group's.
+    bands = 1 + sum(1 for a, b in zip(rows_with_pale, rows_with_pale[1:]) if b - a > 3)
+    assert bands >= 2, "the second group's 0.37 is not drawn in the first group's colour"

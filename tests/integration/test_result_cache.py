@@ -73,7 +73,8 @@ def test_warm_run_serves_results_without_loading_the_model(suite: pytest.Pyteste
     # only one that errors here. Everything else is served from the first run's results.
     warm.assert_outcomes(passed=7, failed=1)
     assert loads == ["planted"]
-    warm.stdout.fnmatch_lines(["*5 claim result(s) remembered*"])
+    # 5 YAML claims and the Python test's assert_fires_on (its card counts it too).
+    warm.stdout.fnmatch_lines(["*6 claim result(s) remembered*"])
     assert "FAILED test_months.yaml::L0N3::unseeded" in "\n".join(warm.outlines)
 
 
@@ -83,7 +84,7 @@ def test_warm_results_match_the_cold_ones(suite: pytest.Pytester) -> None:
     passed = sorted(line.split(" ")[0] for line in cold.outlines if " PASSED" in line)
     assert passed == sorted(line.split(" ")[0] for line in warm.outlines if " PASSED" in line)
     assert len(passed) == 8
-    warm.stdout.fnmatch_lines(["*5 claim result(s) remembered*"])
+    warm.stdout.fnmatch_lines(["*6 claim result(s) remembered*"])  # 5 YAML, 1 from Python
 
 
 def _rerun_after_edit(suite: pytest.Pytester, old: str, new: str) -> pytest.RunResult:
@@ -97,7 +98,7 @@ def test_an_edited_claim_is_measured_again(suite: pytest.Pytester) -> None:
     # The same claim held to a bound it cannot meet: a remembered pass would hide the failure.
     result = _rerun_after_edit(suite, 'f1: ">= 0.99"', 'f1: "<= 0.5"')
     result.assert_outcomes(passed=7, failed=1)
-    result.stdout.fnmatch_lines(["*FAIL f1 = 1 (expected <= 0.5; 95% CI 1 to 1)*", "*4 claim result(s) remembered*",
+    result.stdout.fnmatch_lines(["*FAIL f1 = 1 (expected <= 0.5; 95% CI 1 to 1)*", "*5 claim result(s) remembered*",
                                  "FAILED test_months.yaml::L0N3::activation*"])
 
 

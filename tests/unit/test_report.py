@@ -207,7 +207,7 @@ def test_failing_neuron_gets_histogram_only_from_mined_activations(tmp_path: Pat
     assert lab.scored == [NeuronRef(3, 12)] and decoy.scored == []
     assert html.count('<svg class="hist"') == 1  # once per neuron; its other cards link to it
     assert html.count('<a href="#claim-1">corpus histogram of L3N12</a>') == 1
-    assert "L3N12 on fake-corpus" in html and "1000 tokens" in html and "max 4" in html
+    assert "L3N12 on fake-corpus" in html and "1,000 tokens" in html and "max 4" in html
     assert not re.search(r"https?://", html)
 
 

@@ -231,7 +231,7 @@ class RayExecutor:
 
         for shard in shards:
             submit(shard)
-        bar = _progress(len(batch), progress)
+        bar = _progress(len(batch), progress)  # a ProgressTask (engine/progress.py) or None
         done: dict[int, dict[NeuronRef, Any]] = {}
         failed: dict[Shard, str] = {}
         try:
@@ -252,12 +252,12 @@ class RayExecutor:
                 stats.shard_seconds.append(time.perf_counter() - submitted)
                 stats.bytes_out += sum(values.nbytes for values in cols.values())
                 if bar is not None:
-                    bar.update(shard.rows)
+                    bar.advance(shard.rows)
                 if self.on_shard is not None:
                     self.on_shard(shard, stats)
         finally:
             if bar is not None:
-                bar.close()
+                bar.finish("failed" if failed else "")
         if failed:
             shard, cause = min(failed.items(), key=lambda item: item[0].index)
             ids = ", ".join(n.short_id for n in neurons)
@@ -295,7 +295,7 @@ def _cause(exc: BaseException) -> str:
 def _progress(total_rows: int, progress: bool | str) -> Any:
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from neurontest.engine.progress import ProgressTask
 
     desc = progress if isinstance(progress, str) else "mining"
-    return tqdm(total=total_rows, desc=f"neurontest: {desc} on Ray", unit="row", leave=False)
+    return ProgressTask(f"{desc} on Ray", total=total_rows, unit="rows", bar=True)

@@ -1,0 +1,71 @@
+"""Heatmaps that read like text, one colour scale per claim with tau, a histogram with axes."""
+
+from __future__ import annotations
+
+import re
+
+from neurontest.claims.base import ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.engine.neuron import NeuronRef
+from neurontest.report.context import histogram_context, result_context
+from neurontest.report.render import render
+from neurontest.report.svg import LEVELS, nice_ticks
+
+
+def two_groups(tau: float | None = 1.0) -> ClaimResult:
+    big = Evidence("fires where it should not", [TokenRow([" Pe", "pt", "id", "ogly"], [0.1, 1.74, 0.2, 0.0], [1])])
+    small = Evidence("silent where it should fire", [TokenRow([" squat", "ters"], [0.37, -0.1], [0])])
+    change = Evidence("noise", [TokenRow([" a", " b"], [-0.05, 0.02])], value_label="activation change")
+    return ClaimResult("activation", NeuronRef(0, 1), [Measurement("f1", 0.5)], "summary",
+                       [big, small, change], tau=tau)
+
+
+def test_one_colour_scale_per_claim_and_unit() -> None:
+    ctx = result_context(two_groups())
+    first, second, change = ctx["heatmaps"]
+    assert first["scale"] == second["scale"] == "1.74"  # not ±1.74 in one and ±0.37 in the next
+    # equal values would get equal colours: 0.37 is a pale bucket, not the darkest red
+    assert second["rows"][0]["tokens"][0]["cls"] == f"h{LEVELS + round(0.37 / 1.74 * LEVELS)}"
+    assert change["scale"] == "0.05"  # a change is another unit: its own scale
+
+
+def test_tau_is_marked_on_activation_legends_only() -> None:
+    first, _, change = result_context(two_groups(tau=1.0))["heatmaps"]
+    assert first["tau"] == {"left": f"{50 + 50 * 1.0 / 1.74:.1f}%", "value": "1"}
+    assert change["tau"] is None
+    html = render("claim_fragment.html.j2", c=result_context(two_groups()) | {
+        "histogram": None, "heading": "", "more": []})
+    assert html.count('class="tau"') == 2 and "▲ tau 1" in html
+
+
+def test_a_text_is_drawn_as_text() -> None:
+    html = render("claim_fragment.html.j2", c=result_context(two_groups()) | {
+        "histogram": None, "heading": "", "more": []})
+    # Sub-words sit side by side with nothing between them; the leading space is kept.
+    assert re.search(r"> Pe</i><b [^>]*>pt</b><i [^>]*>id</i><i [^>]*>ogly</i>", html)
+    style = re.search(r"\.nt \.toks i,\.nt \.toks b\{([^}]*)\}", html).group(1)
+    assert "display:inline;" in style and "margin:0" in style and "padding:1px 0" in style
+    assert "white-space:pre-wrap" in style and "box-shadow:inset -1px 0 0" in style
+
+
+def test_histogram_has_axes_ticks_tau_and_a_readable_caption() -> None:
+    import torch
+
+    values = torch.linspace(-0.5, 8.0, 100_000)
+    hist = histogram_context(values, title="L0N972 on wiki-sample", tau=4.0)
+    svg = hist["svg"]
+    for tick in ("0", "2", "4", "6", "8"):
+        assert f'text-anchor="middle">{tick}</text>' in svg  # x ticks
+    assert ">1</text>" in svg and ">10</text>" in svg and ">1,000</text>" in svg  # y ticks
+    assert "tokens (log)" in svg and ">activation</text>" in svg
+    assert "tau 4</text>" in svg and 'stroke-dasharray="4,2"' in svg
+    assert hist["stats_text"]["n"] == "100,000" and hist["stats_text"]["marker"] == "tau = 4"
+    html = render("claim_fragment.html.j2", c={"summary": "", "measurements": [], "extra_failures": [],
+                                               "heatmaps": [], "tables": [], "histogram": hist,
+                                               "heading": "", "more": [], "inconclusive": ""})
+    assert "100,000 tokens" in html and "1e+05" not in html
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
+    assert nice_ticks(-0.5, 8.0) == [0, 2, 4, 6, 8]
+    assert nice_ticks(3, 3) == [3]
