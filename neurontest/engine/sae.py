@@ -78,6 +78,9 @@ class Sae:
     def __hash__(self) -> int:
         return hash(self.key)
 
+    def __repr__(self) -> str:  # result-cache keys hold it: name the weights, never print them
+        return f"Sae({self.name!r}, {self.hook_in!r}, key={self.key!r})"
+
     def latent(self, index: int) -> SaeLatent:
         return SaeLatent(self, int(index))
 

@@ -143,8 +143,8 @@ def parse_unit_id(text: str) -> NeuronRef | HeadRef:
     try:
         return NeuronRef.parse(cleaned)
     except ValueError:
-        raise ValueError(f"{text!r} is not a unit id: write L<layer>N<index> for a neuron (L3N946) "
-                         "or L<layer>H<head> for an attention head (L5H3)") from None
+        raise ValueError(f"{text!r} is not a neuron id (L<layer>N<index>, e.g. L3N946) nor a head "
+                         "id (L<layer>H<head>, e.g. L5H3)") from None
 
 
 def unit_order(unit: Any) -> tuple[int, int, int, str]:

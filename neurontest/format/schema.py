@@ -87,13 +87,18 @@ def build_schema() -> dict[str, Any]:
     neuron = {
         "type": "object",
         "properties": {
-            "id": {"type": "string", "pattern": "^[Ll]\\d+[Nn]\\d+$"},
+            # A unit: L3N946 (neuron), L5H3 (head), sae + latent, direction + hook.
+            "id": {"type": "string", "pattern": "^[Ll]\\d+[NnHh]\\d+$"},
             "layer": {"type": "integer", "minimum": 0}, "neuron": {"type": "integer", "minimum": 0},
+            "sae": {"type": "string"}, "latent": {"type": "integer", "minimum": 0},
+            "direction": {"type": "string"}, "hook": {"type": "string", "pattern": "^blocks\\.\\d+\\."},
             "description": {"type": "string"}, "fires_on": PREDICATE, "threshold": THRESHOLD,
             "claims": {"type": "array", "items": claim, "minItems": 1},
         },
         "required": ["claims"],
         "additionalProperties": False,
+        "oneOf": [{"required": ["id"]}, {"required": ["layer", "neuron"]},
+                  {"required": ["sae", "latent"]}, {"required": ["direction", "hook"]}],
     }
     assert set(neuron["properties"]) == set(NEURON_KEYS)
     return {

@@ -26,6 +26,7 @@ import yaml
 
 from neurontest.errors import HypothesisFileError
 from neurontest.engine.neuron import NeuronRef
+from neurontest.format.units import UNIT_KEYS, unit_from_entry
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, Subject
@@ -42,7 +43,7 @@ FILE_KEYS = {
     "neurons": "list of neurons and their claims",
 }
 NEURON_KEYS = {
-    "id": "L<layer>N<index>", "layer": "layer index", "neuron": "neuron index in the layer",
+    **UNIT_KEYS,  # how the entry names its unit: neuron, head, SAE latent or direction
     "description": "what the neuron is claimed to do", "fires_on": "predicate over tokens",
     "threshold": "firing threshold", "claims": "list of claims",
 }
@@ -82,7 +83,7 @@ class ClaimEntry:
 
 @dataclass
 class NeuronEntry:
-    neuron: NeuronRef
+    neuron: Any  # the unit: NeuronRef, HeadRef, SaeLatent or DirectionUnit (engine.units)
     line: int
     description: str
     fires_on: dict[str, Any] | None
@@ -151,7 +152,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         if not isinstance(item, dict):
             raise fail("each entry of `neurons:` is a mapping with `id:` and `claims:`", _line(data, "neurons"))
         _check_keys(item, NEURON_KEYS, "a neuron", fail)
-        ref = _neuron_ref(item, fail)
+        ref = _neuron_ref(item, fail, path.parent)
         fires_on = item.get("fires_on")
         try:
             if fires_on is not None:
@@ -199,15 +200,10 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
     )
 
 
-def _neuron_ref(item: dict, fail: Any) -> NeuronRef:
+def _neuron_ref(item: dict, fail: Any, base_dir: Path | None = None) -> Any:
+    """The entry's unit (neurontest.format.units), or a HypothesisFileError at its line."""
     try:
-        if "id" in item:
-            if "layer" in item or "neuron" in item:
-                raise ValueError("give either `id:` or `layer:` + `neuron:`, not both")
-            return NeuronRef.parse(str(item["id"]))
-        if "layer" in item and "neuron" in item:
-            return NeuronRef(int(item["layer"]), int(item["neuron"]))
-        raise ValueError("a neuron needs `id: L<layer>N<index>` or `layer:` and `neuron:`")
+        return unit_from_entry(item, base_dir)
     except (TypeError, ValueError) as exc:
         raise fail(str(exc), getattr(item, "line", None)) from None
 
