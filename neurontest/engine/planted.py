@@ -10,6 +10,11 @@ fuzzy neurons. Construction (d_model = 80, 2 layers, d_mlp = 32, word-level voca
 * L1 head 0 puts its query and key in the slowest rotary pair (rope_theta 1e6, so position
   barely matters) with keys only on "not": every position attends almost entirely to earlier
   "not"s if there are any, and copies a "saw not" flag into a second spare dimension;
+* L0 head 1 (`PREVIOUS_HEAD`) is a previous-token head: constant queries and keys in the five
+  fastest rotary pairs, phased so every score peaks at offset -1 (>= 0.9999 of the attention on
+  the previous token at any position up to 512; BOS attends to itself); its value is "is a month"
+  and it writes 0.01 of it into a third spare dimension that nothing reads, so its output norm is
+  0.01 right after a month and 0 elsewhere, and the neurons above move by < 1e-4 relative;
 * L1 PROMOTER gates on MONTH's flag and writes along the unembedding of "2020";
 * L1 CONTEXT reads "good" in its up row and `flag - threshold` in its gate: large on "good"
   after a "not", about -1e-12 on "good" without one, exactly 0 on every other token.
@@ -24,6 +29,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from neurontest.engine.head import HeadRef
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
@@ -46,9 +52,12 @@ MONTH_NEURON = NeuronRef(0, 3)
 DIGIT_NEURON = NeuronRef(0, 7)
 PROMOTER_NEURON = NeuronRef(1, 5)
 CONTEXT_NEURON = NeuronRef(1, 9)
+PREVIOUS_HEAD = HeadRef(0, 1)
+PREVIOUS_HEAD_WRITE = 0.01  # its output norm right after a month
 
 _D_MODEL, _D_MLP, _N_HEADS = 80, 32, 4
-_MONTH_DIM, _NOT_DIM = len(WORDS), len(WORDS) + 1  # spare residual dims: no token embeds there
+# spare residual dims: no token embeds there
+_MONTH_DIM, _NOT_DIM, _PREV_DIM = len(WORDS), len(WORDS) + 1, len(WORDS) + 2
 _BACKGROUND = 0.05  # scale of the random rows of unplanted neurons: activations stay well below 2
 
 _CACHE: dict[int, PlantedModel] = {}
@@ -187,6 +196,22 @@ def _build(seed: int) -> PlantedModel:
             mlp0.up_proj.weight[ref.index] = 0.0
             mlp0.up_proj.weight[ref.index, :n_vocab] = 2.0 / root
         mlp0.down_proj.weight[_MONTH_DIM, MONTH_NEURON.index] = 1.0 / 8.0
+
+        # Layer 0 head 1: previous token. Pair j of a head (dims j, j + head_dim/2) rotates by
+        # theta_j * position; a query of phase -theta_j against a real key scores
+        # A cos(theta_j (offset - 1)) per pair, largest at offset 1 in every pair at once.
+        import math
+
+        attn0 = hf.model.layers[0].self_attn
+        base, half = PREVIOUS_HEAD.head * head_dim, head_dim // 2
+        amplitude = 80.0 * head_dim ** 0.5  # 80 per pair after the 1/sqrt(head_dim) scaling
+        for j in range(5):
+            theta = 1e6 ** (-2 * j / head_dim)
+            attn0.q_proj.weight[base + j, :n_vocab] = amplitude * math.cos(theta) / root
+            attn0.q_proj.weight[base + j + half, :n_vocab] = -amplitude * math.sin(theta) / root
+            attn0.k_proj.weight[base + j, :n_vocab] = 1.0 / root
+        attn0.v_proj.weight[base, month_ids] = 1.0 / root
+        attn0.o_proj.weight[_PREV_DIM, base] = PREVIOUS_HEAD_WRITE
 
         # Layer 1 head 0: "saw not" flag. The slowest rotary pair turns < 1e-3 rad over 512 tokens.
         attn = hf.model.layers[1].self_attn
