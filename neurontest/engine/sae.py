@@ -235,8 +235,11 @@ def load_sae(spec: str | Path, *, base_dir: Path | None = None, hook: str | None
     key = f"{text}|{base_dir}|{hook}|{name}"
     if key in _LOADED:
         return _LOADED[key]
-    folder = _resolve(text, base_dir)
-    sae = read_sae_folder(folder, hook=hook, name=name or _default_name(text), source=text)
+    folder, local = _resolve(text, base_dir)
+    # A local folder is recorded by its absolute path, so a remembered result (or an xdist
+    # worker) finds it again from any working directory; names and hub repos stay as given.
+    sae = read_sae_folder(folder, hook=hook, name=name or _default_name(text),
+                          source=str(folder.resolve()) if local else text)
     _LOADED[key] = sae
     return sae
 
@@ -246,12 +249,13 @@ def _default_name(text: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else (parts[0] if parts else text)
 
 
-def _resolve(text: str, base_dir: Path | None) -> Path:
+def _resolve(text: str, base_dir: Path | None) -> tuple[Path, bool]:
+    """(folder, whether `text` named a local folder)."""
     path = Path(text).expanduser()
     if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
         path = base_dir / path
     if path.is_dir():
-        return path
+        return path, True
     try:
         from neurontest.engine.sae_fit import embedded_sae_folder  # written by the fitting helper
     except ImportError:
@@ -259,11 +263,14 @@ def _resolve(text: str, base_dir: Path | None) -> Path:
     else:
         embedded = embedded_sae_folder(text)
     if embedded is not None:
-        return Path(embedded)
-    if text.startswith((".", "/", "~")) or text.count("/") < 1:
+        return Path(embedded), False
+    # A path whose parent folder exists here is a local folder that is missing, not a hub repo.
+    near = (base_dir / path).parent if base_dir is not None and not path.is_absolute() else path.parent
+    if text.startswith((".", "/", "~")) or text.count("/") < 1 or (
+            str(path.parent) not in ("", ".") and (near.is_dir() or path.parent.is_dir())):
         raise ValueError(f"SAE {text!r}: no such folder; give a folder with cfg.json and "
                          "sae_weights.safetensors (or sae.safetensors), or a hub repo owner/name")
-    return _download(text)
+    return _download(text), False
 
 
 def _download(text: str) -> Path:

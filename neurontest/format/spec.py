@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from neurontest.errors import HypothesisFileError
+from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.engine.neuron import NeuronRef
 from neurontest.format.units import UNIT_KEYS, unit_from_entry
 
@@ -204,7 +204,7 @@ def _neuron_ref(item: dict, fail: Any, base_dir: Path | None = None) -> Any:
     """The entry's unit (neurontest.format.units), or a HypothesisFileError at its line."""
     try:
         return unit_from_entry(item, base_dir)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, NeurontestError) as exc:  # e.g. an SAE hub repo, offline
         raise fail(str(exc), getattr(item, "line", None)) from None
 
 
