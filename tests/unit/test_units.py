@@ -339,3 +339,49 @@ def test_wrong_shapes_and_hooks_are_named(planted, tmp_path):
     (bad / "cfg.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=r"W_enc has shape \(80, 4\), expected \(80, 5\)"):
         read_sae_folder(bad)
+
+
+ATTENDS = """\
+neurons:
+  - id: L0H1
+    claims:
+      - kind: attends
+        to: previous
+        mass: ">= 0.999"
+      - kind: attends
+        id: from-years
+        to: {tokens: [%(months)s]}
+        from: {tokens: ["2020", "1999", "2000", "2019", "2021", "2024"], preceded_by: {tokens: [%(months)s]}}
+        mass: ">= 0.999"
+      - kind: attends
+        id: self
+        to: self
+        mass: ">= 0.5"
+        xfail: "a previous-token head"
+"""
+
+
+def test_attends_claims_on_the_planted_previous_token_head(planted, lab, tmp_path):
+    path = tmp_path / "test_attends.yaml"
+    path.write_text(ATTENDS % {"months": ", ".join(MONTHS)})
+    entry = load_hypothesis_file(path).neurons[0]
+    results = {}
+    for claim_entry in entry.claims:
+        claim = entry.build(claim_entry)
+        claim.check(lab)
+        results[claim_entry.name] = lab.run(claim)
+    assert results["attends"].passed and results["attends"].metrics()["mass"] > 0.9999
+    assert results["from-years"].passed
+    wrong = results["self"]
+    assert not wrong.passed and wrong.metrics()["mass"] < 1e-3
+    heat = wrong.evidence[0].rows[0]
+    assert heat.values[heat.marked[0] - 1] > 0.999  # the evidence shows it went to the previous token
+
+
+def test_attends_refuses_units_that_are_not_heads(tmp_path, lab):
+    path = tmp_path / "test_bad_attends.yaml"
+    path.write_text("neurons:\n  - id: L0N3\n    claims:\n      - kind: attends\n"
+                    "        to: previous\n        mass: '>= 0.5'\n")
+    entry = load_hypothesis_file(path).neurons[0]
+    with pytest.raises(ValueError, match="about an attention head"):
+        entry.build(entry.claims[0]).check(lab)
