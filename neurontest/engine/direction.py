@@ -13,9 +13,10 @@ in the residual stream (through W_out from `mlp.hook_post`). The vector comes fr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.engine.hooks import check_hook, hook_layer, hook_width, residual_vector
 

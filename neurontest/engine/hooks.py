@@ -52,8 +52,7 @@ def check_hook(model: Any, hook_name: str) -> None:
 
 def hook_width(model: Any, hook_name: str) -> int | None:
     """The size of the last axis at this hook, where it is known from the config (else None)."""
-    if is_residual(hook_name) or hook_name.endswith("mlp.hook_in") or hook_name.endswith(
-            "ln2.hook_normalized"):
+    if is_residual(hook_name) or hook_name.endswith(("mlp.hook_in", "ln2.hook_normalized")):
         return int(model.cfg.d_model)
     if _MLP_NEURONS.match(hook_name):
         return int(model.cfg.d_mlp)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.engine.hooks import check_hook, hook_layer, hook_width, residual_vector
 
@@ -257,7 +258,9 @@ def _resolve(text: str, base_dir: Path | None) -> tuple[Path, bool]:
     if path.is_dir():
         return path, True
     try:
-        from neurontest.engine.sae_fit import embedded_sae_folder  # written by the fitting helper
+        from neurontest.engine.sae_fit import (
+            embedded_sae_folder,  # written by the fitting helper
+        )
     except ImportError:
         embedded = None
     else:

@@ -20,7 +20,12 @@ The functions here dispatch over a mixed list of units.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Protocol,
+)
 
 from neurontest.engine.direction import DirectionUnit
 from neurontest.engine.head import HeadRef
@@ -30,7 +35,7 @@ from neurontest.engine.sae import SaeLatent, load_sae
 if TYPE_CHECKING:
     import torch
 
-Unit = Union[NeuronRef, HeadRef, SaeLatent, DirectionUnit]
+Unit = NeuronRef | HeadRef | SaeLatent | DirectionUnit
 UNIT_KINDS = ("neuron", "head", "latent", "direction")
 
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from neurontest.errors import HypothesisFileError, NeurontestError
-from neurontest.engine.neuron import NeuronRef
 from neurontest.format.units import UNIT_KEYS, unit_from_entry
 
 if TYPE_CHECKING:

@@ -13,8 +13,9 @@ Paths are relative to the hypothesis file. Every problem is one ValueError line 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from neurontest.engine.direction import DirectionUnit
 from neurontest.engine.neuron import NeuronRef

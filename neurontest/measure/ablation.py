@@ -8,15 +8,13 @@ per position, never averaged here: means can hide effects that cancel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.units import edit_hooks
 from neurontest.engine.tokens import TokenBatch, encode_texts, single_token_id
+from neurontest.engine.units import edit_hooks
 
-if TYPE_CHECKING:
-    import torch
 
 ABLATION_MODES = ("zero", "mean")
 

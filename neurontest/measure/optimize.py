@@ -16,8 +16,8 @@ from typing import Any
 
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.units import read_activations
 from neurontest.engine.tokens import bos_id, encode
+from neurontest.engine.units import read_activations
 
 
 @dataclass

@@ -18,20 +18,26 @@ import json
 import pytest
 
 torch = pytest.importorskip("torch")
-from safetensors.torch import save_file  # noqa: E402
+from safetensors.torch import save_file
 
-from neurontest.claims.base import result_from_dict, result_to_dict  # noqa: E402
-from neurontest.engine.corpus import TextCorpus  # noqa: E402
-from neurontest.engine.head import HeadRef  # noqa: E402
-from neurontest.engine.planted import (  # noqa: E402
-    MONTHS, PREVIOUS_HEAD, PREVIOUS_HEAD_WRITE, PROMOTED, WORDS, planted_corpus_texts, planted_model,
+from neurontest.claims.base import result_from_dict, result_to_dict
+from neurontest.engine.corpus import TextCorpus
+from neurontest.engine.head import HeadRef
+from neurontest.engine.planted import (
+    MONTHS,
+    PREVIOUS_HEAD,
+    PREVIOUS_HEAD_WRITE,
+    PROMOTED,
+    WORDS,
+    planted_corpus_texts,
+    planted_model,
 )
-from neurontest.engine.sae import read_sae_folder  # noqa: E402
-from neurontest.engine.units import unit_from_dict  # noqa: E402
-from neurontest.format.spec import load_hypothesis_file  # noqa: E402
-from neurontest.lab import CorpusOptions, Lab  # noqa: E402
-from neurontest.measure.ablation import ablate  # noqa: E402
-from neurontest.measure.attribution import logit_direction  # noqa: E402
+from neurontest.engine.sae import read_sae_folder
+from neurontest.engine.units import unit_from_dict
+from neurontest.format.spec import load_hypothesis_file
+from neurontest.lab import CorpusOptions, Lab
+from neurontest.measure.ablation import ablate
+from neurontest.measure.attribution import logit_direction
 
 D_MODEL, MONTH_DIM = 80, len(WORDS)
 PROMOTED_DIM = WORDS.index(PROMOTED)
