@@ -139,7 +139,7 @@ _TOKEN_ROW = {"str_tokens": ["str"], "values": ["number"], "marked": ["int"], "l
 _EVIDENCE = {"title": "str", "rows": [_TOKEN_ROW], "table": [("pair", "str", "number")],
              "value_label": "str"}
 # "neuron" is any unit's to_dict(): {layer, index} for a neuron, {kind: head|latent|direction, ...}.
-_RESULT = {"kind": "str", "neuron": {"kind?": "str"}, "measurements": [_MEASUREMENT],
+_RESULT = {"kind": "str", "neuron": {"kind?": "str", "layer?": "int", "index?": "int"}, "measurements": [_MEASUREMENT],
            "summary": "str", "evidence": [_EVIDENCE], "extra_failures": ["str"], "cached?": "bool",
            "inconclusive?": "str"}
 # The fingerprints and dimensions a deferred lab trusts; the rest is what reports show.

@@ -44,7 +44,7 @@ UNITS = f"""\
     claims:
       - kind: activation
         f1: ">= 0.99"
-  - id: L0H1
+  - id: L1H1
     claims:
       - kind: attends
         to: previous
@@ -72,7 +72,7 @@ def test_units_run_through_the_plugin_with_xdist_and_remembered_results(
     ids = [line for line in collected.stdout.lines if "::" in line]
     assert "test_units.yaml::saes/month#0::activation" in ids
     assert "test_units.yaml::dir:promoted@blocks.1.hook_mlp_out::activation" in ids
-    assert "test_units.yaml::L0H1::attends" in ids
+    assert "test_units.yaml::L1H1::attends" in ids
 
     report = tmp_path / "report.html"
     cold = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2",

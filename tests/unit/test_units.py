@@ -6,7 +6,7 @@ by construction:
   (that dimension / 8) is MONTH's write: ablating the latent = ablating the neuron downstream;
 * layer 1's MLP writes only PROMOTER's activation x 0.4 along "2020": a sparsify TopK latent and
   a direction on that axis read it exactly, and their output direction is PROMOTER's W_out row;
-* L0H1 is a previous-token head writing 0.01 right after a month.
+* L1H1 is a previous-token head writing 0.01 right after a month.
 The SAE files are written in the public layouts (SAELens cfg.json + sae_weights.safetensors;
 sparsify cfg.json + sae.safetensors), in float32 and bfloat16.
 """
@@ -201,11 +201,17 @@ def test_previous_token_head_output_and_ablation(planted, lab):
     sink = {}
 
     def keep(value, hook=None):
-        sink["out"] = value.detach().clone()
+        sink.setdefault("out", []).append(value.detach().clone())
 
+    planted.model.run_with_hooks(tokens, fwd_hooks=[("blocks.1.hook_attn_out", keep)])
     planted.model.run_with_hooks(tokens, fwd_hooks=edit_hooks(planted.model, {PREVIOUS_HEAD: 0.0})
-                                 + [("blocks.0.hook_attn_out", keep)])
-    assert float(sink["out"].abs().max()) == 0.0
+                                 + [("blocks.1.hook_attn_out", keep)])
+    clean, ablated = sink["out"]
+    prev_dim = MONTH_DIM + 2  # the head's spare dimension
+    assert float(clean[0, -1, prev_dim]) == pytest.approx(PREVIOUS_HEAD_WRITE, abs=1e-6)
+    assert float(ablated[..., prev_dim].abs().max()) == 0.0
+    others = [d for d in range(D_MODEL) if d != prev_dim]
+    assert torch.equal(ablated[..., others], clean[..., others])
     with pytest.raises(ValueError, match="no single output direction"):
         logit_direction(planted.model, PREVIOUS_HEAD)
     with pytest.raises(ValueError, match="head 9 is out of range"):
@@ -265,7 +271,7 @@ neurons:
         matches: {tokens: ["2020"]}
         k: 1
         share: ">= 1"
-  - id: L0H1
+  - id: L1H1
     description: previous-token head; its write marks the token after a month
     fires_on: {regex: '.', preceded_by: {tokens: [%(months)s]}}
     threshold: 0.005
@@ -288,7 +294,7 @@ def test_every_claim_kind_runs_on_latents_directions_and_heads(planted, lab, tmp
     path.write_text(HYPOTHESES % {"months": ", ".join(MONTHS)})
     spec = load_hypothesis_file(path)
     ids = [entry.neuron.short_id for entry in spec.neurons]
-    assert ids == ["saes/month#0", "saes/layers.1.mlp#0", "dir:promoted@blocks.1.hook_mlp_out", "L0H1"]
+    assert ids == ["saes/month#0", "saes/layers.1.mlp#0", "dir:promoted@blocks.1.hook_mlp_out", "L1H1"]
     outcomes = {}
     for entry in spec.neurons:
         for claim_entry in entry.claims:
@@ -349,7 +355,7 @@ def test_wrong_shapes_and_hooks_are_named(planted, tmp_path):
 
 ATTENDS = """\
 neurons:
-  - id: L0H1
+  - id: L1H1
     claims:
       - kind: attends
         to: previous
