@@ -328,9 +328,10 @@ def latents(model: Any, args: Any, say: Say) -> list[Figure]:
     d_sae = SAE_EXPANSION * d_model
     gen = torch.Generator().manual_seed(0)
     hook = f"blocks.{SAE_LAYER}.hook_mlp_out"
-    weights = dict(W_enc=torch.randn(d_model, d_sae, generator=gen) / d_model ** 0.5,
-                   b_enc=torch.zeros(d_sae), W_dec=torch.randn(d_sae, d_model, generator=gen) / d_model ** 0.5,
-                   b_dec=torch.zeros(d_model))
+    weights = {"W_enc": torch.randn(d_model, d_sae, generator=gen) / d_model ** 0.5,
+               "b_enc": torch.zeros(d_sae),
+               "W_dec": torch.randn(d_sae, d_model, generator=gen) / d_model ** 0.5,
+               "b_dec": torch.zeros(d_model)}
     relu = Sae("bench-relu", "bench", hook, hook, "relu", **weights)
     topk = Sae("bench-topk", "bench", hook, hook, "topk", k=32, **weights)
     rng = random.Random(0)
