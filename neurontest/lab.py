@@ -169,7 +169,14 @@ class Lab:
         """ValueError naming the valid range if the model has no such neuron."""
         if not self.model_loaded and self._identity is not None:
             model = self._identity["model"]
-            neuron.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
+            if isinstance(neuron, NeuronRef):
+                neuron.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
+                return
+            # Other units need the model's weights for a full check, which a warm run whose
+            # results are remembered must not load: check the layer now; mining checks the rest.
+            if not 0 <= neuron.layer < int(model["n_layers"]):
+                raise ValueError(f"{neuron.short_id}: layer {neuron.layer} is out of range; the "
+                                 f"model has layers 0..{int(model['n_layers']) - 1}")
             return
         from neurontest.engine.activations import check_neurons
 

@@ -303,3 +303,54 @@ def _seconds(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+SAE_LAYER = 3  # the SAE reads blocks.3.hook_mlp_out
+SAE_EXPANSION = 8  # d_sae = 8 x d_model (4608 on SmolLM2), a common small width
+
+
+def latents(model: Any, args: Any, say: Say) -> list[Figure]:
+    """Mining N latents of one SAE (ReLU: the encoder restricted to their columns; TopK: every
+    pre-activation, to find the k-th) against the bare forward to the SAE's layer.
+
+    The SAE has seeded random weights in the SAELens layout: the cost depends on the shapes and the
+    activation function, not on what the latents mean."""
+    import random
+
+    import torch
+
+    from neurontest.engine.activations import neuron_activations
+    from neurontest.engine.sae import Sae
+
+    batch = sample(model, args.tokens).batch
+    n_tok = int(batch.mask.sum())
+    d_model = int(model.cfg.d_model)
+    d_sae = SAE_EXPANSION * d_model
+    gen = torch.Generator().manual_seed(0)
+    hook = f"blocks.{SAE_LAYER}.hook_mlp_out"
+    weights = {"W_enc": torch.randn(d_model, d_sae, generator=gen) / d_model ** 0.5,
+               "b_enc": torch.zeros(d_sae),
+               "W_dec": torch.randn(d_sae, d_model, generator=gen) / d_model ** 0.5,
+               "b_dec": torch.zeros(d_model)}
+    relu = Sae("bench-relu", "bench", hook, hook, "relu", **weights)
+    topk = Sae("bench-topk", "bench", hook, hook, "topk", k=32, **weights)
+    rng = random.Random(0)
+    sets = {n: rng.sample(range(d_sae), n) for n in (1, 10, 100)}
+    stop = SAE_LAYER + 1
+    bare_forward(model, batch.select(list(range(min(8, len(batch))))), stop)  # warm-up
+    fns: dict[str, Callable[[], Any]] = {"floor": lambda: bare_forward(model, batch, stop)}
+    for n, cols in sets.items():
+        fns[f"relu{n}"] = lambda cols=cols: neuron_activations(model, batch, [relu.latent(c) for c in cols])
+    fns["topk100"] = lambda: neuron_activations(model, batch, [topk.latent(c) for c in sets[100]])
+    say(f"latents: floor and SAE latents over {n_tok} tokens")
+    res = measure(fns, args.repeats)
+    floor = figure("latents", f"floor: bare forward, layers 0-{SAE_LAYER}, {n_tok} tokens", *res["floor"])
+    out = [floor]
+    for name, label, target in [*((f"relu{n}", f"{n} ReLU SAE latent(s), d_sae {d_sae}", 1.3) for n in sets),
+                                ("topk100", f"100 TopK (k=32) SAE latents, d_sae {d_sae}", None)]:
+        f = figure("latents", label, *res[name], reference=floor.name,
+                   target="<= 1.3x floor" if target else None, note="x floor")
+        f.ratio = f.seconds / floor.seconds
+        f.met = None if target is None else f.ratio <= target
+        out.append(f)
+    return out

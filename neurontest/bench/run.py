@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from neurontest.bench.timing import Figure, figure, matmul_gflops
 
-SECTIONS = ("machine", "mining", "noise", "simplify", "suite", "core", "streaming", "scaling")
+SECTIONS = ("machine", "mining", "latents", "noise", "simplify", "suite", "core", "streaming",
+            "scaling")
 def run(args: Any, say: Callable[[str], None],
         save: Callable[[dict[str, Any]], None] = lambda results: None) -> dict[str, Any]:
     """Run the selected sections; return the JSON-ready results (also passed to `save` after
@@ -43,12 +44,12 @@ def run(args: Any, say: Callable[[str], None],
         runs = matmul_gflops(args.repeats)
         figures.append(figure("machine", "fp32 matmul 2048x2048 (GFLOP/s)", runs, note="GFLOP/s, not s"))
     model = None
-    if not skip.issuperset({"mining", "noise", "simplify", "core", "streaming", "scaling"}):
+    if not skip.issuperset({"mining", "latents", "noise", "simplify", "core", "streaming", "scaling"}):
         from neurontest.engine.models import load_model
 
         say("loading the embedded model")
         model = load_model()
-    for section in ("mining", "noise", "simplify", "suite", "core", "streaming", "scaling"):
+    for section in ("mining", "latents", "noise", "simplify", "suite", "core", "streaming", "scaling"):
         if section in skip:
             continue
         say(f"section {section}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import unit_from_dict
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -183,7 +184,9 @@ def result_to_dict(result: ClaimResult) -> dict[str, Any]:
     """Plain JSON-able data for a result (the result cache and pytest-xdist ship it)."""
     import dataclasses
 
-    return dataclasses.asdict(result)
+    # Not asdict on the unit: an SAE latent would copy its weights; each unit writes its own.
+    shallow = dataclasses.replace(result, neuron=None)  # type: ignore[arg-type]
+    return dataclasses.asdict(shallow) | {"neuron": result.neuron.to_dict()}
 
 
 def result_from_dict(data: dict[str, Any]) -> ClaimResult:
@@ -191,7 +194,7 @@ def result_from_dict(data: dict[str, Any]) -> ClaimResult:
     existed read as measurements without one."""
     return ClaimResult(
         kind=data["kind"],
-        neuron=NeuronRef(**data["neuron"]),
+        neuron=unit_from_dict(data["neuron"]),
         measurements=[_measurement_from_dict(m) for m in data["measurements"]],
         summary=data["summary"],
         evidence=[Evidence(e["title"], [TokenRow(**r) for r in e["rows"]],

@@ -38,7 +38,8 @@ class ActivationCache:
         self.misses = 0
 
     def path(self, neuron: NeuronRef) -> Path:
-        return self.folder / f"{neuron.short_id}.pt"
+        # A neuron's key is its short id (caches written before other units existed stay valid).
+        return self.folder / f"{neuron.cache_key}.pt"
 
     def load(self, neuron: NeuronRef, shape: tuple[int, ...]) -> torch.Tensor | None:
         """The cached activations of `neuron`, or None if absent; an unreadable or corrupt entry

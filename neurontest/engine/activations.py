@@ -7,13 +7,13 @@ deepest layer needed (`stop_at_layer`), which sets the cost of mining.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from neurontest.engine.progress import progress_task
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.models import model_dimensions
+from neurontest.engine.units import capture_hooks as unit_capture_hooks
+from neurontest.engine.units import check_units, stop_layer
 
 if TYPE_CHECKING:
     import torch
@@ -21,32 +21,17 @@ if TYPE_CHECKING:
     from neurontest.engine.tokens import TokenBatch
 
 
-def check_neurons(model: Any, neurons: Iterable[NeuronRef]) -> None:
-    """Raise ValueError naming the valid range for any neuron the model does not have."""
-    n_layers, d_mlp = model_dimensions(model)
-    for neuron in neurons:
-        neuron.check_in_range(n_layers, d_mlp)
+def check_neurons(model: Any, neurons: Iterable[Any]) -> None:
+    """Raise ValueError naming the valid range (or the fix) for any unit the model does not have
+    (neurons, heads, SAE latents, directions: neurontest.engine.units)."""
+    check_units(model, neurons)
 
 
 def capture_hooks(
-    neurons: Sequence[NeuronRef], sink: dict[NeuronRef, list[torch.Tensor]]
+    neurons: Sequence[Any], sink: dict[Any, list[torch.Tensor]], model: Any = None
 ) -> list[tuple[str, Callable[..., None]]]:
-    """Forward hooks that append each neuron's `[batch, pos]` activations to `sink[neuron]`."""
-    by_hook: dict[str, list[NeuronRef]] = defaultdict(list)
-    for neuron in neurons:
-        by_hook[neuron.hook_name].append(neuron)
-
-    def make_hook(refs: list[NeuronRef]) -> Callable[..., None]:
-        columns = [ref.index for ref in refs]
-
-        def hook(value: torch.Tensor, hook: Any = None) -> None:
-            picked = value[..., columns].detach().float().cpu()
-            for k, ref in enumerate(refs):
-                sink[ref].append(picked[..., k])
-
-        return hook
-
-    return [(name, make_hook(refs)) for name, refs in by_hook.items()]
+    """Forward hooks that append each unit's `[batch, pos]` activations to `sink[unit]`."""
+    return unit_capture_hooks(model, neurons, sink)
 
 
 def neuron_activations(
@@ -74,16 +59,14 @@ def neuron_activations(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
     check_neurons(model, neurons)
-    stop_at = max(n.layer for n in neurons) + 1
-    n_layers, _ = model_dimensions(model)
-    stop_at_layer = stop_at if stop_at < n_layers else None
+    stop_at_layer = stop_layer(model, neurons)
     device = _model_device(model)
     full_width = batch.tokens.shape[1]
     if batch_size is None:
         batch_size = fit_batch_size(model, full_width, device, rows=len(batch),
                                     logits=stop_at_layer is None)
     sink: dict[NeuronRef, list[torch.Tensor]] = {n: [] for n in neurons}
-    hooks = capture_hooks(neurons, sink)
+    hooks = capture_hooks(neurons, sink, model)
 
     def run_chunk(start: int, stop: int) -> None:
         rows = batch.tokens[start:stop]

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 _SHORT_ID = re.compile(r"^L(?P<layer>\d+)N(?P<index>\d+)$")
 
@@ -20,6 +24,11 @@ def mlp_post_hook(layer: int) -> str:
 @dataclass(frozen=True, order=True)
 class NeuronRef:
     """One MLP neuron: `layer` and `index` into `blocks.{layer}.mlp.hook_post[..., index]`."""
+
+    kind: ClassVar[str] = "neuron"
+    #: the MLP is position-wise and this hook is inside it: prefix runs may run the layer's MLP
+    #: on the read positions alone
+    mlp_tail: ClassVar[bool] = True
 
     layer: int
     index: int
@@ -60,3 +69,54 @@ class NeuronRef:
             raise ValueError(
                 f"{self.short_id}: neuron {self.index} is out of range; layer {self.layer} has neurons 0..{d_mlp - 1}"
             )
+
+    # -- the unit interface (neurontest.engine.units) -------------------------------------------
+    @property
+    def cache_key(self) -> str:
+        """File name stem of its activation cache entry (the short id: older caches stay valid)."""
+        return self.short_id
+
+    @property
+    def group(self) -> tuple[str, str]:
+        return (self.kind, self.hook_name)
+
+    def check(self, model: Any) -> None:
+        self.check_in_range(int(model.cfg.n_layers), int(model.cfg.d_mlp))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "index": self.index}
+
+    @classmethod
+    def reader(cls, model: Any, units: Sequence[NeuronRef]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """`value [..., pos, d_mlp] -> [..., pos, len(units)]`: the units' columns."""
+        columns = [u.index for u in units]
+
+        def read(value: torch.Tensor) -> torch.Tensor:
+            return value[..., columns]
+
+        return read
+
+    @classmethod
+    def editors(cls, model: Any, values: Mapping[NeuronRef, float], *,
+                add: bool = False) -> list[tuple[str, Callable[..., Any]]]:
+        """One hook that sets (or with `add`, shifts) each neuron's activation by its value."""
+        refs = list(values)
+        columns = [r.index for r in refs]
+        fill = [float(values[r]) for r in refs]
+
+        def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            import torch
+
+            value = value.clone()
+            new = torch.tensor(fill, dtype=value.dtype, device=value.device)
+            value[..., columns] = value[..., columns] + new if add else new
+            return value
+
+        return [(refs[0].hook_name, hook)]
+
+    def output_direction(self, model: Any) -> torch.Tensor:
+        """Row `index` of the layer's W_out: what one unit of activation adds to the residual."""
+        import torch
+
+        with torch.inference_mode():
+            return model.blocks[self.layer].mlp.W_out[self.index].detach().float().cpu()

@@ -10,6 +10,11 @@ fuzzy neurons. Construction (d_model = 80, 2 layers, d_mlp = 32, word-level voca
 * L1 head 0 puts its query and key in the slowest rotary pair (rope_theta 1e6, so position
   barely matters) with keys only on "not": every position attends almost entirely to earlier
   "not"s if there are any, and copies a "saw not" flag into a second spare dimension;
+* L1 head 1 (`PREVIOUS_HEAD`) is a previous-token head: constant queries and keys in the five
+  fastest rotary pairs, phased so every score peaks at offset -1 (>= 0.9999 of the attention on
+  the previous token at any position up to 512; BOS attends to itself); its value is "is a month"
+  and it writes 0.01 of it into a third spare dimension that nothing reads, so its output norm is
+  0.01 right after a month and 0 elsewhere (L1's neurons move by < 1e-4 relative through the norm);
 * L1 PROMOTER gates on MONTH's flag and writes along the unembedding of "2020";
 * L1 CONTEXT reads "good" in its up row and `flag - threshold` in its gate: large on "good"
   after a "not", about -1e-12 on "good" without one, exactly 0 on every other token.
@@ -24,6 +29,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+from neurontest.engine.head import HeadRef
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
@@ -46,9 +52,12 @@ MONTH_NEURON = NeuronRef(0, 3)
 DIGIT_NEURON = NeuronRef(0, 7)
 PROMOTER_NEURON = NeuronRef(1, 5)
 CONTEXT_NEURON = NeuronRef(1, 9)
+PREVIOUS_HEAD = HeadRef(1, 1)
+PREVIOUS_HEAD_WRITE = 0.01  # its output norm right after a month
 
 _D_MODEL, _D_MLP, _N_HEADS = 80, 32, 4
-_MONTH_DIM, _NOT_DIM = len(WORDS), len(WORDS) + 1  # spare residual dims: no token embeds there
+# spare residual dims: no token embeds there
+_MONTH_DIM, _NOT_DIM, _PREV_DIM = len(WORDS), len(WORDS) + 1, len(WORDS) + 2
 _BACKGROUND = 0.05  # scale of the random rows of unplanted neurons: activations stay well below 2
 
 _CACHE: dict[int, PlantedModel] = {}
@@ -195,6 +204,31 @@ def _build(seed: int) -> PlantedModel:
         attn.k_proj.weight[slow, ids[NEGATION]] = 2.0  # score >= ~40 on "not", 0 elsewhere
         attn.v_proj.weight[0, ids[NEGATION]] = 1.0 / root
         attn.o_proj.weight[_NOT_DIM, 0] = 1.0
+
+        # Layer 1 head 1: previous token. Pair j of a head (dims j, j + head_dim/2) rotates by
+        # theta_j * position; a query of phase -theta_j against a real key scores
+        # A cos(theta_j (offset - 1)) per pair, largest at offset 1 in every pair at once. Layer
+        # 1's input is a one-hot token plus, on a month, MONTH's flag f = silu(4) * 2 / 8; reading
+        # the flag dim with weight r = (sqrt(1 + f^2) - 1) / f makes queries and keys the same
+        # constant after RMSNorm on every token. (In layer 0 its write would reach MONTH through
+        # the norm, and layer 0 must stay free of attention: noise tests rely on it.)
+        import math
+
+        flag = torch.nn.functional.silu(torch.tensor(4.0)).item() * 2.0 / 8.0
+        norm_fix = (math.sqrt(1 + flag ** 2) - 1) / flag
+        base, half = PREVIOUS_HEAD.head * head_dim, head_dim // 2
+        amplitude = 80.0 * head_dim ** 0.5  # 80 per pair after the 1/sqrt(head_dim) scaling
+        for j in range(5):
+            theta = 1e6 ** (-2 * j / head_dim)
+            for row, value in ((base + j, amplitude * math.cos(theta)),
+                               (base + j + half, -amplitude * math.sin(theta)), ):
+                attn.q_proj.weight[row, :n_vocab] = value / root
+                attn.q_proj.weight[row, _MONTH_DIM] = value * norm_fix / root
+            attn.k_proj.weight[base + j, :n_vocab] = 1.0 / root
+            attn.k_proj.weight[base + j, _MONTH_DIM] = norm_fix / root
+        # value 1 on a month: its one-hot coordinate reads 1 / sqrt(1 + f^2) after the norm
+        attn.v_proj.weight[base, month_ids] = math.sqrt(1 + flag ** 2) / root
+        attn.o_proj.weight[_PREV_DIM, base] = PREVIOUS_HEAD_WRITE
 
         mlp1 = hf.model.layers[1].mlp
         pro, ctx = PROMOTER_NEURON.index, CONTEXT_NEURON.index

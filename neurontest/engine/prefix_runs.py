@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from neurontest.engine.activations import _model_device
 from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import read_activations
 
 if TYPE_CHECKING:
     import torch
@@ -212,11 +213,17 @@ def _run_pack(model: Any, neuron: NeuronRef, base: list[int], variants: Sequence
     def last_positions(value: Any, hook: Any = None) -> Any:
         return value[:, lasts.to(value.device)]  # the MLP is position-wise: only these are read
 
+    read = read_activations(model, neuron)
+
     def capture(value: Any, hook: Any = None) -> None:
-        sink["a"] = value[0, :, neuron.index].float().cpu()
+        if not neuron.mlp_tail:  # nothing was cut to the last positions: pick them here
+            value = value[:, lasts.to(value.device)]
+        sink["a"] = read(value)[0, :].float().cpu()
         raise _Stop
 
-    hooks = [(f"blocks.{neuron.layer}.mlp.hook_in", last_positions), (neuron.hook_name, capture)]
+    hooks = [(neuron.hook_name, capture)]
+    if neuron.mlp_tail:
+        hooks.insert(0, (f"blocks.{neuron.layer}.mlp.hook_in", last_positions))
     device = _model_device(model)
     _forward(model, neuron, torch.tensor([tokens]), deltas, None, hooks,
              extra={"attention_mask": mask.to(device), "position_ids": torch.tensor([positions]).to(device)})
@@ -339,12 +346,14 @@ def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache |
         # run it there alone (three quarters of that layer's FLOPs on every other position).
         return value[:, -1:]
 
+    read = read_activations(model, neuron)
+
     def capture(value: Any, hook: Any = None) -> None:
-        sink["a"] = value[:, -1, neuron.index].float().cpu()
+        sink["a"] = read(value[:, -1:])[:, 0].float().cpu()
         raise _Stop
 
     hooks = [(neuron.hook_name, capture)]
-    if fast:
+    if fast and neuron.mlp_tail:
         hooks.insert(0, (f"blocks.{neuron.layer}.mlp.hook_in", last_position))
     _forward(model, neuron, tokens, deltas, _to_hf(cache) if cache is not None else None, hooks,
              direct=fast or cache is not None)

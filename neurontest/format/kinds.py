@@ -10,6 +10,7 @@ import difflib
 
 from neurontest.claims.ablation import AblationClaim
 from neurontest.claims.activation import ActivationClaim
+from neurontest.claims.attends import AttendsClaim
 from neurontest.claims.base import Claim
 from neurontest.claims.examples import ExamplesClaim
 from neurontest.claims.logit_attribution import LogitAttributionClaim
@@ -43,5 +44,5 @@ def get_claim_class(kind: str) -> type[Claim]:
 
 for _cls in (ActivationClaim, ExamplesClaim, TopExamplesClaim, AblationClaim, NoiseClaim,
              SimplifyClaim, LogitAttributionClaim, InvariantClaim, NecessaryClaim, SufficientClaim,
-             AdversarialClaim):
+             AdversarialClaim, AttendsClaim):
     register_claim(_cls)

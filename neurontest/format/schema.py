@@ -44,6 +44,10 @@ _OPTION_TYPES: dict[str, Any] = {
     "texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "predicate": PREDICATE,
     "neurons": {"type": "array", "items": {"type": "string", "pattern": "^[Ll]\\d+[Nn]\\d+$"}},
+    "attention_target": {"oneOf": [{"enum": ["previous", "self"]},
+                                   {"type": "object", "required": ["offset"], "additionalProperties": False,
+                                    "properties": {"offset": {"type": "integer", "maximum": 0}}},
+                                   PREDICATE]},
     "slots": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1,
                                                          "items": {"type": ["string", "number"]}}},
 }
@@ -87,13 +91,18 @@ def build_schema() -> dict[str, Any]:
     neuron = {
         "type": "object",
         "properties": {
-            "id": {"type": "string", "pattern": "^[Ll]\\d+[Nn]\\d+$"},
+            # A unit: L3N946 (neuron), L5H3 (head), sae + latent, direction + hook.
+            "id": {"type": "string", "pattern": "^[Ll]\\d+[NnHh]\\d+$"},
             "layer": {"type": "integer", "minimum": 0}, "neuron": {"type": "integer", "minimum": 0},
+            "sae": {"type": "string"}, "latent": {"type": "integer", "minimum": 0},
+            "direction": {"type": "string"}, "hook": {"type": "string", "pattern": "^blocks\\.\\d+\\."},
             "description": {"type": "string"}, "fires_on": PREDICATE, "threshold": THRESHOLD,
             "claims": {"type": "array", "items": claim, "minItems": 1},
         },
         "required": ["claims"],
         "additionalProperties": False,
+        "oneOf": [{"required": ["id"]}, {"required": ["layer", "neuron"]},
+                  {"required": ["sae", "latent"]}, {"required": ["direction", "hook"]}],
     }
     assert set(neuron["properties"]) == set(NEURON_KEYS)
     return {

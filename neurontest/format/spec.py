@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.neuron import NeuronRef
-from neurontest.errors import HypothesisFileError
+from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.format import safe_yaml
+from neurontest.format.units import UNIT_KEYS, unit_from_entry
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, Subject
@@ -41,7 +41,7 @@ FILE_KEYS = {
     "neurons": "list of neurons and their claims",
 }
 NEURON_KEYS = {
-    "id": "L<layer>N<index>", "layer": "layer index", "neuron": "neuron index in the layer",
+    **UNIT_KEYS,  # how the entry names its unit: neuron, head, SAE latent or direction
     "description": "what the neuron is claimed to do", "fires_on": "predicate over tokens",
     "threshold": "firing threshold", "claims": "list of claims",
 }
@@ -69,7 +69,7 @@ class ClaimEntry:
 
 @dataclass
 class NeuronEntry:
-    neuron: NeuronRef
+    neuron: Any  # the unit: NeuronRef, HeadRef, SaeLatent or DirectionUnit (engine.units)
     line: int
     description: str
     fires_on: dict[str, Any] | None
@@ -137,7 +137,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         if not isinstance(item, dict):
             raise fail("each entry of `neurons:` is a mapping with `id:` and `claims:`", _line(data, "neurons"))
         _check_keys(item, NEURON_KEYS, "a neuron", fail)
-        ref = _neuron_ref(item, fail)
+        ref = _neuron_ref(item, fail, path.parent)
         fires_on = item.get("fires_on")
         try:
             if fires_on is not None:
@@ -230,22 +230,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _neuron_ref(item: dict, fail: Any) -> NeuronRef:
+def _neuron_ref(item: dict, fail: Any, base_dir: Path | None = None) -> Any:
+    """The entry's unit (neurontest.format.units), or a HypothesisFileError at its line."""
     try:
-        if "id" in item:
-            if "layer" in item or "neuron" in item:
-                raise ValueError("give either `id:` or `layer:` + `neuron:`, not both")
-            if not isinstance(item["id"], str):
-                raise ValueError(f"`id:` is a string like L1N298, got {_short(item['id'])}")
-            return NeuronRef.parse(item["id"])
-        if "layer" in item and "neuron" in item:
-            layer, index = item["layer"], item["neuron"]
-            for key, value in (("layer", layer), ("neuron", index)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError(f"`{key}:` is a whole number >= 0, got {_short(value)}")
-            return NeuronRef(layer, index)
-        raise ValueError("a neuron needs `id: L<layer>N<index>` or `layer:` and `neuron:`")
-    except (TypeError, ValueError) as exc:
+        return unit_from_entry(item, base_dir)
+    except (TypeError, ValueError, NeurontestError) as exc:  # e.g. an SAE hub repo, offline
         raise fail(str(exc), getattr(item, "line", None)) from None
 
 

@@ -7,16 +7,14 @@ per position, never averaged here: means can hide effects that cancel.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.tokens import TokenBatch, encode_texts, single_token_id
+from neurontest.engine.units import edit_hooks
 
-if TYPE_CHECKING:
-    import torch
 
 ABLATION_MODES = ("zero", "mean")
 
@@ -58,14 +56,14 @@ def ablate(
     """
     import torch
 
-    neurons = [neurons] if isinstance(neurons, NeuronRef) else list(dict.fromkeys(neurons))
+    neurons = list(dict.fromkeys(neurons)) if isinstance(neurons, (list, tuple)) else [neurons]
     if not neurons:
         raise ValueError("no neurons to ablate")
     check_neurons(model, neurons)
     values = _replacement_values(neurons, mode, means)
     target_ids = {t: single_token_id(model.tokenizer, t) for t in targets}
     batch = texts if isinstance(texts, TokenBatch) else _encode(model, texts, prepend_bos)
-    hooks = ablation_hooks(values)
+    hooks = ablation_hooks(values, model)
     device = _model_device(model)
     first = int(batch.has_bos)
     effects: list[AblationEffect] = []
@@ -95,26 +93,11 @@ def ablate(
     return effects
 
 
-def ablation_hooks(values: dict[NeuronRef, float]) -> list[tuple[str, Callable[..., Any]]]:
-    """Forward hooks that overwrite each neuron's activation with `values[neuron]`, one per layer."""
-    by_hook: dict[str, list[NeuronRef]] = defaultdict(list)
-    for neuron in values:
-        by_hook[neuron.hook_name].append(neuron)
-
-    def make_hook(refs: list[NeuronRef]) -> Callable[..., Any]:
-        columns = [r.index for r in refs]
-        fill = [float(values[r]) for r in refs]
-
-        def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            import torch
-
-            value = value.clone()
-            value[..., columns] = torch.tensor(fill, dtype=value.dtype, device=value.device)
-            return value
-
-        return hook
-
-    return [(name, make_hook(refs)) for name, refs in by_hook.items()]
+def ablation_hooks(values: dict[Any, float], model: Any = None, *,
+                   add: bool = False) -> list[tuple[str, Callable[..., Any]]]:
+    """Forward hooks that overwrite each unit's activation with `values[unit]` (with `add`: shift
+    it, i.e. steer). Neurons need no `model`; heads, SAE latents and directions read weights."""
+    return edit_hooks(model, values, add=add)
 
 
 def _replacement_values(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from neurontest.measure.ablation import ablation_hooks
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import read_activations
 from neurontest.engine.tokens import TokenBatch, encode_texts, single_token_id
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
     with torch.inference_mode():
         # The layer's own weight: `model.W_out` stacks every layer's (a ~100 MB copy, ~75 ms on
         # SmolLM2) to read one row of one layer.
-        w = model.blocks[neuron.layer].mlp.W_out[neuron.index].detach().float().cpu()
+        # Any unit: a neuron's W_out row, an SAE latent's decoder row, a direction (through W_out
+        # from mlp.hook_post); a head has none and says so.
+        w = neuron.output_direction(model)
         if centred:
             w = w - w.mean()
         return (w * gain) @ model.W_U.detach().float().cpu()
@@ -151,8 +154,10 @@ def direct_effect(
     batch = _batch(model, texts, prepend_bos)
     sink: dict[str, list[torch.Tensor]] = {"act": [], "scale": []}
 
+    read = read_activations(model, neuron)
+
     def capture_act(value: torch.Tensor, hook: Any = None) -> None:
-        sink["act"].append(value[..., neuron.index].float().cpu())
+        sink["act"].append(read(value).float().cpu())
 
     def capture_scale(value: torch.Tensor, hook: Any = None) -> None:
         sink["scale"].append(value[..., 0].float().cpu())
@@ -204,7 +209,7 @@ def frozen_norm_ablation(
             # The bridge warns that an edited scale leaves HF's native path; that is the point.
             warnings.filterwarnings("ignore", message=".*hook_scale.*")
             clean = model.run_with_hooks(tokens, fwd_hooks=[(SCALE_HOOK, keep)])
-            hooks = ablation_hooks({neuron: 0.0}) + [(SCALE_HOOK, restore)]
+            hooks = ablation_hooks({neuron: 0.0}, model) + [(SCALE_HOOK, restore)]
             ablated = model.run_with_hooks(tokens, fwd_hooks=hooks)
         change = (clean[..., token_id] - ablated[..., token_id]).float().cpu()
         out.extend(change[row, span].tolist() for row, (_, _, span) in enumerate(_rows(model, chunk)))

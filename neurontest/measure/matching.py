@@ -85,6 +85,12 @@ def match_neurons(lab_a: Lab, neurons: Sequence[NeuronRef], lab_b: Lab, *,
     check_same_tokenizer(lab_a.tokenizer, lab_b.tokenizer)
     n_layers, _ = model_dimensions(lab_b.model)
     neurons = list(dict.fromkeys(neurons))
+    others = [n.short_id for n in neurons if not isinstance(n, NeuronRef)]
+    if others:
+        # Heads, SAE latents and directions are not searched for on model B yet: say so rather
+        # than answer with the best-correlated MLP neuron, which is a different kind of unit.
+        raise ValueError(f"matching across checkpoints is implemented for MLP neurons only, not "
+                         f"{', '.join(others)}; run these claims without --neurontest-match-neurons")
     searched = {n: sorted(set([n.layer] if layers is None else layers)) for n in neurons}
     for layer in {layer for ls in searched.values() for layer in ls}:
         if not 0 <= layer < n_layers:

@@ -17,6 +17,7 @@ from typing import Any
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.tokens import bos_id, encode
+from neurontest.engine.units import read_activations
 
 
 @dataclass
@@ -143,8 +144,10 @@ def _last_activation(
         inner = projected.to(value.device, value.dtype)
         return torch.cat([value[:, :offset], inner, value[:, end:]], dim=1)
 
+    read = read_activations(model, neuron)
+
     def capture(value: torch.Tensor, hook: Any = None) -> None:
-        sink["a"] = value[:, -1, neuron.index]
+        sink["a"] = read(value[:, -1:])[:, 0]
 
     model.run_with_hooks(
         tokens, fwd_hooks=[("hook_embed", splice), (neuron.hook_name, capture)],
@@ -158,8 +161,10 @@ def _plain_last_activation(model: Any, neuron: NeuronRef, rows: list[list[int]])
 
     sink: dict[str, torch.Tensor] = {}
 
+    read = read_activations(model, neuron)
+
     def capture(value: torch.Tensor, hook: Any = None) -> None:
-        sink["a"] = value[:, -1, neuron.index].float().cpu()
+        sink["a"] = read(value[:, -1:])[:, 0].float().cpu()
 
     with torch.inference_mode():
         model.run_with_hooks(

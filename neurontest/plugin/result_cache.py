@@ -132,7 +132,8 @@ _MEASUREMENT = {"name": "str", "value": "number", "bound": ("optional", _BOUND),
 _TOKEN_ROW = {"str_tokens": ["str"], "values": ["number"], "marked": ["int"], "label": "str"}
 _EVIDENCE = {"title": "str", "rows": [_TOKEN_ROW], "table": [("pair", "str", "number")],
              "value_label": "str"}
-_RESULT = {"kind": "str", "neuron": {"layer": "int", "index": "int"}, "measurements": [_MEASUREMENT],
+# "neuron" is any unit's to_dict(): {layer, index} for a neuron, {kind: head|latent|direction, ...}.
+_RESULT = {"kind": "str", "neuron": {"kind?": "str", "layer?": "int", "index?": "int"}, "measurements": [_MEASUREMENT],
            "summary": "str", "evidence": [_EVIDENCE], "extra_failures": ["str"], "cached?": "bool",
            "inconclusive?": "str"}
 # The fingerprints and dimensions a deferred lab trusts; the rest is what reports show.

@@ -177,7 +177,9 @@ class NeurontestSession:
         lab = self.lab(key)
         if self.planned.get(key):
             try:
-                lab.prepare(sorted(self.planned[key]))
+                from neurontest.engine.units import unit_order
+
+                lab.prepare(sorted(self.planned[key], key=unit_order))
             except MiningFailedError:
                 pass  # the lab remembers it: claims reading those neurons fail, the rest run
         return lab

@@ -289,7 +289,7 @@ def _neuron_order(neuron: str) -> tuple[int, int, str]:
 
     try:
         ref = NeuronRef.parse(neuron)
-    except ValueError:
+    except ValueError:  # heads, SAE latents, directions: after the neurons, by name
         return (1 << 30, 0, neuron)
     return (ref.layer, ref.index, neuron)
 

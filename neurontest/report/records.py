@@ -47,7 +47,11 @@ def record_to_dict(record: ClaimRecord) -> dict[str, Any]:
     """Plain data for a record, so pytest-xdist can ship it from a worker to the controller."""
     import dataclasses
 
-    return dataclasses.asdict(record)
+    from neurontest.claims.base import result_to_dict
+
+    # The result's unit writes its own plain form (an SAE latent would otherwise copy its weights).
+    result = None if record.result is None else result_to_dict(record.result)
+    return dataclasses.asdict(dataclasses.replace(record, result=None)) | {"result": result}
 
 
 def record_from_dict(data: dict[str, Any]) -> ClaimRecord:

@@ -1,0 +1,132 @@
+"""`attends`: an attention head puts at least `mass` of its attention on the claimed sources.
+
+    - id: L5H3
+      claims:
+        - kind: attends
+          to: previous                 # or self, {offset: -2}, or a predicate on source tokens
+          from: {tokens: [March]}      # optional: only these destination tokens count
+          mass: ">= 0.6"
+
+The metric is the mean, over every scorable corpus destination (where `from:` holds), of the share
+of the head's attention that lands on the claimed source positions; the evidence shows where the
+attention of the worst destinations goes instead, as heatmaps over their texts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.claims.predicates import predicate_from_dict
+from neurontest.engine.head import HeadRef
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+
+_NAMED_OFFSETS = {"previous": -1, "self": 0}
+_WORST_SHOWN = 5
+
+
+def parse_target(value: Any) -> int | dict:
+    """An offset (from `previous`, `self` or `{offset: N}`), or a predicate mapping."""
+    if isinstance(value, str) and value in _NAMED_OFFSETS:
+        return _NAMED_OFFSETS[value]
+    if isinstance(value, dict) and set(value) == {"offset"}:
+        offset = value["offset"]
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset > 0:
+            raise ValueError(f"`to: {{offset: N}}` takes a whole number <= 0 (-1 is the previous "
+                             f"token), got {offset!r}")
+        return offset
+    if isinstance(value, dict):
+        predicate_from_dict(value)
+        return value
+    raise ValueError("`to:` is previous, self, {offset: -N} or a predicate on source tokens, "
+                     f"e.g. {{tokens: [March]}}; got {value!r}")
+
+
+class AttendsClaim(Claim):
+    """The head's mean attention mass on the claimed sources (`to:`), over corpus destinations
+    (where `from:` holds), is within `mass`."""
+
+    kind = "attends"
+    options = {"to": "attention_target", "from": "predicate", "mass": "bound"}
+    required = ("to", "mass")
+
+    @classmethod
+    def validate_options(cls, data: dict) -> None:
+        super().validate_options(data)
+        parse_target(data["to"])
+        if "from" in data:
+            predicate_from_dict(data["from"])
+
+    def neurons_to_mine(self) -> list:
+        return []  # it reads attention patterns, not the unit's activation
+
+    def check(self, lab: Lab) -> None:
+        if not isinstance(self.neuron, HeadRef):
+            raise ValueError(f"an 'attends' claim is about an attention head (id: L<layer>H<head>), "
+                             f"not {self.neuron.short_id}")
+        lab.check_neuron(self.neuron)
+        target = parse_target(self.config["to"])
+        if isinstance(target, dict):
+            predicate_from_dict(target).check(lab.vocab)
+        if "from" in self.config:
+            predicate_from_dict(self.config["from"]).check(lab.vocab)
+
+    def run(self, lab: Lab) -> ClaimResult:
+        from neurontest.measure.attention import head_patterns, mass_on
+
+        head = self.neuron
+        batch = lab.sample.batch
+        target = parse_target(self.config["to"])
+        patterns = head_patterns(lab.model, batch, head)
+        if isinstance(target, dict):
+            source = predicate_from_dict(target)
+            mass = mass_on(patterns, sources=lab.claimed(source))
+            to_text = f"source tokens {source.describe()}"
+        else:
+            mass = mass_on(patterns, offset=target)
+            to_text = {-1: "the previous token", 0: "the token itself"}.get(
+                target, f"the token {-target} back")
+        where = batch.mask.clone()
+        if target != 0 and not isinstance(target, dict):
+            where[:, : -target] = False  # no such source in the window
+        from_text = ""
+        if "from" in self.config:
+            origin = predicate_from_dict(self.config["from"])
+            where &= lab.claimed(origin)
+            from_text = f" from {origin.describe()}"
+        n = int(where.sum())
+        values = mass[where]
+        mean = float(values.mean()) if n else 0.0
+        measurement = Measurement(
+            "mass", mean, self.bound("mass"),
+            detail=f"mean share of attention{from_text} on {to_text}, over {n} corpus positions")
+        evidence = self._evidence(lab, patterns, mass, where)
+        summary = f"{head.short_id} puts {mean:.3g} of its attention{from_text} on {to_text}"
+        result = ClaimResult(self.kind, head, [measurement], summary, evidence)
+        if n == 0:
+            result.inconclusive = ("no corpus position matches `from:`; widen it or use a "
+                                   "larger corpus")
+        return result
+
+    def _evidence(self, lab: Lab, patterns: Any, mass: Any, where: Any) -> list[Evidence]:
+        """Heatmaps of the attention of the destinations with the least mass on the claim."""
+        import torch
+
+        scores = torch.where(where, mass, torch.full_like(mass, float("inf")))
+        flat = scores.flatten().argsort()[: _WORST_SHOWN]
+        width = mass.shape[1]
+        rows = []
+        for index in flat.tolist():
+            row, dst = divmod(index, width)
+            if not bool(where[row, dst]):
+                break
+            tokens = lab.sample.batch.str_tokens(lab.tokenizer, row)  # BOS included
+            first = int(lab.sample.batch.has_bos)
+            shown = tokens[first: dst + 1]
+            weights = [float(w) for w in patterns[row, dst, first: dst + 1]]
+            rows.append(TokenRow(shown, weights, [dst - first],
+                                 label=f"mass on the claim {float(mass[row, dst]):.3g}"))
+        return [Evidence("where the attention goes instead (weakest destinations; marked: the "
+                         "destination)", rows, value_label="attention")] if rows else []
