@@ -175,7 +175,7 @@ def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *, progress: bool = False) ->
                 opt.step()
                 params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True)
         if progress:
-            print(f"neurontest: fit-sae epoch {epoch + 1}/{fit.epochs}: loss {float(loss):.4f}",
+            print(f"neurontest: fit-sae epoch {epoch + 1}/{fit.epochs}: loss {float(loss.detach()):.4f}",
                   file=sys.stderr, flush=True)
     weights = {name: p.detach().clone().contiguous() for name, p in params.items()}
     fitted = FittedSAE(weights, fit.k, 0.0, int((~fired_last_epoch).sum()),

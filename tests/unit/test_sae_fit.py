@@ -143,3 +143,18 @@ def test_embedded_folder_real_fit_on_planted(tmp_path, monkeypatch):
     folder = sae_fit.embedded_sae_folder("planted/tiny", progress=False)
     cfg = json.loads((folder / SAE_CFG_FILE).read_text())
     assert cfg["hook_name"] == "blocks.1.hook_mlp_out" and cfg["neurontest_fit"]["fvu"] < 0.5
+
+
+def test_cli_names_the_known_saes(capsys):
+    from neurontest.cli import main
+
+    assert main(["fit-sae", "no/such-sae"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown SAE name 'no/such-sae'" in err and "smollm2-135m/topk-mlp-out-L4" in err
+
+
+def test_cli_refuses_an_existing_out_folder(tmp_path, capsys):
+    from neurontest.cli import main
+
+    assert main(["fit-sae", "--out", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
