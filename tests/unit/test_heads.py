@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine.tokens import TokenBatch  # noqa: E402
-from neurontest.measure.heads import pattern_masks, scan_heads, top_heads  # noqa: E402
+from neurontest.engine.tokens import TokenBatch
+from neurontest.measure.heads import pattern_masks, scan_heads, top_heads
 
 
 class FakeModel:

@@ -7,13 +7,18 @@ from types import SimpleNamespace
 import pytest
 
 torch = pytest.importorskip("torch")
-from safetensors.torch import load_file  # noqa: E402
+from safetensors.torch import load_file
 
-from neurontest.engine import sae_fit  # noqa: E402
-from neurontest.engine.corpus import load_corpus  # noqa: E402
-from neurontest.engine.planted import planted_model  # noqa: E402
-from neurontest.engine.sae_fit import (  # noqa: E402
-    SAE_CFG_FILE, SAE_WEIGHTS_FILE, TopKFit, fit_topk_sae, hook_activations, sae_config,
+from neurontest.engine import sae_fit
+from neurontest.engine.corpus import load_corpus
+from neurontest.engine.planted import planted_model
+from neurontest.engine.sae_fit import (
+    SAE_CFG_FILE,
+    SAE_WEIGHTS_FILE,
+    TopKFit,
+    fit_topk_sae,
+    hook_activations,
+    sae_config,
     save_sae_folder,
 )
 
