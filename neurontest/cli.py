@@ -1,10 +1,12 @@
-"""The `neurontest` command: `inspect`, `schema` and `bench`.
 
-`inspect` a neuron (HTML page + draft hypothesis), print the `schema`, `bench` the library:
+"""The `neurontest` command: `inspect`, `schema`, `bench` and `fit-sae`.
+
+`inspect` a neuron (HTML page + draft hypothesis), print the `schema`, `bench` the library, `fit-sae` a sparse autoencoder:
 
     neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
     neurontest schema > neurontest/format/hypothesis.schema.json
     neurontest bench --quick            # timings against the seed's loops (docs/benchmarks.md)
+    neurontest fit-sae                  # a TopK SAE on layer 4's MLP output, cached (SAELens layout)
 
 Progress goes to stderr so stdout stays a clean YAML or JSON document.
 """
@@ -62,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(bench)
     bench.set_defaults(func=_bench)
+
+    fit = sub.add_parser("fit-sae", help="fit a TopK SAE to one layer's MLP output of the embedded "
+                         "model (SAELens folder layout); print its folder")
+    fit.add_argument("name", nargs="?", default="smollm2-135m/topk-mlp-out-L4",
+                     help="a named SAE, fitted once into the neurontest cache (default "
+                          "smollm2-135m/topk-mlp-out-L4); ignored with --out")
+    fit.add_argument("--out", type=Path, default=None,
+                     help="fit with the options below into this new folder instead")
+    fit.add_argument("--layer", type=int, default=4, help="layer whose hook_mlp_out is fitted (default 4)")
+    fit.add_argument("--d-sae", type=int, default=2048, help="latents (default 2048)")
+    fit.add_argument("--k", type=int, default=32, help="active latents per token (default 32)")
+    fit.add_argument("--epochs", type=int, default=4, help="passes over the corpus sample (default 4)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--corpus-tokens", type=int, default=100_000,
+                     help="corpus tokens fitted on (default 100000)")
+    fit.set_defaults(func=_fit_sae)
     return parser
 
 
@@ -108,6 +126,33 @@ def _bench(args: argparse.Namespace) -> int:
     from neurontest.bench.run import main as bench_main
 
     return bench_main(args, _say)
+
+
+def _fit_sae(args: argparse.Namespace) -> int:
+    from neurontest.engine import sae_fit
+    from neurontest.errors import NeurontestError
+
+    try:
+        if args.out is None:
+            folder = sae_fit.embedded_sae_folder(args.name)
+            if folder is None:
+                _say(f"unknown SAE name {args.name!r}: known names are "
+                     f"{', '.join(sae_fit.EMBEDDED_SAES)}; or pass --out FOLDER to fit your own")
+                return 2
+        else:
+            if args.out.exists():
+                _say(f"--out {args.out} already exists: pass a new folder")
+                return 2
+            fit = sae_fit.TopKFit(d_sae=args.d_sae, k=args.k, epochs=args.epochs, seed=args.seed)
+            spec = sae_fit.EmbeddedSAE("smollm2-135m", args.layer, "hook_mlp_out", fit,
+                                       corpus_tokens=args.corpus_tokens)
+            sae_fit.fit_embedded(spec, args.out)
+            folder = args.out
+    except (NeurontestError, ValueError) as exc:
+        _say(str(exc))
+        return 1
+    print(folder)
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:

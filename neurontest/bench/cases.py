@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from neurontest.bench.timing import (
-    TEXT_NEURON, Figure, bare_forward, figure, measure, pick_neurons, sample, text_of,
+    DEEP_NEURON, DEEP_TOKENS, TEXT_NEURON, Figure, bare_forward, figure, measure, pick_neurons, sample, text_of,
 )
 
 Say = Callable[[str], None]
@@ -58,15 +58,16 @@ def mining(model: Any, args: Any, say: Say) -> list[Figure]:
 
 
 def _versus(section: str, seed_fn: Callable[[], Any], ours: dict[str, Callable[[], Any]],
-            n_tokens: int, args: Any, target: str | None, seed_runs: int) -> list[Figure]:
-    """Seed loop against neurontest variants on one text; ratio = seed seconds / ours."""
+            n_tokens: int, args: Any, target: str | None, seed_runs: int, where: str = "") -> list[Figure]:
+    """Seed loop against neurontest variants on one text; ratio = seed seconds / ours.
+    `where` names a neuron other than the layer-3 one in the figures' names."""
     for fn in ours.values():
         fn()  # warm-up (and the first call's lazy allocations)
     res = measure({"seed": seed_fn, **ours}, args.repeats, {"seed": seed_runs})
-    seed = figure(section, f"seed loop, {n_tokens} tokens", *res["seed"])
+    seed = figure(section, f"seed loop, {n_tokens} tokens{where}", *res["seed"])
     out = [seed]
     for i, name in enumerate(ours):
-        f = figure(section, f"neurontest {name}, {n_tokens} tokens", *res[name], reference=seed.name,
+        f = figure(section, f"neurontest {name}, {n_tokens} tokens{where}", *res[name], reference=seed.name,
                    note="x faster than seed", target=target if i == 0 else None)
         f.ratio = seed.seconds / f.seconds
         out.append(f)
@@ -99,7 +100,13 @@ def noise(model: Any, args: Any, say: Say) -> list[Figure]:
         target = ">= 5x" if n == 20 else "> speed-up at 20"
         out += _versus("noise", lambda t=text: seed_noise(model, TEXT_NEURON, t), ours, n, args, target,
                        args.repeats)
-    return _judge(out)
+    out = _judge(out)
+    text = text_of(model.tokenizer, DEEP_TOKENS)
+    say(f"noise: {DEEP_TOKENS} tokens, deep neuron {DEEP_NEURON}")
+    ours = {"draws=1 (same work)": lambda: noise_sensitivity(model, DEEP_NEURON, text, draws=1),
+            "draws=8 (default)": lambda: noise_sensitivity(model, DEEP_NEURON, text)}
+    return out + _versus("noise", lambda: seed_noise(model, DEEP_NEURON, text), ours, DEEP_TOKENS, args,
+                         None, args.repeats, where=f", deep neuron {DEEP_NEURON}")
 
 
 def simplify(model: Any, args: Any, say: Say) -> list[Figure]:
@@ -117,7 +124,12 @@ def simplify(model: Any, args: Any, say: Say) -> list[Figure]:
         runs = args.repeats if n <= 20 else args.seed_repeats
         out += _versus("simplify", lambda t=text: seed_simplify(model, TEXT_NEURON, t), ours, n, args, target,
                        runs)
-    return _judge(out)
+    out = _judge(out)
+    text = text_of(model.tokenizer, DEEP_TOKENS)
+    say(f"simplify: {DEEP_TOKENS} tokens, deep neuron {DEEP_NEURON}")
+    return out + _versus("simplify", lambda: seed_simplify(model, DEEP_NEURON, text),
+                         {"simplify": lambda: nt_simplify(model, DEEP_NEURON, text)}, DEEP_TOKENS, args,
+                         None, args.repeats, where=f", deep neuron {DEEP_NEURON}")
 
 
 def suite(model: Any, args: Any, say: Say) -> list[Figure]:

@@ -22,6 +22,10 @@ _TEXT = ("The town grew quickly after the railway arrived in the spring of 1871,
          "council responded by building two schools, a hospital and a covered market, all of which "
          "still stand today. The population reached 31,905 in 1921 and 40,217 in 1931")
 TEXT_NEURON = NeuronRef(3, 1113)
+# A neuron in the last third (a comparative-words neuron of hypotheses/test_deep_layers.yaml):
+# the speed-up over the seed's loops shrinks with depth, as every variant runs more layers.
+DEEP_NEURON = NeuronRef(26, 1490)
+DEEP_TOKENS = 20
 
 
 @dataclass
