@@ -3,7 +3,7 @@
     - id: L5H3
       claims:
         - kind: attends
-          to: previous                 # or self, {offset: -2}, or a predicate on source tokens
+          to: previous                 # or self, first, {offset: -2}, or a predicate on source tokens
           from: {tokens: [March]}      # optional: only these destination tokens count
           mass: ">= 0.6"
 
@@ -27,8 +27,15 @@ _NAMED_OFFSETS = {"previous": -1, "self": 0}
 _WORST_SHOWN = 5
 
 
-def parse_target(value: Any) -> int | dict:
-    """An offset (from `previous`, `self` or `{offset: N}`), or a predicate mapping."""
+# `first`: the text's first position, where many heads park attention they do not use (a
+# "sink"); it is a position, not an offset, so it is matched like a predicate on sources.
+FIRST = "first"
+
+
+def parse_target(value: Any) -> int | str | dict:
+    """An offset (from `previous`, `self` or `{offset: N}`), `first`, or a predicate mapping."""
+    if value == FIRST:
+        return FIRST
     if isinstance(value, str) and value in _NAMED_OFFSETS:
         return _NAMED_OFFSETS[value]
     if isinstance(value, dict) and set(value) == {"offset"}:
@@ -40,7 +47,7 @@ def parse_target(value: Any) -> int | dict:
     if isinstance(value, dict):
         predicate_from_dict(value)
         return value
-    raise ValueError("`to:` is previous, self, {offset: -N} or a predicate on source tokens, "
+    raise ValueError("`to:` is previous, self, first, {offset: -N} or a predicate on source tokens, "
                      f"e.g. {{tokens: [March]}}; got {value!r}")
 
 
@@ -74,13 +81,22 @@ class AttendsClaim(Claim):
             predicate_from_dict(self.config["from"]).check(lab.vocab)
 
     def run(self, lab: Lab) -> ClaimResult:
+        import torch
+
         from neurontest.measure.attention import head_patterns, mass_on
 
         head = self.neuron
         batch = lab.sample.batch
         target = parse_target(self.config["to"])
         patterns = head_patterns(lab.model, batch, head)
-        if isinstance(target, dict):
+        where = batch.mask.clone()
+        if target == FIRST:
+            first = torch.zeros_like(batch.mask)
+            first[:, 0] = True
+            mass = mass_on(patterns, sources=first)
+            to_text = "the first token of the text"
+            where[:, 0] = False  # the first token can only attend to itself
+        elif isinstance(target, dict):
             source = predicate_from_dict(target)
             mass = mass_on(patterns, sources=lab.claimed(source))
             to_text = f"source tokens {source.describe()}"
@@ -88,9 +104,8 @@ class AttendsClaim(Claim):
             mass = mass_on(patterns, offset=target)
             to_text = {-1: "the previous token", 0: "the token itself"}.get(
                 target, f"the token {-target} back")
-        where = batch.mask.clone()
-        if target != 0 and not isinstance(target, dict):
-            where[:, : -target] = False  # no such source in the window
+            if target != 0:
+                where[:, : -target] = False  # no such source in the window
         from_text = ""
         if "from" in self.config:
             origin = predicate_from_dict(self.config["from"])

@@ -44,7 +44,7 @@ _OPTION_TYPES: dict[str, Any] = {
     "texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "predicate": PREDICATE,
     "neurons": {"type": "array", "items": {"type": "string", "pattern": "^[Ll]\\d+[Nn]\\d+$"}},
-    "attention_target": {"oneOf": [{"enum": ["previous", "self"]},
+    "attention_target": {"oneOf": [{"enum": ["previous", "self", "first"]},
                                    {"type": "object", "required": ["offset"], "additionalProperties": False,
                                     "properties": {"offset": {"type": "integer", "maximum": 0}}},
                                    PREDICATE]},

@@ -370,6 +370,10 @@ neurons:
         to: self
         mass: ">= 0.5"
         xfail: "a previous-token head"
+      - kind: attends
+        id: first
+        to: first
+        mass: ">= 0.5"
 """
 
 
@@ -388,6 +392,10 @@ def test_attends_claims_on_the_planted_previous_token_head(planted, lab, tmp_pat
     assert not wrong.passed and wrong.metrics()["mass"] < 1e-3
     heat = wrong.evidence[0].rows[0]
     assert heat.values[heat.marked[0] - 1] > 0.999  # the evidence shows it went to the previous token
+    # The first token is the previous one only for position 1 (position 0 is not scored), so
+    # the mass on it is about one position per window's worth.
+    first = results["first"]
+    assert not first.passed and 0 < first.metrics()["mass"] < 0.1
 
 
 def test_attends_refuses_units_that_are_not_heads(tmp_path, lab):
