@@ -346,7 +346,7 @@ def check_option(key: str, tag: str, value: Any, kind: str) -> None:
     """Check one claim option against the type tag its kind declares in `options`
     (ValueError naming the option and the form it takes). Tags: bound, integer, number, text,
     texts, string, neurons, predicate, enum:a|b."""
-    where = f"`{key}:` of a {kind!r} claim"
+    where = f"`{key}:` of {claim_phrase(kind)}"
     if tag == "bound":
         Bound.parse(value)
     elif tag == "integer":

@@ -118,7 +118,7 @@ def load_hypothesis_file(path: Path | str) -> HypothesisFile:
 
 
 def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
-    from neurontest.claims.base import Threshold
+    from neurontest.claims.base import Threshold, claim_phrase
     from neurontest.claims.predicates import predicate_from_dict
     from neurontest.format.kinds import get_claim_class
 
@@ -161,7 +161,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                 cls = get_claim_class(str(claim["kind"]))
                 cls.validate_options(claim)
                 if cls.needs_predicate and fires_on is None and "fires_on" not in claim:
-                    raise ValueError(f"a {cls.kind!r} claim needs the neuron's `fires_on:` predicate")
+                    raise ValueError(f"{claim_phrase(cls.kind)} needs the neuron's `fires_on:` predicate")
             except ValueError as exc:
                 raise fail(f"{ref.short_id}: {exc}", line) from None
             except (TypeError, AttributeError, KeyError) as exc:

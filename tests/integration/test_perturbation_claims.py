@@ -134,11 +134,11 @@ def test_default_profile_keeps_failures_in_the_project_database(tmp_path) -> Non
 @pytest.mark.parametrize("kind, options, message", [
     ("invariant", {}, "needs `texts:`"),
     ("invariant", {"texts": ["[[May]]"], "perturbations": ["shuffle"]}, "unknown perturbation"),
-    ("invariant", {"texts": ["[[May]]"], "edits": -1}, "`edits:` must be an integer >= 0"),
+    ("invariant", {"texts": ["[[May]]"], "edits": -1}, "`edits:` of an 'invariant' claim is -1; give 0..64"),
     ("necessary", {"texts": ["[[May]]"], "replace_with": ["synonyms"]}, "unknown `replace_with`"),
     ("sufficient", {"templates": ["in {month}"]}, "needs a trigger slot"),
     ("sufficient", {"templates": ["in [[{month}]] {year}"]}, "give values for slot(s) ['year']"),
-    ("adversarial", {"method": "anneal"}, "optimize, substitute or both"),
+    ("adversarial", {"method": "anneal"}, "one of optimize, substitute, both"),
     ("adversarial", {"budgte": 5}, "did you mean 'budget'"),
 ])
 def test_options_are_checked_with_a_fix(kind: str, options: dict, message: str) -> None:

@@ -33,7 +33,9 @@ def test_local_module_literals_do_not_change_seeded_draws(tmp_path: Path,
     before = _draws(guarded=True)
     # A "local" module (outside site-packages) full of short string literals: Hypothesis would
     # mix these into the strings it draws.
-    literals = [f"\u03a9{chr(0x3b1 + i)}" for i in range(20)]
+    # Many of them: the pool Hypothesis samples from also holds every other local module's
+    # literals (neurontest's own, when installed editable), so a few would rarely be drawn.
+    literals = [f"\u03a9{chr(0x3b1 + i // 16)}{chr(0x3b1 + i % 16)}" for i in range(400)]
     (tmp_path / "nt_local_literals.py").write_text(f"WORDS = {literals!r}\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("nt_local_literals")
