@@ -121,6 +121,15 @@ class Lab:
         return self._model
 
     @property
+    def context_length(self) -> int | None:
+        """The most tokens the model reads at once (None when the model is not loaded: texts are
+        then checked when it is)."""
+        if self._model is None:
+            return None
+        n_ctx = getattr(self._model.cfg, "n_ctx", None)
+        return int(n_ctx) if n_ctx else None
+
+    @property
     def model_loaded(self) -> bool:
         return self._model is not None
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
+from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Text, Texts
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
@@ -22,36 +25,40 @@ class AblationClaim(Claim):
     The whole distribution (min, median, max) is reported: means can hide cancelling effects."""
 
     kind = "ablation"
-    options = {"texts": "texts", "target": "string", "mode": "enum:zero|mean",
-               "also_ablate": "neurons", "effect": "bound", "kl": "bound", "confidence": "number"}
-    required = ("texts",)
 
-    @classmethod
-    def validate_options(cls, data: dict) -> None:
-        super().validate_options(data)
-        if "effect" not in data and "kl" not in data:
-            raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
-        for ref in data.get("also_ablate", []):
-            NeuronRef.parse(str(ref))
-        claim_confidence(data)
+    class Options(ClaimOptions):
+        texts: Texts = Field(description="texts whose [[marked]] positions are measured")
+        target: Text | None = Field(None, description="a token whose log-prob is measured instead "
+                                                      "of the true next token")
+        mode: Literal["zero", "mean"] = Field("zero", description="zero or corpus-mean ablation")
+        also_ablate: NeuronIds | None = Field(None, description="more neurons ablated together")
+        effect: BoundText | None = Field(None, description="bound on the mean log-prob change")
+        kl: BoundText | None = Field(None, description="bound on the mean KL(clean || ablated)")
+        confidence: Level | None = Field(None, description="`effect` must hold for the interval")
+
+        @model_validator(mode="after")
+        def _needs_a_bound(self) -> AblationClaim.Options:
+            if self.effect is None and self.kl is None:
+                raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
+            return self
 
     @property
     def ablated(self) -> list[NeuronRef]:
-        return [self.neuron] + [NeuronRef.parse(str(r)) for r in self.config.get("also_ablate", [])]
+        return [self.neuron] + [NeuronRef.parse(r) for r in self.settings.also_ablate or []]
 
     def neurons_to_mine(self) -> list[NeuronRef]:
-        return self.ablated if self.config.get("mode", "zero") == "mean" else []
+        return self.ablated if self.settings.mode == "mean" else []
 
     def check(self, lab: Lab) -> None:
         from neurontest.engine.tokens import single_token_id
 
         for ref in self.ablated:
             lab.check_neuron(ref)
-        if self.config.get("target"):
-            single_token_id(lab.tokenizer, self.config["target"])
-        for text in self.config["texts"]:
-            marked = mark_positions(lab.tokenizer, text)
-            if not self.config.get("target") and marked.positions and max(marked.positions) == len(marked.ids) - 1:
+        if self.settings.target:
+            single_token_id(lab.tokenizer, self.settings.target)
+        for text in self.settings.texts:
+            marked = self.checked_text(lab, text, "texts")
+            if not self.settings.target and marked.positions and max(marked.positions) == len(marked.ids) - 1:
                 raise ValueError(f"{text!r}: the marked token is the last one, so it has no true "
                                  f"next token; set `target:` or mark an earlier token")
 
@@ -59,10 +66,10 @@ class AblationClaim(Claim):
         from neurontest.measure.ablation import ablate
         from neurontest.measure.intervals import grouped_mean_interval
 
-        mode = self.config.get("mode", "zero")
-        target = self.config.get("target")
+        mode = self.settings.mode
+        target = self.settings.target
         means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
-        marked = [mark_positions(lab.tokenizer, t) for t in self.config["texts"]]
+        marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
         effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
                          targets=[target] if target else ())
         diffs, kls, rows, texts_of = [], [], [], []

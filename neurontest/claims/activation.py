@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field, model_validator
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.confidence import (
     claim_confidence, claim_min_positions, run_min_positions, too_few_positions,
 )
 from neurontest.claims.evidence import corpus_rows
+from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:
@@ -28,33 +31,47 @@ class ActivationClaim(Claim):
     a predicate naming fewer than `min_positions` corpus positions gives no verdict."""
 
     kind = "activation"
-    options = ({name: "bound" for name in METRIC_NAMES}
-               | {name: "bound" for name in OPERATING_POINT_METRICS}
-               | {level: "number" for level in OPERATING_POINT_METRICS.values()}
-               | {"show": "integer", "confidence": "number", "min_positions": "integer"})
     needs_corpus = True
     needs_predicate = True
 
-    @classmethod
-    def validate_options(cls, data: dict) -> None:
-        super().validate_options(data)
-        names = METRIC_NAMES + tuple(OPERATING_POINT_METRICS)
-        if not any(name in data for name in names):
-            raise ValueError(
-                f"an 'activation' claim needs at least one metric bound, e.g. `f1: '>= 0.7'` "
-                f"(metrics: {', '.join(names)})"
-            )
-        for name, level in OPERATING_POINT_METRICS.items():
-            other = name.split("_at_")[1]
-            if name in data and level not in data:
-                raise ValueError(f"`{name}:` needs `{level}:`, the {other} it is measured at, e.g. "
-                                 f"`{name}: '>= 0.95'` with `{level}: 0.9`")
-            if level in data and name not in data:
-                raise ValueError(f"`{level}:` only sets the level of `{name}:`; add a `{name}:` bound")
-            if level in data and not (isinstance(data[level], (int, float)) and 0 <= data[level] <= 1):
-                raise ValueError(f"`{level}:` is a {other} in [0, 1], got {data[level]!r}")
-        claim_confidence(data)
-        claim_min_positions(data)
+    class Options(ClaimOptions):
+        precision: BoundText | None = Field(None, description="share of firing positions claimed")
+        recall: BoundText | None = Field(None, description="share of claimed positions firing")
+        f1: BoundText | None = Field(None, description="harmonic mean of precision and recall")
+        iou: BoundText | None = Field(None, description="claimed and firing over claimed or firing")
+        auprc: BoundText | None = Field(None, description="area under the precision-recall curve")
+        pearson: BoundText | None = Field(None, description="correlation of activation and claim")
+        variance_explained: BoundText | None = Field(
+            None, description="share of the activation's variance between claimed and unclaimed")
+        balanced_accuracy: BoundText | None = Field(None, description="mean of recall and specificity")
+        recall_at_precision: BoundText | None = Field(
+            None, description="best recall at precision >= `at_precision`")
+        precision_at_recall: BoundText | None = Field(
+            None, description="best precision at recall >= `at_recall`")
+        at_precision: Annotated[float, Field(ge=0, le=1)] | None = Field(
+            None, description="the precision `recall_at_precision` is measured at")
+        at_recall: Annotated[float, Field(ge=0, le=1)] | None = Field(
+            None, description="the recall `precision_at_recall` is measured at")
+        show: Annotated[int, Field(ge=0, le=100)] = Field(5, description="examples shown per failure side")
+        confidence: Level | None = Field(None, description="bounds must hold for the interval at this level")
+        min_positions: Annotated[int, Field(ge=0, le=10**9)] | None = Field(
+            None, description="fewest claimed corpus positions for a verdict (default: run-wide, 20)")
+
+        @model_validator(mode="after")
+        def _metric_and_levels(self) -> ActivationClaim.Options:
+            names = METRIC_NAMES + tuple(OPERATING_POINT_METRICS)
+            if all(getattr(self, name) is None for name in names):
+                raise ValueError(
+                    f"an 'activation' claim needs at least one metric bound, e.g. `f1: '>= 0.7'` "
+                    f"(metrics: {', '.join(names)})")
+            for name, level in OPERATING_POINT_METRICS.items():
+                other = name.split("_at_")[1]
+                if getattr(self, name) is not None and getattr(self, level) is None:
+                    raise ValueError(f"`{name}:` needs `{level}:`, the {other} it is measured at, "
+                                     f"e.g. `{name}: '>= 0.95'` with `{level}: 0.9`")
+                if getattr(self, level) is not None and getattr(self, name) is None:
+                    raise ValueError(f"`{level}:` only sets the level of `{name}:`; add a `{name}:` bound")
+            return self
 
     def run_settings(self) -> dict[str, Any]:
         return {"min_positions": run_min_positions()}
@@ -71,7 +88,7 @@ class ActivationClaim(Claim):
         a, c = values[mask], claimed[mask]
         scores = lab.score(self.neuron, self.predicate, threshold)
         tau = scores["tau"]
-        operating = {name: float(self.config[level_key])
+        operating = {name: float(getattr(self.settings, level_key))
                      for name, level_key in OPERATING_POINT_METRICS.items() if name in self.config}
         for name, at in operating.items():
             scores[name] = operating_point(name, a, c, at)
@@ -90,7 +107,7 @@ class ActivationClaim(Claim):
         asked = [n for n in (*METRIC_NAMES, *operating) if n in self.config]
         measurements = ([measurement(n, True) for n in asked]
                         + [measurement(n, False) for n in METRIC_NAMES if n not in self.config])
-        show = int(self.config.get("show", 5))
+        show = self.settings.show
         false_positives = Evidence(FALSE_POSITIVES, corpus_rows(
             lab, self.neuron, mask & ~claimed & (values > tau), show, claimed))
         false_negatives = Evidence(FALSE_NEGATIVES, corpus_rows(

@@ -14,9 +14,12 @@ attention of the worst destinations goes instead, as heatmaps over their texts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.engine.head import HeadRef
 
@@ -51,20 +54,30 @@ def parse_target(value: Any) -> int | str | dict:
                      f"e.g. {{tokens: [March]}}; got {value!r}")
 
 
+def _target(value: Any) -> Any:
+    parse_target(value)
+    return value
+
+
+AttentionTarget = Annotated[Any, AfterValidator(_target), WithJsonSchema({"oneOf": [
+    {"enum": ["previous", "self", FIRST]},
+    {"type": "object", "required": ["offset"], "additionalProperties": False,
+     "properties": {"offset": {"type": "integer", "maximum": 0}}},
+    PREDICATE_SCHEMA]})]
+
+
 class AttendsClaim(Claim):
     """The head's mean attention mass on the claimed sources (`to:`), over corpus destinations
     (where `from:` holds), is within `mass`."""
 
     kind = "attends"
-    options = {"to": "attention_target", "from": "predicate", "mass": "bound"}
-    required = ("to", "mass")
 
-    @classmethod
-    def validate_options(cls, data: dict) -> None:
-        super().validate_options(data)
-        parse_target(data["to"])
-        if "from" in data:
-            predicate_from_dict(data["from"])
+    class Options(ClaimOptions):
+        to: AttentionTarget = Field(description="previous, self, first, {offset: -N} or a "
+                                                "predicate on source tokens")
+        from_: PredicateSpec | None = Field(None, alias="from",
+                                             description="only these destination tokens count")
+        mass: BoundText = Field(description="bound on the mean attention mass on the target")
 
     def neurons_to_mine(self) -> list:
         return []  # it reads attention patterns, not the unit's activation
@@ -74,11 +87,11 @@ class AttendsClaim(Claim):
             raise ValueError(f"an 'attends' claim is about an attention head (id: L<layer>H<head>), "
                              f"not {self.neuron.short_id}")
         lab.check_neuron(self.neuron)
-        target = parse_target(self.config["to"])
+        target = parse_target(self.settings.to)
         if isinstance(target, dict):
             predicate_from_dict(target).check(lab.vocab)
-        if "from" in self.config:
-            predicate_from_dict(self.config["from"]).check(lab.vocab)
+        if self.settings.from_ is not None:
+            predicate_from_dict(self.settings.from_).check(lab.vocab)
 
     def run(self, lab: Lab) -> ClaimResult:
         import torch
@@ -87,7 +100,7 @@ class AttendsClaim(Claim):
 
         head = self.neuron
         batch = lab.sample.batch
-        target = parse_target(self.config["to"])
+        target = parse_target(self.settings.to)
         patterns = head_patterns(lab.model, batch, head)
         where = batch.mask.clone()
         if target == FIRST:
@@ -107,8 +120,8 @@ class AttendsClaim(Claim):
             if target != 0:
                 where[:, : -target] = False  # no such source in the window
         from_text = ""
-        if "from" in self.config:
-            origin = predicate_from_dict(self.config["from"])
+        if self.settings.from_ is not None:
+            origin = predicate_from_dict(self.settings.from_)
             where &= lab.claimed(origin)
             from_text = f" from {origin.describe()}"
         n = int(where.sum())

@@ -1,56 +1,25 @@
 """What every claim kind shares: bounds, measurements, results, the subject neuron, options.
 
 A claim kind is a `Claim` subclass registered under its YAML name (`neurontest.format.kinds`). It declares
-its options once (`options`), which drives validation with "did you mean" hints and the
-published JSON Schema alike.
+its options once, as a typed `Options` model (`neurontest.claims.options`), which drives
+validation with "did you mean" hints, defaults and the published JSON Schema alike.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
+from neurontest.claims.options import ClaimOptions, claim_phrase, option_names, validate_claim_options
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import unit_from_dict
 
 if TYPE_CHECKING:
+    from neurontest.claims.marked import MarkedText
     from neurontest.lab import Lab
     from neurontest.claims.predicates import Predicate
-
-_BOUND = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d*)?(?:[eE]-?\d+)?)\s*$")
-
-
-@dataclass(frozen=True)
-class Bound:
-    """`>= 0.7`-style bound on a measured value."""
-
-    op: str
-    value: float
-
-    @classmethod
-    def parse(cls, text: Any) -> Bound:
-        if isinstance(text, Bound):
-            return text
-        match = _BOUND.match(str(text))
-        if not match:
-            raise ValueError(f"bound {text!r} is not of the form '>= 0.7' (ops: >= <= > < ==)")
-        value = float(match.group(2))
-        if not math.isfinite(value):
-            raise ValueError(f"bound {text!r} is not a finite number; give e.g. '>= 0.7'")
-        return cls(match.group(1), value)
-
-    def holds(self, x: float) -> bool:
-        return {
-            ">=": x >= self.value, "<=": x <= self.value, ">": x > self.value,
-            "<": x < self.value, "==": abs(x - self.value) <= 1e-9,
-        }[self.op]
-
-    def __str__(self) -> str:
-        return f"{self.op} {self.value:g}"
-
 
 @dataclass
 class Measurement:
@@ -154,32 +123,6 @@ class ClaimResult:
         return {m.name: m.value for m in self.measurements}
 
 
-@dataclass(frozen=True)
-class Threshold:
-    """Firing threshold tau: absolute, or relative to the neuron's max over the corpus."""
-
-    value: float
-    relative: bool = False
-
-    @classmethod
-    def parse(cls, data: Any) -> Threshold:
-        if data is None:
-            return DEFAULT_THRESHOLD
-        if isinstance(data, (int, float)) and not isinstance(data, bool):
-            if not math.isfinite(data):
-                raise ValueError(f"threshold {data!r} is not a finite number; give e.g. 1.0")
-            return cls(float(data))
-        if isinstance(data, dict) and set(data) == {"relative"}:
-            share = data["relative"]
-            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-                raise ValueError("threshold `relative:` is a share of the max, in (0, 1]")
-            return cls(share, relative=True)
-        raise ValueError("threshold is a number (absolute) or {relative: 0.25} (share of the corpus max)")
-
-    def describe(self) -> str:
-        return f"{self.value:g} x corpus max" if self.relative else f"{self.value:g}"
-
-
 def result_to_dict(result: ClaimResult) -> dict[str, Any]:
     """Plain JSON-able data for a result (the result cache and pytest-xdist ship it)."""
     import dataclasses
@@ -215,11 +158,6 @@ def _measurement_from_dict(m: dict[str, Any]) -> Measurement:
                        detail=str(m.get("detail", "")))
 
 
-# MLP neurons with SiLU/GELU are dense (small non-zero values everywhere), so SAEBench's 1% of max
-# counts noise as firing; a quarter of the max keeps only clear activations. Always reported.
-DEFAULT_THRESHOLD = Threshold(0.25, relative=True)
-
-
 @dataclass(frozen=True)
 class Subject:
     """The neuron a group of claims is about, with its predicate and firing threshold."""
@@ -230,20 +168,12 @@ class Subject:
     description: str = ""
 
 
-def claim_phrase(kind: str) -> str:
-    """"an 'activation' claim", "a 'noise' claim": the article follows the kind's sound."""
-    article = "an" if kind[:1].lower() in "aeiou" else "a"
-    return f"{article} {kind!r} claim"
-
-
 class Claim:
     """One checkable statement about a neuron. Subclasses set `kind`, `options`, `run`."""
 
     kind: ClassVar[str]
-    #: option name -> type: bound, number, integer, string, bool, texts, text, predicate,
-    #: neurons, or "enum:a|b"
-    options: ClassVar[dict[str, str]] = {}
-    required: ClassVar[tuple[str, ...]] = ()
+    #: the kind's options: validation, defaults, messages and schema (neurontest.claims.options)
+    Options: ClassVar[type[ClaimOptions]] = ClaimOptions
     needs_corpus: ClassVar[bool] = False
     needs_predicate: ClassVar[bool] = False
     uses_tau: ClassVar[bool] = False
@@ -252,32 +182,17 @@ class Claim:
     def __init__(self, subject: Subject, config: dict[str, Any]) -> None:
         self.subject = subject
         self.config = config
+        #: the typed options, defaults filled in (config stays as written: it keys caches)
+        self.settings: Any = validate_claim_options(self.Options, config, self.kind)
 
     @classmethod
-    def validate_options(cls, data: dict[str, Any]) -> None:
-        """Raise ValueError for unknown (with a did-you-mean) or missing options."""
-        allowed = list(cls.options) + ["kind", "id", "xfail", "threshold", "fires_on", "tolerance"]
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(cls.options)}"
-                raise ValueError(f"unknown option {key!r} for {claim_phrase(cls.kind)}{hint}")
-        for key in cls.required:
-            if key not in data:
-                raise ValueError(f"{claim_phrase(cls.kind)} needs `{key}:` ({cls.options[key]})")
-        for key, kind in cls.options.items():
-            if key in data:
-                check_option(key, kind, data[key], cls.kind)
-        if "threshold" in data:
-            Threshold.parse(data["threshold"])
-        if "tolerance" in data:  # baseline drift tolerance (neurontest.plugin.baselines)
-            from neurontest.claims.tolerance import parse_tolerance
+    def validate_options(cls, data: dict[str, Any], base_dir: Path | None = None) -> ClaimOptions:
+        """The typed options of a claim mapping, or ValueError: one line naming the option."""
+        return validate_claim_options(cls.Options, data, cls.kind, base_dir)
 
-            parse_tolerance(data["tolerance"])
-        if "fires_on" in data:
-            from neurontest.claims.predicates import predicate_from_dict
-
-            predicate_from_dict(data["fires_on"])
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return option_names(cls.Options)
 
     @property
     def neuron(self) -> NeuronRef:
@@ -326,6 +241,22 @@ class Claim:
         if self.needs_predicate:
             self.predicate.check(lab.vocab)
 
+    def checked_text(self, lab: Lab, text: str, key: str, *, require_marks: bool = False,
+                     max_tokens: int | None = None) -> MarkedText:
+        """A text option tokenized, its marks found, and its length checked against the model's
+        context (and `max_tokens` where a claim's cost grows faster than its length)."""
+        from neurontest.claims.marked import mark_positions
+
+        marked = mark_positions(lab.tokenizer, text, require_marks=require_marks)
+        limits = [n for n in (lab.context_length, max_tokens) if n is not None]
+        limit = min(limits, default=len(marked.ids))
+        if len(marked.ids) > limit:
+            why = ("the model reads at most" if limit == lab.context_length
+                   else f"{claim_phrase(self.kind)} takes at most")
+            raise ValueError(f"`{key}:` of {claim_phrase(self.kind)}: {_excerpt(text)} is "
+                             f"{len(marked.ids)} tokens; {why} {limit}; shorten it")
+        return marked
+
     def run(self, lab: Lab) -> ClaimResult:
         raise NotImplementedError
 
@@ -333,51 +264,6 @@ class Claim:
         return self.kind
 
 
-# Options whose whole-number value may be 0, and upper caps on whole numbers: a larger value is a
-# typo that would allocate far beyond any machine (`draws: 100000` once asked for 320 GB).
-_INT_RANGES = {"seed": (0, 2**32 - 1), "edits": (0, 64), "draws": (1, 4096), "n_prompts": (1, 256),
-               "length": (1, 512), "candidates": (1, 4096), "min_positions": (0, 10**9)}
-_INT_DEFAULT_RANGE = (1, 10_000)
-_NUMBER_RANGES = {"keep_share": (0.0, 1.0), "scale": (0.0, 100.0)}  # confidence: claims/confidence.py
-MAX_TEXT_CHARS = 4000  # one hand-written text; the model's context is checked at collection too
-
-
-def check_option(key: str, tag: str, value: Any, kind: str) -> None:
-    """Check one claim option against the type tag its kind declares in `options`
-    (ValueError naming the option and the form it takes). Tags: bound, integer, number, text,
-    texts, string, neurons, predicate, enum:a|b."""
-    where = f"`{key}:` of {claim_phrase(kind)}"
-    if tag == "bound":
-        Bound.parse(value)
-    elif tag == "integer":
-        low, high = _INT_RANGES.get(key, _INT_DEFAULT_RANGE)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where} is a whole number, got {value!r:.60}")
-        if not low <= value <= high:
-            raise ValueError(f"{where} is {value}; give {low}..{high}")
-    elif tag == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{where} is a finite number, got {value!r:.60}")
-        if key in _NUMBER_RANGES:
-            low, high = _NUMBER_RANGES[key]
-            if not low < value <= high:
-                raise ValueError(f"{where} is {value}; give a number in ({low:g}, {high:g}]")
-    elif tag == "text":
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{where} is one non-empty text, got {value!r:.60}")
-        if len(value) > MAX_TEXT_CHARS:
-            raise ValueError(f"{where} has {len(value)} characters (at most {MAX_TEXT_CHARS}); "
-                             "shorten it")
-    elif tag in ("texts", "neurons"):
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise ValueError(f"{where} is a list of non-empty texts (a list, even for one), got "
-                             f"{value!r:.60}")
-        if tag == "texts" and any(len(v) > MAX_TEXT_CHARS for v in value):
-            raise ValueError(f"{where}: a text over {MAX_TEXT_CHARS} characters; shorten it")
-    elif tag == "string":
-        if not isinstance(value, str):
-            raise ValueError(f"{where} is a string, got {value!r:.60}")
-    elif tag.startswith("enum:"):
-        allowed = tag[len("enum:"):].split("|")
-        if value not in allowed:
-            raise ValueError(f"{where} is one of {', '.join(allowed)}, got {value!r:.60}")
+def _excerpt(text: str) -> str:
+    """A long text named in a message by its start."""
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field, model_validator
+
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.marked import mark_positions
+from neurontest.claims.options import BoundText, ClaimOptions, Texts
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -16,27 +19,31 @@ class ExamplesClaim(Claim):
     (or, if a silent text has marks, the marked tokens do not)."""
 
     kind = "examples"
-    options = {"fires": "texts", "silent": "texts", "share": "bound"}
     uses_tau = True
 
-    @classmethod
-    def validate_options(cls, data: dict) -> None:
-        super().validate_options(data)
-        if not data.get("fires") and not data.get("silent"):
-            raise ValueError("an 'examples' claim needs a non-empty `fires:` or `silent:` list of texts")
+    class Options(ClaimOptions):
+        fires: Texts | None = Field(None, description="texts where the [[marked]] tokens fire")
+        silent: Texts | None = Field(None, description="texts where no (or no marked) token fires")
+        share: BoundText | None = Field(None, description="share of checked tokens right (default '>= 1.0')")
+
+        @model_validator(mode="after")
+        def _needs_texts(self) -> ExamplesClaim.Options:
+            if not self.fires and not self.silent:
+                raise ValueError("an 'examples' claim needs a non-empty `fires:` or `silent:` list of texts")
+            return self
 
     def check(self, lab: Lab) -> None:
-        for text in self.config.get("fires", []):
-            mark_positions(lab.tokenizer, text, require_marks=True)
-        for text in self.config.get("silent", []):
-            mark_positions(lab.tokenizer, text)
+        for text in (self.settings.fires or []):
+            self.checked_text(lab, text, "fires", require_marks=True)
+        for text in (self.settings.silent or []):
+            self.checked_text(lab, text, "silent")
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.measure.readout import activations_on_texts
 
         tau = lab.tau(self.neuron, self.threshold())
-        fires = [mark_positions(lab.tokenizer, t) for t in self.config.get("fires", [])]
-        silent = [mark_positions(lab.tokenizer, t) for t in self.config.get("silent", [])]
+        fires = [mark_positions(lab.tokenizer, t) for t in (self.settings.fires or [])]
+        silent = [mark_positions(lab.tokenizer, t) for t in (self.settings.silent or [])]
         readouts = activations_on_texts(lab.model, self.neuron, [m.text for m in fires + silent])
         ok, total, bad_rows, good_rows = 0, 0, [], []
         for i, (marked, read) in enumerate(zip(fires + silent, readouts)):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
+from neurontest.claims.options import BoundText, ClaimOptions, TokenPredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 
 if TYPE_CHECKING:
@@ -23,36 +26,36 @@ class LogitAttributionClaim(Claim):
     result also places every claimed token in the whole vocabulary (rank and z-score)."""
 
     kind = "logit_attribution"
-    options = {"matches": "predicate", "k": "integer", "direction": "enum:promoted|suppressed",
-               "share": "bound"}
-    required = ("matches",)
 
-    @classmethod
-    def validate_options(cls, data: dict) -> None:
-        super().validate_options(data)
-        predicate_from_dict(data["matches"])
-        if "k" in data and (isinstance(data["k"], bool) or not isinstance(data["k"], int) or data["k"] < 1):
-            raise ValueError(f"`k:` of a logit_attribution claim is a whole number >= 1, got {data['k']!r}")
+    class Options(ClaimOptions):
+        matches: TokenPredicateSpec = Field(description="the tokens it is claimed to promote")
+        k: Annotated[int, Field(ge=1, le=10_000)] = Field(20, description="top tokens inspected")
+        direction: Literal["promoted", "suppressed"] = Field(
+            "promoted", description="whether the top tokens are those promoted or suppressed")
+        share: BoundText | None = Field(None, description="share of them matching (default '>= 0.5')")
 
     def check(self, lab: Lab) -> None:
-        predicate_from_dict(self.config["matches"]).check(lab.vocab)
+        if self.settings.k > len(lab.vocab.strings):
+            raise ValueError(f"`k: {self.settings.k}` of a 'logit_attribution' claim is more than the "
+                             f"{len(lab.vocab.strings):,} tokens of the vocabulary; lower it")
+        predicate_from_dict(self.settings.matches).check(lab.vocab)
 
     def run(self, lab: Lab) -> ClaimResult:
         import torch
 
         from neurontest.measure.attribution import logit_direction, vocabulary_ranks
 
-        direction = self.config.get("direction", "promoted")
+        direction = self.settings.direction
         promoted = direction == "promoted"
         other = "suppressed" if promoted else "promoted"
-        matches = predicate_from_dict(self.config["matches"])
+        matches = predicate_from_dict(self.settings.matches)
         table = matches.token_table(lab.vocab) if hasattr(matches, "token_table") else None
         if table is None:
             raise ValueError("`matches:` of a logit_attribution claim is a token predicate (no context)")
         weights = logit_direction(lab.model, self.neuron).float().cpu()
         size = min(len(weights), len(lab.vocab.strings))
         weights = weights[:size]
-        k = min(int(self.config.get("k", 20)), size)
+        k = min(self.settings.k, size)
 
         def ranked(sign: float) -> list[tuple[int, float]]:
             values, ids = torch.topk(sign * weights, k)

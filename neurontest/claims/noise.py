@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.marked import mark_positions
+from neurontest.claims.options import BoundText, ClaimOptions, Seed, Text
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -17,21 +20,28 @@ class NoiseClaim(Claim):
     (`trigger_rank`, default '<= 1') and/or carry a share of the total drop (`trigger_share`)."""
 
     kind = "noise"
-    options = {"text": "text", "scale": "number", "draws": "integer", "seed": "integer",
-               "trigger_rank": "bound", "trigger_share": "bound"}
-    required = ("text",)
+
+    class Options(ClaimOptions):
+        text: Text = Field(description="the text; the activation is read at its last token")
+        scale: Annotated[float, Field(gt=0, le=100)] = Field(
+            1.0, description="noise standard deviation, in units of the embedding's")
+        draws: Annotated[int, Field(ge=1, le=4096)] = Field(16, description="noise draws per token")
+        seed: Seed = Field(0, description="random seed of the noise")
+        trigger_rank: BoundText | None = Field(
+            None, description="the trigger's rank by sensitivity (default '<= 1')")
+        trigger_share: BoundText | None = Field(None, description="the trigger's share of the total drop")
 
     def check(self, lab: Lab) -> None:
-        mark_positions(lab.tokenizer, self.config["text"], require_marks=True)
+        self.checked_text(lab, self.settings.text, "text", require_marks=True)
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.measure.noise import noise_sensitivity
 
-        marked = mark_positions(lab.tokenizer, self.config["text"])
+        marked = mark_positions(lab.tokenizer, self.settings.text)
         trigger = marked.positions[0]
         result = noise_sensitivity(
-            lab.model, self.neuron, marked.text, target=-1, scale=float(self.config.get("scale", 1.0)),
-            draws=int(self.config.get("draws", 16)), seed=int(self.config.get("seed", 0)),
+            lab.model, self.neuron, marked.text, target=-1, scale=self.settings.scale,
+            draws=self.settings.draws, seed=self.settings.seed,
         )
         drops = [-c for c in result.change]
         rank = 1 + sum(1 for d in drops if d > drops[trigger])
@@ -44,7 +54,7 @@ class NoiseClaim(Claim):
         ]
         row = TokenRow(result.str_tokens, list(result.change), [trigger],
                        label=f"activation change at the last token when each token is noised (clean {result.clean:.3g})")
-        summary = (f"noise (scale {self.config.get('scale', 1.0)}) on {marked.text!r}: trigger "
+        summary = (f"noise (scale {self.settings.scale:g}) on {marked.text!r}: trigger "
                    f"{result.str_tokens[trigger]!r} is sensitivity rank {rank} of {len(drops)}")
         return ClaimResult(self.kind, self.neuron, measurements, summary,
                            [Evidence("noise sensitivity", [row], value_label="activation change")])

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import Field
+
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.marked import mark_positions
+from neurontest.claims.options import BoundText, ClaimOptions, Share, Text
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
+
+
+MAX_SIMPLIFY_TOKENS = 256  # docs/benchmarks.md: simplification time by text length
 
 
 class SimplifyClaim(Claim):
@@ -17,17 +23,22 @@ class SimplifyClaim(Claim):
     must contain the [[marked]] trigger; `max_tokens` optionally bounds its length."""
 
     kind = "simplify"
-    options = {"text": "text", "keep_share": "number", "max_tokens": "bound"}
-    required = ("text",)
+
+    class Options(ClaimOptions):
+        text: Text = Field(description="the text, its [[marked]] trigger among its tokens")
+        keep_share: Share = Field(0.5, description="share of the activation the minimal text keeps")
+        max_tokens: BoundText | None = Field(None, description="bound on the minimal text's length")
 
     def check(self, lab: Lab) -> None:
-        mark_positions(lab.tokenizer, self.config["text"], require_marks=True)
+        # Each step tries dropping every remaining token: cost grows with the square of length.
+        self.checked_text(lab, self.settings.text, "text", require_marks=True,
+                          max_tokens=MAX_SIMPLIFY_TOKENS)
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.measure.simplify import simplify
 
-        marked = mark_positions(lab.tokenizer, self.config["text"])
-        keep_share = float(self.config.get("keep_share", 0.5))
+        marked = mark_positions(lab.tokenizer, self.settings.text)
+        keep_share = self.settings.keep_share
         result = simplify(lab.model, self.neuron, marked.text, target=-1)
         original = result.steps[0]
         minimal = result.minimal(keep_share)

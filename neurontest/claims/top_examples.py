@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.evidence import example_row
+from neurontest.claims.options import BoundText, ClaimOptions
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -15,14 +18,17 @@ class TopExamplesClaim(Claim):
     """`share` of the `k` top-activating corpus positions (one per window) satisfy `fires_on`."""
 
     kind = "top_examples"
-    options = {"k": "integer", "share": "bound"}
+
+    class Options(ClaimOptions):
+        k: Annotated[int, Field(ge=1, le=10_000)] = Field(20, description="top positions inspected")
+        share: BoundText | None = Field(None, description="share of them matching (default '>= 0.9')")
     needs_corpus = True
     needs_predicate = True
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.measure.top_examples import top_examples
 
-        k = int(self.config.get("k", 20))
+        k = self.settings.k
         values = lab.activations(self.neuron)
         claimed = lab.claimed(self.predicate)
         examples = top_examples(values, lab.sample.batch, lab.tokenizer, k=k)

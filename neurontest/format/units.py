@@ -22,15 +22,6 @@ from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.sae import load_sae
 from neurontest.engine.units import parse_unit_id
 
-UNIT_KEYS = {
-    "id": "L<layer>N<index> (neuron) or L<layer>H<head> (attention head)",
-    "layer": "layer index (with `neuron:`)",
-    "neuron": "neuron index in the layer (with `layer:`)",
-    "sae": "SAE/transcoder folder, embedded SAE name or hub repo (with `latent:`)",
-    "latent": "latent index in the SAE (with `sae:`)",
-    "direction": "a .pt/.npy/.safetensors file holding one vector (with `hook:`)",
-    "hook": "TransformerLens hook name of a direction, or an SAE's hook override",
-}
 _FORMS = ("`id: L3N946`, `id: L5H3`, `layer:` + `neuron:`, `sae:` + `latent:`, or "
           "`direction:` + `hook:`")
 

@@ -9,9 +9,12 @@ prompts and from corpus windows). `both` (default) runs one, then the other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from neurontest.claims.base import Bound, Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.claims.options import ClaimOptions, Seed
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -24,31 +27,26 @@ class AdversarialClaim(Claim):
     measured either way, and a found text is the counterexample."""
 
     kind = "adversarial"
-    options = {"budget": "integer", "method": "enum:optimize|substitute|both",
-               "n_prompts": "integer", "length": "integer", "seed": "integer",
-               "candidates": "integer"}
     needs_predicate = True
     uses_tau = True
 
-    @classmethod
-    def validate_options(cls, data: dict[str, Any]) -> None:
-        super().validate_options(data)
-        if data.get("method", "both") not in ("optimize", "substitute", "both"):
-            raise ValueError(f"`method:` is optimize, substitute or both, not {data['method']!r}")
-        for key in ("budget", "n_prompts", "length", "candidates"):
-            if key in data and (not isinstance(data[key], int) or data[key] < 1):
-                raise ValueError(f"`{key}:` must be a positive integer, got {data[key]!r}")
+    class Options(ClaimOptions):
+        budget: Annotated[int, Field(ge=1, le=10_000)] = Field(60, description="search steps per method")
+        method: Literal["optimize", "substitute", "both"] = Field(
+            "both", description="gradient prompt optimisation, token substitution, or both")
+        n_prompts: Annotated[int, Field(ge=1, le=256)] = Field(4, description="prompts optimised at once")
+        length: Annotated[int, Field(ge=1, le=512)] = Field(6, description="tokens per searched prompt")
+        seed: Seed = Field(0, description="random seed of the search")
+        candidates: Annotated[int, Field(ge=1, le=4096)] = Field(
+            64, description="substitution candidates tried per step")
 
     def run(self, lab: Lab) -> ClaimResult:
         from neurontest.perturb.substitute import Attempt, last_token_scores
 
         predicate = self.predicate
         tau = lab.tau(self.neuron, self.threshold())
-        method = self.config.get("method", "both")
-        budget = int(self.config.get("budget", 60))
-        n_prompts = int(self.config.get("n_prompts", 4))
-        length = int(self.config.get("length", 6))
-        seed = int(self.config.get("seed", 0))
+        method, budget, seed = self.settings.method, self.settings.budget, self.settings.seed
+        n_prompts, length = self.settings.n_prompts, self.settings.length
         attempts: list[Attempt] = []
         starts: list[list[int]] = []
         if method in ("optimize", "both"):
@@ -86,7 +84,7 @@ class AdversarialClaim(Claim):
         return substitution_search(
             lab.model, self.neuron, predicate, vocab, starts, allowed=allowed,
             last_allowed=last_allowed, steps=budget, seed=seed, stop_above=tau,
-            candidates=int(self.config.get("candidates", 64)),
+            candidates=self.settings.candidates,
             batch_size=max(lab.batch_size or 512, 512))  # automatic (None) keeps the 512 floor
 
     def _result(self, lab: Lab, tau: float, attempts: list[Attempt], best_off: Attempt | None,

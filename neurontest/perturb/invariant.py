@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neurontest.perturb.property import COMMON_OPTIONS, PropertyClaim
+from neurontest.perturb.property import ContextEditOptions, PropertyClaim
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -22,8 +22,7 @@ class InvariantClaim(PropertyClaim):
     that do is held to `min_rate` (default '>= 1.0': any counterexample fails, shrunk)."""
 
     kind = "invariant"
-    options = {"texts": "texts", "perturbations": "texts", "edits": "integer"} | COMMON_OPTIONS
-    required = ("texts",)
+    Options = ContextEditOptions
     expect_fire = True
     rate_name = "invariance_rate"
     verb = "keep the neuron firing at the trigger"
@@ -35,7 +34,7 @@ class InvariantClaim(PropertyClaim):
         from neurontest.perturb.strategies import perturbed, swap_trigger, token_texts
 
         edits: Any = self.context_edits(lab, predicate)
-        if "swap" in self.config.get("perturbations", ["swap"]):
+        if "swap" in (self.settings.perturbations or ["swap"]):
             edits = st.one_of(edits, swap_trigger(members(predicate, lab.vocab)))
         return perturbed(token_texts(self.base_texts(encoder)), edits,
-                         max_edits=int(self.config.get("edits", 3)))
+                         max_edits=self.settings.edits)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from neurontest.perturb.property import COMMON_OPTIONS, PropertyClaim
+from pydantic import Field
+
+from neurontest.perturb.property import ContextEditOptions, PropertyClaim
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from neurontest.claims.predicates import Predicate
 
 SOURCES = ("neighbours", "corpus", "vocabulary")
+Source = Literal["neighbours", "corpus", "vocabulary"]
 
 
 class NecessaryClaim(PropertyClaim):
@@ -24,19 +27,16 @@ class NecessaryClaim(PropertyClaim):
     space, frequent corpus tokens, the whole vocabulary. `edits` (default 0) adds context edits."""
 
     kind = "necessary"
-    options = ({"texts": "texts", "replace_with": "texts", "perturbations": "texts",
-                "edits": "integer"} | COMMON_OPTIONS)
-    required = ("texts",)
+
+    class Options(ContextEditOptions):
+        replace_with: Annotated[list[Source], Field(min_length=1)] = Field(
+            list(SOURCES), description="where replacements come from: neighbours, corpus, vocabulary")
+        edits: Annotated[int, Field(ge=0, le=64)] = Field(0, description="context edits besides "
+                                                                         "the replacement")
+
     expect_fire = False
     rate_name = "necessity_rate"
     verb = "stay silent once the trigger is replaced by a non-member"
-
-    @classmethod
-    def validate_options(cls, data: dict[str, Any]) -> None:
-        super().validate_options(data)
-        unknown = sorted(set(data.get("replace_with", [])) - set(SOURCES))
-        if unknown:
-            raise ValueError(f"unknown `replace_with` source(s) {unknown}; choose from {list(SOURCES)}")
 
     def strategy(self, lab: Lab, encoder: Encoder, predicate: Predicate) -> SearchStrategy[TokenText]:
         from hypothesis import strategies as st
@@ -46,7 +46,7 @@ class NecessaryClaim(PropertyClaim):
 
         texts = self.base_texts(encoder)
         pools = []
-        for source in self.config.get("replace_with", SOURCES):
+        for source in self.settings.replace_with:
             if source == "neighbours":
                 anchors = [t.trigger_token or "" for t in texts]
                 pools.append(sources.neighbours(lab, predicate, anchors))
@@ -55,6 +55,6 @@ class NecessaryClaim(PropertyClaim):
             else:
                 pools.append(sources.vocab_non_members(predicate, lab.vocab))
         first = st.one_of([replace_trigger(p) for p in pools if p is not None and p.words])
-        edits = int(self.config.get("edits", 0))
+        edits = self.settings.edits
         context = self.context_edits(lab, predicate) if edits else st.nothing()
         return perturbed(token_texts(texts), context, max_edits=edits, first=first)

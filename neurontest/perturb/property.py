@@ -7,9 +7,12 @@ must fire at their trigger (`expect_fire`); `search.check_property` does the res
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
+from neurontest.claims.options import BoundText, ClaimOptions, Seed, Texts, Words
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -21,9 +24,32 @@ if TYPE_CHECKING:
     from neurontest.perturb.text import TokenText
     from neurontest.claims.predicates import Predicate
 
-COMMON_OPTIONS = {"examples": "integer", "seed": "integer", "min_rate": "bound", "pool": "texts",
-                  "shrink_budget": "integer"}
 CONTEXT_KINDS = ("delete", "insert", "replace", "case", "spacing")
+Perturbation = Literal["delete", "insert", "replace", "case", "spacing", "swap"]
+
+
+class PropertyOptions(ClaimOptions):
+    """Options every perturbation property claim takes."""
+
+    examples: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="perturbed texts drawn (default: the run's --neurontest-examples)")
+    seed: Seed | None = Field(None, description="fixed Hypothesis seed (default: random, or the ci "
+                                                "profile's derived seed)")
+    min_rate: BoundText | None = Field(None, description="share of perturbed texts that must agree "
+                                                         "(default '>= 1.0')")
+    pool: Words | None = Field(None, description="words for insert/replace edits (default: frequent "
+                                                 "corpus words)")
+    shrink_budget: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        200, description="most shrink steps for a counterexample")
+
+
+class ContextEditOptions(PropertyOptions):
+    """Options of the claims that edit [[marked]] texts (`invariant`, `necessary`)."""
+
+    texts: Texts = Field(description="texts whose [[marked]] trigger is kept while edits are made")
+    perturbations: Annotated[list[Perturbation], Field(min_length=1)] | None = Field(
+        None, description="which edits: delete, insert, replace, case, spacing, swap")
+    edits: Annotated[int, Field(ge=0, le=64)] = Field(3, description="most edits per text")
 
 
 class PropertyClaim(Claim):
@@ -36,33 +62,15 @@ class PropertyClaim(Claim):
     uses_tau = True
     marked_texts_required: ClassVar[bool] = True
 
-    @classmethod
-    def validate_options(cls, data: dict[str, Any]) -> None:
-        super().validate_options(data)
-        for key in ("examples", "shrink_budget", "edits", "length"):
-            least = 0 if key == "edits" else 1
-            if key in data and (not isinstance(data[key], int) or data[key] < least):
-                raise ValueError(f"`{key}:` must be an integer >= {least}, got {data[key]!r}")
-        for key in ("texts", "pool", "templates"):
-            if key in data and (not isinstance(data[key], list) or not data[key]):
-                raise ValueError(f"`{key}:` must be a non-empty list of strings")
-        kinds = data.get("perturbations", [])
-        unknown = sorted(set(kinds) - set(CONTEXT_KINDS) - {"swap"})
-        if unknown:
-            raise ValueError(f"unknown perturbation(s) {unknown}; choose from "
-                             f"{list(CONTEXT_KINDS) + ['swap']}")
-
     def check(self, lab: Lab) -> None:
-        from neurontest.claims.marked import mark_positions
-
         super().check(lab)
-        for text in self.config.get("texts", []):
-            mark_positions(lab.tokenizer, text, require_marks=self.marked_texts_required)
+        for text in getattr(self.settings, "texts", None) or []:
+            self.checked_text(lab, text, "texts", require_marks=self.marked_texts_required)
 
     # -- pieces for subclasses -----------------------------------------------------------------
     def base_texts(self, encoder: Encoder) -> list[TokenText]:
         """The `texts:` cut into model tokens, shortest first (so shrinking prefers them)."""
-        texts = [encoder.token_text(t) for t in self.config.get("texts", [])]
+        texts = [encoder.token_text(t) for t in getattr(self.settings, "texts", None) or []]
         return sorted(texts, key=lambda t: len(t.tokens))
 
     def pool(self, lab: Lab, predicate: Predicate) -> WordPool:
@@ -70,7 +78,7 @@ class PropertyClaim(Claim):
         from neurontest.perturb.sources import corpus_words
         from neurontest.perturb.strategies import WordPool
 
-        words = self.config.get("pool") or corpus_words(lab, predicate).words
+        words = self.settings.pool or corpus_words(lab, predicate).words
         name = "pool" if "pool" in self.config else "corpus words"
         return WordPool(name, tuple(_spaced(str(w)) for w in words))
 
@@ -78,7 +86,7 @@ class PropertyClaim(Claim):
                       default: tuple[str, ...] = CONTEXT_KINDS) -> SearchStrategy[Any]:
         from neurontest.perturb.strategies import context_edits
 
-        kinds = [k for k in self.config.get("perturbations", default) if k != "swap"]
+        kinds = [k for k in self.settings.perturbations or default if k != "swap"]
         needs_words = {"insert", "replace"} & set(kinds)
         return context_edits(self.pool(lab, predicate) if needs_words else None, kinds or ["delete"])
 
@@ -91,7 +99,7 @@ class PropertyClaim(Claim):
         # Random examples unless seeded; the `ci` profile derives a seed from the claim itself.
         from neurontest.perturb.config import current_config
 
-        return self.config.get("seed") is not None or current_config().derandomize
+        return self.settings.seed is not None or current_config().derandomize
 
     def run_settings(self) -> dict[str, Any]:
         from neurontest.perturb.config import current_config
@@ -114,8 +122,8 @@ class PropertyClaim(Claim):
         outcome = check_property(
             lab, self.neuron, predicate, self.strategy(lab, encoder, predicate), tau=tau,
             expect_fire=self.expect_fire, identity=self.identity(lab), encoder=encoder,
-            examples=self.config.get("examples"), seed=self.config.get("seed"),
-            shrink_budget=int(self.config.get("shrink_budget", 200)),
+            examples=self.settings.examples, seed=self.settings.seed,
+            shrink_budget=self.settings.shrink_budget,
         )
         return self.result(outcome, tau)
 

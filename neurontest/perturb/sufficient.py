@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from neurontest.perturb.property import COMMON_OPTIONS, PropertyClaim
+from pydantic import Field, model_validator
+
+from neurontest.claims.options import Texts
+from neurontest.perturb.property import PropertyClaim, PropertyOptions
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -25,33 +28,34 @@ class SufficientClaim(PropertyClaim):
     an unmarked text gets one inserted), or else random strings of up to `length` pool words."""
 
     kind = "sufficient"
-    options = ({"templates": "texts", "slots": "slots", "texts": "texts", "length": "integer"}
-               | COMMON_OPTIONS)
+
+    class Options(PropertyOptions):
+        templates: Texts | None = Field(None, description="texts with a [[{slot}]] trigger and {slots}")
+        slots: dict[str, Annotated[list[str | int | float], Field(min_length=1, max_length=10_000)]] | None = (
+            Field(None, description="values of each template slot"))
+        texts: Texts | None = Field(None, description="texts a member is swapped or inserted into")
+        length: Annotated[int, Field(ge=1, le=512)] = Field(8, description="words of a random context")
+
+        @model_validator(mode="after")
+        def _templates_and_slots(self) -> SufficientClaim.Options:
+            from neurontest.perturb.templates import template_slots  # not strategies: no Hypothesis
+
+            slots = self.slots or {}
+            for template in self.templates or []:
+                match = _TRIGGER_SLOT.search(template)
+                if not match:
+                    raise ValueError(f"template {template!r} needs a trigger slot such as [[{{month}}]]")
+                missing = [s for s in template_slots(template) if s not in slots and s != match.group(1)]
+                if missing:
+                    raise ValueError(f"template {template!r}: give values for slot(s) {missing} in `slots:`")
+            if self.slots is not None and self.templates is None:
+                raise ValueError("`slots:` fill `templates:`; add templates such as 'in [[{month}]] {year}'")
+            return self
+
     expect_fire = True
     rate_name = "sufficiency_rate"
     verb = "make the neuron fire at the inserted member"
     marked_texts_required = False
-
-    @classmethod
-    def validate_options(cls, data: dict[str, Any]) -> None:
-        from neurontest.perturb.templates import template_slots  # not strategies: no Hypothesis
-
-        super().validate_options(data)
-        slots = data.get("slots", {})
-        if not isinstance(slots, dict) or not all(isinstance(v, list) and v for v in slots.values()):
-            raise ValueError("`slots:` maps each slot name to a non-empty list of words")
-        templates = data.get("templates", [])
-        if not isinstance(templates, list) or not all(isinstance(t, str) for t in templates):
-            raise ValueError("`templates:` is a list of texts, each with a [[{slot}]] trigger")
-        for template in templates:
-            match = _TRIGGER_SLOT.search(template)
-            if not match:
-                raise ValueError(f"template {template!r} needs a trigger slot such as [[{{month}}]]")
-            missing = [s for s in template_slots(template) if s not in slots and s != match.group(1)]
-            if missing:
-                raise ValueError(f"template {template!r}: give values for slot(s) {missing} in `slots:`")
-        if "slots" in data and "templates" not in data:
-            raise ValueError("`slots:` fill `templates:`; add templates such as 'in [[{month}]] {year}'")
 
     def check(self, lab: Lab) -> None:
         super().check(lab)
@@ -59,9 +63,9 @@ class SufficientClaim(PropertyClaim):
 
         words = members(self.predicate, lab.vocab).words
         encoder = Encoder(lab.tokenizer)
-        for template in self.config.get("templates", []):
+        for template in self.settings.templates or []:
             trigger = _TRIGGER_SLOT.search(template).group(1)  # type: ignore[union-attr]
-            values = {k: str(v[0]) for k, v in self.config.get("slots", {}).items()}
+            values = {k: str(v[0]) for k, v in (self.settings.slots or {}).items()}
             values.setdefault(trigger, words[0])
             encoder.token_text(template.format(**values))  # ValueError if the trigger splits
 
@@ -75,16 +79,16 @@ class SufficientClaim(PropertyClaim):
 
         member_pool = members(predicate, lab.vocab)
         parts = []
-        templates = self.config.get("templates", [])
+        templates = self.settings.templates or []
         if templates:
-            slots = {k: [str(w) for w in v] for k, v in self.config.get("slots", {}).items()}
+            slots = {k: [str(w) for w in v] for k, v in (self.settings.slots or {}).items()}
             for template in templates:
                 slots.setdefault(_TRIGGER_SLOT.search(template).group(1), member_pool)  # type: ignore[union-attr, arg-type]
             parts.append(filled_templates(templates, slots).map(_cut(encoder)))
-        if self.config.get("texts"):
+        if self.settings.texts:
             parts.append(with_member_inserted(token_texts(self.base_texts(encoder)), member_pool))
         if not parts:
-            length = int(self.config.get("length", 8))
+            length = self.settings.length
             contexts = random_contexts(self.pool(lab, predicate), max_size=length)
             parts.append(with_member_inserted(contexts, member_pool))
         return st.one_of(parts)

@@ -133,12 +133,16 @@ def test_default_profile_keeps_failures_in_the_project_database(tmp_path) -> Non
 
 @pytest.mark.parametrize("kind, options, message", [
     ("invariant", {}, "needs `texts:`"),
-    ("invariant", {"texts": ["[[May]]"], "perturbations": ["shuffle"]}, "unknown perturbation"),
-    ("invariant", {"texts": ["[[May]]"], "edits": -1}, "`edits:` of an 'invariant' claim is -1; give 0..64"),
-    ("necessary", {"texts": ["[[May]]"], "replace_with": ["synonyms"]}, "unknown `replace_with`"),
+    ("invariant", {"texts": ["[[May]]"], "perturbations": ["shuffle"]},
+     "item 1 is 'delete', 'insert', 'replace', 'case', 'spacing' or 'swap', got 'shuffle'"),
+    ("invariant", {"texts": ["[[May]]"], "edits": -1},
+     "`edits:` of an 'invariant' claim is -1; give a whole number 0..64"),
+    ("necessary", {"texts": ["[[May]]"], "replace_with": ["synonyms"]},
+     "`replace_with:` of a 'necessary' claim, item 1 is 'neighbours', 'corpus' or 'vocabulary'"),
     ("sufficient", {"templates": ["in {month}"]}, "needs a trigger slot"),
     ("sufficient", {"templates": ["in [[{month}]] {year}"]}, "give values for slot(s) ['year']"),
-    ("adversarial", {"method": "anneal"}, "one of optimize, substitute, both"),
+    ("adversarial", {"method": "anneal"},
+     "`method:` of an 'adversarial' claim is 'optimize', 'substitute' or 'both', got 'anneal'"),
     ("adversarial", {"budgte": 5}, "did you mean 'budget'"),
 ])
 def test_options_are_checked_with_a_fix(kind: str, options: dict, message: str) -> None:

@@ -64,18 +64,18 @@ CASES = [
     ("threshold inf", GOOD.replace("fires_on:", "threshold: .inf\n    fires_on:"), "finite", True),
     ("threshold relative list", GOOD.replace("fires_on:", "threshold: {relative: [0.2]}\n    fires_on:"),
      "relative", True),
-    ("int option key", GOOD + "        1: x\n", "unknown option 1", True),
-    ("int key", HEAD + "1: x\n" + NEURON, "unknown key 1", True),
+    ("int option key", GOOD + "        1: x\n", "key 1 is not a name", True),
+    ("int key", HEAD + "1: x\n" + NEURON, "key 1 is not a name", True),
     ("window word", HEAD + "window: sixty-four\n" + NEURON, "`window:` is a whole number", True),
     ("window float", HEAD + "window: 1.5\n" + NEURON, "`window:` is a whole number", True),
-    ("window zero", HEAD + "window: 0\n" + NEURON, "out of range", True),
+    ("window zero", HEAD + "window: 0\n" + NEURON, "is 0; give a whole number 1..8192", True),
     ("window bool", HEAD + "window: true\n" + NEURON, "`window:` is a whole number", True),
     ("corpus_tokens inf", HEAD + "corpus_tokens: .inf\n" + NEURON, "whole number", True),
-    ("corpus_tokens zero", HEAD + "corpus_tokens: 0\n" + NEURON, "out of range", True),
+    ("corpus_tokens zero", HEAD + "corpus_tokens: 0\n" + NEURON, "is 0; give a whole number 1..", True),
     ("seed list", HEAD + "seed: [1]\n" + NEURON, "`seed:` is a whole number", True),
-    ("corpus list", HEAD + "corpus: [planted]\n" + NEURON, "`corpus:` is a string", True),
+    ("corpus list", HEAD + "corpus: [planted]\n" + NEURON, "`corpus:` is a text", True),
     ("float layer", HEAD + "neurons:\n  - layer: 0.9\n    neuron: 3.7\n    claims:\n"
-     "      - {kind: examples, fires: ['in [[2020]]']}\n", "`layer:` is a whole number", True),
+     "      - {kind: examples, fires: ['in [[2020]]']}\n", "`layer:` in entry 1 of `neurons:` is a whole number", True),
     ("duplicate neuron", GOOD + NEURON.replace("neurons:\n", ""), "L0N3 appears twice", True),
     ("id equals automatic id", GOOD + '      - kind: activation\n        precision: ">= 0.5"\n'
      '      - kind: activation\n        id: activation-2\n        recall: ">= 0.1"\n',
@@ -99,32 +99,32 @@ def claim(body: str) -> str:
     return GOOD + "".join("      " + line + "\n" for line in body.splitlines())
 
 
-# Claim options: each kind's declared option types (claims/base.py check_option).
+# Claim options: each kind's typed `Options` model (neurontest/claims/options.py).
 CASES += [
-    ("silent string", claim("- kind: examples\n  silent: we met in March"), "list of", True),
-    ("text int", claim("- kind: noise\n  text: 5"), "one non-empty text", True),
-    ("text null", claim("- kind: noise\n  text: null"), "one non-empty text", True),
-    ("texts of ints", claim("- kind: ablation\n  texts: [5]"), "list of", True),
+    ("silent string", claim("- kind: examples\n  silent: we met in March"), "is a list of values", True),
+    ("text int", claim("- kind: noise\n  text: 5"), "`text:` of a 'noise' claim is a text", True),
+    ("text null", claim("- kind: noise\n  text: null"), "`text:` of a 'noise' claim is a text", True),
+    ("texts of ints", claim("- kind: ablation\n  texts: [5]"), "`texts:` of an 'ablation' claim, item 1 is a text", True),
     ("huge text", claim("- kind: noise\n  text: '" + "a " * 3000 + "[[March]]'"), "at most", True),
     ("draws zero", claim("- kind: noise\n  text: 'in [[March]]'\n  draws: 0"), "1..4096", True),
     ("draws huge", claim("- kind: noise\n  text: 'in [[March]]'\n  draws: 100000"), "1..4096", True),
     ("scale nan", claim("- kind: noise\n  text: 'in [[March]]'\n  scale: .nan"), "finite", True),
-    ("scale word", claim("- kind: noise\n  text: 'in [[March]]'\n  scale: big"), "finite", True),
+    ("scale word", claim("- kind: noise\n  text: 'in [[March]]'\n  scale: big"), "`scale:` of a 'noise' claim is a number", True),
     ("keep_share 5", claim("- kind: simplify\n  text: 'in [[March]]'\n  keep_share: 5"), "(0, 1]",
      True),
     ("bound -inf", claim('- kind: activation\n  recall: ">= -1e999"'), "finite", True),
     ("direction sideways", claim("- kind: logit_attribution\n  matches: [x]\n  direction: sideways"),
-     "promoted, suppressed", True),
+     "is 'promoted' or 'suppressed', got 'sideways'", True),
     ("k negative", claim("- kind: logit_attribution\n  matches: [x]\n  k: -1"), "1..10000", True),
     ("k huge", claim("- kind: logit_attribution\n  matches: [x]\n  k: 1000000"), "1..10000", True),
     ("mode unknown", claim("- kind: ablation\n  texts: ['in [[March]]']\n  mode: resample"),
-     "zero, mean", True),
+     "is 'zero' or 'mean', got 'resample'", True),
     ("also_ablate int", claim("- kind: ablation\n  texts: ['in [[March]]']\n  also_ablate: 5"),
-     "list of", True),
+     "is a list of values", True),
     ("examples bool", claim("- kind: invariant\n  texts: ['in [[March]]']\n  examples: true"),
      "whole number", True),
     ("nested perturbations", claim("- kind: invariant\n  texts: ['in [[March]]']\n"
-                                   "  perturbations: [[case]]"), "list of", True),
+                                   "  perturbations: [[case]]"), "item 1 is 'delete', 'insert'", True),
 ]
 
 

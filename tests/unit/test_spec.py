@@ -49,10 +49,10 @@ def test_parses_neurons_claims_lines_and_names(tmp_path):
 
 @pytest.mark.parametrize("text, fragment, line", [
     (GOOD.replace("model:", "modle:"), "did you mean 'model'", 1),
-    (GOOD.replace("f1:", "f_1:"), "did you mean 'f1'", 6),
+    (GOOD.replace("f1:", "f_1:"), "did you mean 'f1'", 7),  # the option's own line
     (GOOD.replace("kind: examples", "kind: exampels"), "did you mean 'examples'", 14),
     (GOOD.replace("id: L0N3", "id: neuron3"), "not a neuron id", 3),
-    (GOOD.replace('">= 0.5"', '"about 0.5"'), "is not of the form", 6),
+    (GOOD.replace('">= 0.5"', '"about 0.5"'), "is not of the form", 7),
     ("neurons: []\n", "non-empty list", 1),
     ("neurons:\n  - id: L0N3\n    claims: [{kind: activation, f1: '>= 1'}]\n", "needs the neuron's `fires_on:`", 3),
     ("neurons: [\n", "not valid YAML", 2),
