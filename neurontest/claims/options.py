@@ -179,6 +179,12 @@ def validate_claim_options(model: type[ClaimOptions], data: dict[str, Any], kind
         return model.model_validate(options, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ValueError(describe_error(exc, model, kind)) from None
+    except (TypeError, AttributeError, KeyError) as exc:
+        # A parser behind a rich option met a value shape it does not expect: still the file's
+        # fault, so one line naming the claim, never a traceback.
+        raise ValueError(f"{claim_phrase(kind)} has an option of a form it cannot read "
+                         f"({type(exc).__name__}: {short_repr(str(exc))}); see "
+                         "docs/hypothesis-format.md for each option's form") from None
 
 
 def describe_error(exc: ValidationError, model: type[ClaimOptions], kind: str) -> str:

@@ -333,9 +333,26 @@ def permute_layer_neurons(hf: Any, layer: int, perm: Sequence[int]) -> None:
         mlp.down_proj.weight.copy_(mlp.down_proj.weight[:, index].clone())
 
 
-def planted_model_permuted(seed: int = 0, *, month_to: int = 20) -> PlantedModel:
-    """The planted model with layer 0's MONTH neuron swapped with neuron `month_to`: the same
-    network with the month neuron at another index (as a re-trained checkpoint might have it)."""
+def permute_layer_heads(hf: Any, layer: int, perm: Sequence[int]) -> None:
+    """Reorder one layer's attention heads in place (new head i = old head perm[i]): each head's
+    query, key and value rows and its output columns move together, so the network computes the
+    same function (every head of a layer shares the rotary frequencies)."""
+    import torch
+
+    attn = hf.model.layers[layer].self_attn
+    head_dim = attn.head_dim
+    rows = torch.cat([torch.arange(h * head_dim, (h + 1) * head_dim) for h in perm])
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
+            proj.weight.copy_(proj.weight[rows].clone())
+        attn.o_proj.weight.copy_(attn.o_proj.weight[:, rows].clone())
+
+
+def planted_model_permuted(seed: int = 0, *, month_to: int = 20,
+                           previous_head_to: int | None = None) -> PlantedModel:
+    """The planted model with layer 0's MONTH neuron swapped with neuron `month_to` (and, with
+    `previous_head_to`, the previous-token head swapped with that head of layer 1): the same
+    network with units at other indices (as a re-trained checkpoint might have them)."""
     import dataclasses
 
     import torch
@@ -345,6 +362,10 @@ def planted_model_permuted(seed: int = 0, *, month_to: int = 20) -> PlantedModel
     perm[MONTH_NEURON.index], perm[month_to] = month_to, MONTH_NEURON.index
     hf = planted_hf_model(seed)
     permute_layer_neurons(hf, 0, perm)
+    if previous_head_to is not None:
+        heads = list(range(_N_HEADS))
+        heads[PREVIOUS_HEAD.head], heads[previous_head_to] = previous_head_to, PREVIOUS_HEAD.head
+        permute_layer_heads(hf, PREVIOUS_HEAD.layer, heads)
     bridge = TransformerBridge.boot_transformers(
         "neurontest/planted", hf_model=hf, tokenizer=_tokenizer(), device="cpu", dtype=torch.float32)
     bridge.eval()

@@ -90,6 +90,9 @@ def validate_document(data: Any, base_dir: Path | None = None
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         return None, describe_document_error(error), tuple(error["loc"])
+    except (TypeError, AttributeError, KeyError) as exc:  # a parser met a shape it cannot read
+        return None, (f"a value of a form neurontest cannot read ({type(exc).__name__}: "
+                      f"{short_repr(str(exc))}); see docs/hypothesis-format.md"), ()
 
 
 def describe_document_error(error: Any) -> str:

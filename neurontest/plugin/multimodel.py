@@ -86,6 +86,7 @@ def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, C
     match_from = getattr(item, "match_from", None)
     if match_from is None:
         return claim, lab.run(claim)
+    from neurontest.engine.units import unit_order
     from neurontest.measure.matching import match_neurons
 
     cache_key = (match_from, item.lab_key, claim.neuron)
@@ -97,7 +98,8 @@ def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, C
         from neurontest.errors import ClaimFailed, NeurontestError
 
         try:
-            found = match_neurons(session.prepared_lab(match_from), sorted(wanted), lab)
+            found = match_neurons(session.prepared_lab(match_from),
+                                  sorted(wanted, key=unit_order), lab)
         except (NeurontestError, ValueError) as exc:  # e.g. the two tokenizers differ
             raise ClaimFailed(f"{claim.neuron.short_id}: cannot match neurons on "
                               f"{item.model_label}: {exc}") from None
@@ -105,7 +107,7 @@ def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, C
     match = session.matches[cache_key]
     matched = type(claim)(dataclasses.replace(claim.subject, neuron=match.neuron_b), claim.config)
     result = matched.run(lab)
-    result.summary = f"matched neuron {match.describe()}; {result.summary}"
+    result.summary = f"matched {match.neuron_a.kind} {match.describe()}; {result.summary}"
     record = session.records.get(item.nodeid)
     if record is not None:
         record.match = match.to_json()

@@ -18,15 +18,17 @@ CLAIMS = PLANTED_CORPUS + "neurons:\n" + MONTH_NEURON + """\
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two saved checkpoints: an exact copy, and one with the month neuron moved to L0N20."""
-    from neurontest.engine.planted import (MONTH_NEURON, permute_layer_neurons, planted_hf_model,
-                                    save_planted_folder)
+    """Two saved checkpoints: an exact copy, and one with the month neuron moved to L0N20 and
+    the previous-token head L1H1 moved to L1H3."""
+    from neurontest.engine.planted import (MONTH_NEURON, permute_layer_heads, permute_layer_neurons,
+                                           planted_hf_model, save_planted_folder)
 
     root = tmp_path_factory.mktemp("checkpoints")
     perm = list(range(32))
     perm[MONTH_NEURON.index], perm[20] = 20, MONTH_NEURON.index
     moved = planted_hf_model()
     permute_layer_neurons(moved, 0, perm)
+    permute_layer_heads(moved, 1, [0, 3, 2, 1])
     return {"copy": save_planted_folder(root / "copy"),
             "permuted": save_planted_folder(root / "permuted", moved)}
 
@@ -76,6 +78,25 @@ def test_match_neurons_tests_the_matched_neuron(pytester: pytest.Pytester,
     result = run(pytester, "--neurontest-match-neurons")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*matched L0N3 -> L0N20 on permuted (r = 1.000)*"])
+
+
+HEAD_CLAIM = """\
+  - id: L1H1
+    claims:
+      - kind: attends
+        to: previous
+        mass: ">= 0.9"
+"""
+
+
+def test_match_neurons_follows_a_moved_head(pytester: pytest.Pytester,
+                                            checkpoints: dict[str, Path]) -> None:
+    models = f"models: [planted, {checkpoints['permuted']}]\n"
+    pytester.makefile(".yaml", test_heads=models + PLANTED_CORPUS + "neurons:\n" + HEAD_CLAIM)
+    run(pytester).assert_outcomes(passed=1, failed=1)  # L1H1 of the permuted model is another head
+    result = run(pytester, "--neurontest-match-neurons")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*matched L1H1 -> L1H3 on permuted (r = 1.000)*"])
 
 
 def test_claims_matrix_from_a_run(pytester: pytest.Pytester, checkpoints: dict[str, Path]) -> None:

@@ -86,7 +86,7 @@ def test_strict_xfail_for_false_claim(pytester: pytest.Pytester) -> None:
      "'Marchember' is not a single token"),
     ("  - id: L0N3\n    fires_on: {regex: '^zzz$'}\n    claims: [{kind: activation, f1: '>= 0.5'}]\n",
      "matches no token"),
-    ("  - id: L0N3\n    claims: [{kind: examples, fires: []}]\n", "needs a non-empty"),
+    ("  - id: L0N3\n    claims: [{kind: examples, fires: []}]\n", "`fires:` of an 'examples' claim is a non-empty list"),
     ("  - id: L0N3\n    fiers_on: {tokens: [March]}\n    claims: [{kind: examples, fires: ['[[March]]']}]\n",
      "did you mean 'fires_on'"),
 ])

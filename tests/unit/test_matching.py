@@ -79,3 +79,36 @@ def test_several_neurons_and_layers_in_one_pass(permuted) -> None:
     assert found[DIGIT_NEURON].neuron_b == DIGIT_NEURON
     assert found[CONTEXT_NEURON].neuron_b == CONTEXT_NEURON
     assert all(m.correlation == pytest.approx(1.0, abs=1e-6) for m in found.values())
+
+
+# -- every unit kind: heads by output norm, SAE latents within their SAE, directions as they are --
+def test_a_moved_head_is_matched_by_its_output_norm() -> None:
+    from neurontest.engine.head import HeadRef
+    from neurontest.engine.planted import PREVIOUS_HEAD
+
+    moved = planted_model_permuted(month_to=20, previous_head_to=3)
+    match = match_neuron(lab(planted_model().model), PREVIOUS_HEAD, lab(moved.model))
+    assert match.neuron_b == HeadRef(1, 3)
+    assert match.correlation == pytest.approx(1.0, abs=1e-6) and match.runner_up < 0.9
+    assert "L1H1 -> L1H3 (r = 1.000" in match.describe()
+
+
+def test_latents_match_within_their_sae_and_directions_stay(tmp_path, permuted) -> None:
+    import numpy as np
+
+    from neurontest.engine.direction import DirectionUnit
+    from neurontest.engine.sae import read_sae_folder
+    from tests.unit.test_units import D_MODEL, MONTH_DIM, write_saelens
+
+    latent = read_sae_folder(write_saelens(tmp_path / "sae")).latent(0)
+    vector = np.zeros(D_MODEL, dtype="float32")
+    vector[MONTH_DIM] = 1.0
+    np.save(tmp_path / "month.npy", vector)
+    direction = DirectionUnit.load(tmp_path / "month.npy", "blocks.0.hook_mlp_out")
+    from neurontest.measure.matching import match_neurons
+
+    found = match_neurons(lab(planted_model().model), [latent, direction, MONTH_NEURON],
+                          lab(permuted.model))
+    assert found[latent].neuron_b == latent and found[latent].correlation == pytest.approx(1.0, abs=1e-6)
+    assert found[direction].neuron_b == direction  # a fixed vector is its own match
+    assert found[MONTH_NEURON].neuron_b == NeuronRef(0, 20)  # one pass of B for all three kinds

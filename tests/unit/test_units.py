@@ -246,6 +246,19 @@ neurons:
       - kind: invariant
         seed: 0
         texts: ["we met in [[March]] 2020 ."]
+      - kind: necessary
+        seed: 0
+        examples: 20
+        texts: ["we met in [[March]] 2020 ."]
+      - kind: sufficient
+        seed: 0
+        examples: 20
+        templates: ["we met in [[{month}]] {year} ."]
+        slots: {year: ["2020", "2021"]}
+      - kind: adversarial
+        budget: 8
+        n_prompts: 2
+        length: 4
       - kind: activation
         id: false-claim
         fires_on: {tokens: [cat]}
