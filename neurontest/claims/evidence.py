@@ -57,6 +57,8 @@ def describe_rows(rows: list[TokenRow], limit: int = 3, width: int = 12) -> list
         parts: list[Any] = []
         for i in range(lo, min(len(row.str_tokens), focus + 3)):
             token = row.str_tokens[i].replace("\n", "\\n")
+            if not token and i < len(row.pieces):
+                token = row.pieces[i]  # a byte piece of a character shown later: name it, as hover does
             mark = "*" if i in row.marked else ""
             parts.append(f"{mark}{token}[{row.values[i]:.2f}]{mark}")
         lines.append(f"    {row.label}: " + "".join(str(p) for p in parts))
