@@ -158,14 +158,10 @@ def merged_pieces(tokenizer: Any, ids: Sequence[int], *,
     """For hover text: the tokenizer's own form of each token that `display_tokens` merged with
     its neighbours (byte pieces as `<0xE2>`), "" for tokens shown as they decode alone; [] when
     no token of `ids` was merged, so rows without split characters carry nothing extra."""
-    shown, merged = _merged(tokenizer, ids, strings)
+    merged = _merged(tokenizer, ids, strings)[1]
     if not any(merged):
         return []
-    ids = [int(i) for i in ids]
-    forms = tokenizer.convert_ids_to_tokens([ids[k] for k in range(len(ids)) if merged[k]])
-    forms_iter = iter(forms)
-    return [_piece_form(tokenizer, ids[k], next(forms_iter)) if merged[k] else ""
-            for k in range(len(ids))]
+    return [token_form(tokenizer, int(i)) if m else "" for i, m in zip(ids, merged)]
 
 
 def _merged(tokenizer: Any, ids: Sequence[int],
@@ -176,7 +172,7 @@ def _merged(tokenizer: Any, ids: Sequence[int],
         singles = [strings[i] for i in ids]
     else:
         singles = tokenizer.batch_decode([[i] for i in ids]) if ids else []
-    shown, merged = list(singles), [False] * len(ids)
+    shown = list(singles)
     start = 0
     while start < len(ids):
         if _REPLACEMENT not in singles[start]:
@@ -188,9 +184,7 @@ def _merged(tokenizer: Any, ids: Sequence[int],
             stop += 1
         _merge_run(tokenizer, ids, start, stop, shown)
         start = stop
-    for k in range(len(ids)):
-        merged[k] = shown[k] != singles[k]
-    return shown, merged
+    return shown, [s != single for s, single in zip(shown, singles)]
 
 
 def _merge_run(tokenizer: Any, ids: list[int], start: int, stop: int, shown: list[str]) -> None:
@@ -211,10 +205,19 @@ def _merge_run(tokenizer: Any, ids: list[int], start: int, stop: int, shown: lis
             first, emitted = k + 1, ""
 
 
-def _piece_form(tokenizer: Any, token_id: int, form: str) -> str:
-    """A token's own form for a reader: byte-level BPE forms ("âĢ") as their text with the
-    bytes of partial characters written `<0xE2><0x80>`; any other form (SentencePiece already
-    writes byte pieces as `<0xE2>`) as the tokenizer gives it."""
+def lone_token_text(tokenizer: Any, token_id: int) -> str:
+    """A token shown without neighbours (a table row, a deleted token): its decoded string, or
+    for a byte piece, which decodes alone to U+FFFD, its own form (`token_form`)."""
+    text = tokenizer.decode([token_id])
+    return token_form(tokenizer, token_id) if _REPLACEMENT in text else text
+
+
+def token_form(tokenizer: Any, token_id: int) -> str:
+    """A token's own form for a reader, e.g. for a byte piece that decodes alone to U+FFFD:
+    byte-level BPE forms ("âĢ") as their text with the bytes of partial characters written
+    `<0xE2><0x80>`; any other form (SentencePiece already writes byte pieces as `<0xE2>`) as
+    the tokenizer's `convert_ids_to_tokens` gives it."""
+    form = str(tokenizer.convert_ids_to_tokens(token_id))
     raw = _byte_level_bytes(form)
     # Trust the byte reading only when it decodes as the tokenizer decodes the token.
     if raw is None or raw.decode("utf-8", "replace") != tokenizer.decode([token_id]):
