@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def example_row(example: CorpusExample, label: str = "") -> TokenRow:
     return TokenRow(list(example.str_tokens), [float(v) for v in example.values], [example.focus],
-                    label=label or f"activation {example.activation:.3g}")
+                    label=label or f"activation {example.activation:.3g}", pieces=list(example.pieces))
 
 
 def corpus_rows(
@@ -44,7 +44,8 @@ def corpus_rows(
         real = values[example.row, start : start + len(example.str_tokens)].tolist()
         holds = bool(claimed[example.row, example.position])
         label = f"activation {real[example.focus]:.3g}; claim {'holds' if holds else 'does not hold'} here"
-        rows.append(TokenRow(list(example.str_tokens), real, [example.focus], label=label))
+        rows.append(TokenRow(list(example.str_tokens), real, [example.focus], label=label,
+                             pieces=list(example.pieces)))
     return rows
 
 

@@ -119,3 +119,26 @@ def test_sentencepiece_byte_fallback_is_merged_too():
     shown = display_tokens(tokenizer, ids)
     assert "–" in shown and not any("\ufffd" in s for s in shown)
     assert [p for p in merged_pieces(tokenizer, ids) if p] == ["<0xE2>", "<0x80>", "<0x93>"]
+
+
+def test_corpus_examples_and_readouts_show_characters_not_pieces(smollm2_tokenizer):
+    torch = pytest.importorskip("torch")
+    from neurontest.engine.tokens import encode_texts
+    from neurontest.measure.readout import split_rows
+    from neurontest.measure.top_examples import top_examples
+
+    batch = encode_texts(smollm2_tokenizer, ["Heute ist 月曜日, sagt sie."])
+    ids = batch.tokens[0].tolist()
+    pieces = [i for i, t in enumerate(ids) if "\ufffd" in smollm2_tokenizer.decode([t])]
+    # Fire on the piece that completes 曜; the window's start cuts 月 after its first piece.
+    focus = pieces[3]
+    values = torch.zeros(batch.tokens.shape)
+    values[0, focus] = 1.0
+    (example,) = top_examples(values, batch, smollm2_tokenizer, k=1, context_before=2)
+    assert example.focus == 2 and example.str_tokens[:3] == ["月", "", "曜"]
+    assert example.pieces[:3] == ["<0x88>", "<0xE6><0x9B>", "<0x9C>"]
+    assert "".join(example.str_tokens) == "月曜日,"
+
+    (read,) = split_rows(batch, values, smollm2_tokenizer)
+    assert "".join(read.str_tokens) == "Heute ist 月曜日, sagt sie." and "\ufffd" not in read.str_tokens
+    assert len(read.pieces) == len(read.str_tokens) == len(read.values)
