@@ -81,7 +81,8 @@ class AblationClaim(Claim):
             texts_of += [text_index] * len(positions)
             kls += [effect.kl[p] for p in positions if p < len(effect.kl)]
             rows.append(TokenRow(effect.str_tokens, list(series) + [0.0] * (len(effect.str_tokens) - len(series)),
-                                 positions, label=f"log-prob change of {target or 'the next token'}"))
+                                 positions, label=f"log-prob change of {target or 'the next token'}",
+                                 pieces=effect.pieces))
         measurements = []
         level, confident = claim_confidence(self.config)
         if diffs:

@@ -22,6 +22,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.engine.head import HeadRef
+from neurontest.engine.tokens import merged_pieces
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -153,8 +154,12 @@ class AttendsClaim(Claim):
             tokens = lab.sample.batch.str_tokens(lab.tokenizer, row)  # BOS included
             first = int(lab.sample.batch.has_bos)
             shown = tokens[first: dst + 1]
+            # Pieces of the whole row, like its display strings: they depend on neighbours.
+            ids = lab.sample.batch.tokens[row, : len(tokens)].tolist()
+            pieces = merged_pieces(lab.tokenizer, ids)[first: dst + 1]
             weights = [float(w) for w in patterns[row, dst, first: dst + 1]]
             rows.append(TokenRow(shown, weights, [dst - first],
-                                 label=f"mass on the claim {float(mass[row, dst]):.3g}"))
+                                 label=f"mass on the claim {float(mass[row, dst]):.3g}",
+                                 pieces=pieces if any(pieces) else []))
         return [Evidence("where the attention goes instead (weakest destinations; marked: the "
                          "destination)", rows, value_label="attention")] if rows else []

@@ -76,12 +76,18 @@ class Measurement:
 
 @dataclass
 class TokenRow:
-    """Tokens with one value each, for a heatmap; `marked` are indices to highlight."""
+    """Tokens with one value each, for a heatmap; `marked` are indices to highlight.
+
+    `str_tokens` are display strings (`engine.tokens.display_tokens`): a character split over
+    byte pieces shows on its last piece, the others show "". `pieces` holds, for hover text, the
+    tokenizer's own form of each such merged token ("" for the rest), or is [] when no token of
+    the row was merged (and in rows stored before it existed)."""
 
     str_tokens: list[str]
     values: list[float]
     marked: list[int] = field(default_factory=list)
     label: str = ""
+    pieces: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def example_row(example: CorpusExample, label: str = "") -> TokenRow:
     return TokenRow(list(example.str_tokens), [float(v) for v in example.values], [example.focus],
-                    label=label or f"activation {example.activation:.3g}")
+                    label=label or f"activation {example.activation:.3g}", pieces=list(example.pieces))
 
 
 def corpus_rows(
@@ -44,7 +44,8 @@ def corpus_rows(
         real = values[example.row, start : start + len(example.str_tokens)].tolist()
         holds = bool(claimed[example.row, example.position])
         label = f"activation {real[example.focus]:.3g}; claim {'holds' if holds else 'does not hold'} here"
-        rows.append(TokenRow(list(example.str_tokens), real, [example.focus], label=label))
+        rows.append(TokenRow(list(example.str_tokens), real, [example.focus], label=label,
+                             pieces=list(example.pieces)))
     return rows
 
 
@@ -57,6 +58,8 @@ def describe_rows(rows: list[TokenRow], limit: int = 3, width: int = 12) -> list
         parts: list[Any] = []
         for i in range(lo, min(len(row.str_tokens), focus + 3)):
             token = row.str_tokens[i].replace("\n", "\\n")
+            if not token and i < len(row.pieces):
+                token = row.pieces[i]  # a byte piece of a character shown later: name it, as hover does
             mark = "*" if i in row.marked else ""
             parts.append(f"{mark}{token}[{row.values[i]:.2f}]{mark}")
         lines.append(f"    {row.label}: " + "".join(str(p) for p in parts))

@@ -61,7 +61,7 @@ class ExamplesClaim(Claim):
             wrong = [p for p, g in zip(checked, good) if not g]
             row = TokenRow(read.str_tokens, read.values, wrong if wrong else list(marked.positions),
                            label=("should fire" if should_fire else "should stay silent")
-                           + ("" if not wrong else " - WRONG"))
+                           + ("" if not wrong else " - WRONG"), pieces=read.pieces)
             (bad_rows if wrong else good_rows).append(row)
         share = ok / total if total else 0.0
         evidence = []

@@ -53,7 +53,8 @@ class NoiseClaim(Claim):
             Measurement("clean_activation", result.clean),
         ]
         row = TokenRow(result.str_tokens, list(result.change), [trigger],
-                       label=f"activation change at the last token when each token is noised (clean {result.clean:.3g})")
+                       label=f"activation change at the last token when each token is noised (clean {result.clean:.3g})",
+                       pieces=result.pieces)
         summary = (f"noise (scale {self.settings.scale:g}) on {marked.text!r}: trigger "
                    f"{result.str_tokens[trigger]!r} is sensitivity rank {rank} of {len(drops)}")
         return ClaimResult(self.kind, self.neuron, measurements, summary,

@@ -43,7 +43,9 @@ class SimplifyClaim(Claim):
         original = result.steps[0]
         minimal = result.minimal(keep_share)
         trigger_token = original.str_tokens[marked.positions[0]]
-        kept = trigger_token in minimal.str_tokens
+        # By id, not display string: a byte piece's string depends on its neighbours.
+        trigger_id = original.token_ids[marked.positions[0]]
+        kept = trigger_id in minimal.token_ids
         retained = minimal.activation / original.activation if original.activation else 0.0
         measurements = [
             Measurement("trigger_kept", float(kept), self.bound("trigger_kept", "== 1")),
@@ -52,9 +54,10 @@ class SimplifyClaim(Claim):
         ]
         rows = [TokenRow(step.str_tokens, [step.activation if i == len(step.str_tokens) - 1 else 0.0
                                             for i in range(len(step.str_tokens))],
-                         [i for i, t in enumerate(step.str_tokens) if t == trigger_token],
+                         [i for i, t in enumerate(step.token_ids) if t == trigger_id],
                          label=f"{len(step.str_tokens)} tokens: activation {step.activation:.3g}"
-                               + (f" (removed {step.removed!r})" if step.removed else ""))
+                               + (f" (removed {step.removed!r})" if step.removed else ""),
+                         pieces=step.pieces)
                 for step in result.steps]
         summary = (f"minimal context keeping {keep_share:.0%} of {original.activation:.3g}: "
                    f"{''.join(minimal.str_tokens)!r} ({len(minimal.str_tokens)} tokens); "

@@ -12,7 +12,13 @@ from typing import Any, Callable, Sequence
 
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.tokens import TokenBatch, encode_texts, single_token_id
+from neurontest.engine.tokens import (
+    TokenBatch,
+    display_tokens,
+    encode_texts,
+    merged_pieces,
+    single_token_id,
+)
 from neurontest.engine.units import edit_hooks
 
 
@@ -35,6 +41,7 @@ class AblationEffect:
     true_next_logprob_diff: list[float]
     target_logprob_diff: dict[str, list[float]] = field(default_factory=dict)
     kl: list[float] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)  # hover forms of merged byte pieces
 
 
 def ablate(
@@ -84,10 +91,11 @@ def ablate(
                 effects.append(
                     AblationEffect(
                         text=_text(chunk, row, model.tokenizer, ids),
-                        str_tokens=[model.tokenizer.decode([i]) for i in ids],
+                        str_tokens=display_tokens(model.tokenizer, ids),
                         true_next_logprob_diff=next_diff[row, first : n - 1].tolist(),
                         target_logprob_diff={t: v[row, first:n].tolist() for t, v in by_target.items()},
                         kl=kl[row, first:n].clamp_min(0.0).tolist(),
+                        pieces=merged_pieces(model.tokenizer, ids),
                     )
                 )
     return effects

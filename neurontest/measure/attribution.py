@@ -20,7 +20,13 @@ from neurontest.measure.ablation import ablation_hooks
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import read_activations
-from neurontest.engine.tokens import TokenBatch, encode_texts, single_token_id
+from neurontest.engine.tokens import (
+    TokenBatch,
+    display_tokens,
+    encode_texts,
+    lone_token_text,
+    single_token_id,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -103,13 +109,16 @@ def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
 def logit_attribution(model: Any, neuron: NeuronRef, *, k: int = 20) -> LogitAttribution:
     """The `k` most promoted and `k` most suppressed tokens of the neuron's direct path."""
     direction = logit_direction(model, neuron)
-    decode = model.tokenizer.decode
     top = direction.topk(k)
     bottom = direction.topk(k, largest=False)
+
+    def shown(i: Any) -> str:  # a byte piece (no neighbours to merge with) by its own form
+        return lone_token_text(model.tokenizer, int(i))
+
     return LogitAttribution(
         neuron=neuron,
-        promoted=[(decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices)],
-        suppressed=[(decode([int(i)]), float(v)) for v, i in zip(bottom.values, bottom.indices)],
+        promoted=[(shown(i), float(v)) for v, i in zip(top.values, top.indices)],
+        suppressed=[(shown(i), float(v)) for v, i in zip(bottom.values, bottom.indices)],
     )
 
 
@@ -245,10 +254,10 @@ def _chunks(model: Any, batch: TokenBatch, size: int) -> Any:
 
 
 def _rows(model: Any, chunk: TokenBatch) -> Any:
-    """(text, real str tokens, slice of real positions) per row of a chunk."""
+    """(text, display strings of the real tokens, slice of real positions) per row of a chunk."""
     first = int(chunk.has_bos)
     for row in range(len(chunk)):
         n = int(chunk.lengths[row])
         ids = chunk.tokens[row, first:n].tolist()
         text = chunk.texts[row] if chunk.texts is not None else model.tokenizer.decode(ids)
-        yield text, [model.tokenizer.decode([i]) for i in ids], slice(first, n)
+        yield text, display_tokens(model.tokenizer, ids), slice(first, n)

@@ -11,13 +11,13 @@ differences between positions are not sampling noise.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from neurontest.engine.activations import check_neurons
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.prefix_runs import Variant, last_token_activations
-from neurontest.engine.tokens import encode
+from neurontest.engine.tokens import display_tokens, encode, merged_pieces
 
 
 @dataclass
@@ -34,6 +34,7 @@ class NoiseSensitivity:
     target: int
     clean: float
     change: list[float]
+    pieces: list[str] = field(default_factory=list)  # hover forms of merged byte pieces
 
     def most_sensitive(self) -> int:
         """Index of the token whose noising lowers the activation most."""
@@ -87,7 +88,8 @@ def noise_sensitivity(
     first = 1 if prepend_bos and tokenizer.bos_token_id is not None else 0
     n_real = len(ids) - first
     target = _resolve_target(target, n_real)
-    str_tokens = [tokenizer.decode([i]) for i in ids[first:]]
+    str_tokens = display_tokens(tokenizer, ids[first:])
+    pieces = merged_pieces(tokenizer, ids[first:])
     # Later tokens cannot reach the target, so the run stops at it.
     ids = ids[: first + target + 1]
     generator = torch.Generator().manual_seed(seed)
@@ -105,7 +107,7 @@ def noise_sensitivity(
     clean_act = float(acts[0])
     mean_change = (acts[1:].view(n_pos, draws) - clean_act).mean(dim=1)
     change = mean_change.tolist() + [0.0] * (n_real - n_pos)
-    return NoiseSensitivity(neuron, text, str_tokens, target, clean_act, change)
+    return NoiseSensitivity(neuron, text, str_tokens, target, clean_act, change, pieces)
 
 
 def _resolve_target(target: int, n_real: int) -> int:

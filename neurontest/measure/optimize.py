@@ -16,7 +16,7 @@ from typing import Any
 
 from neurontest.engine.activations import _model_device, check_neurons
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.tokens import bos_id, encode
+from neurontest.engine.tokens import bos_id, display_tokens, encode
 from neurontest.engine.units import read_activations
 
 
@@ -116,7 +116,7 @@ def optimize_prompts(
     for row, value in zip(rows, measured.tolist()):
         ids = row[len(bos):]
         found.append(
-            OptimizedPrompt(tokenizer.decode(ids), [tokenizer.decode([i]) for i in ids], ids, value)
+            OptimizedPrompt(tokenizer.decode(ids), display_tokens(tokenizer, ids), ids, value)
         )
     return sorted(found, key=lambda p: p.activation, reverse=True)
 

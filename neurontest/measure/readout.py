@@ -6,12 +6,12 @@ text would give; BOS is dropped from the result because it is never scorable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from neurontest.engine.activations import neuron_activations
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.tokens import encode_texts
+from neurontest.engine.tokens import display_tokens, encode_texts, merged_pieces
 
 if TYPE_CHECKING:
     from neurontest.engine.tokens import TokenBatch
@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 
 @dataclass
 class TokenActivations:
-    """One text's real tokens (BOS excluded) and a neuron's activation on each of them."""
+    """One text's real tokens (BOS excluded) and a neuron's activation on each of them.
+
+    `str_tokens` are display strings and `pieces` the hover forms of merged byte pieces
+    (`engine.tokens.display_tokens`, `merged_pieces`)."""
 
     text: str
     str_tokens: list[str]
     values: list[float]
+    pieces: list[str] = field(default_factory=list)
 
     def max(self) -> tuple[int, float]:
         """(index into `str_tokens`, value) of the largest activation."""
@@ -75,8 +79,9 @@ def split_rows(batch: TokenBatch, values: Any, tokenizer: Any) -> list[TokenActi
         out.append(
             TokenActivations(
                 text=text,
-                str_tokens=[tokenizer.decode([i]) for i in ids],
+                str_tokens=display_tokens(tokenizer, ids),
                 values=values[row, keep].tolist(),
+                pieces=merged_pieces(tokenizer, ids),
             )
         )
     return out

@@ -8,23 +8,28 @@ deleted. Tokens after the target cannot reach it in a causal model, so they are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from neurontest.engine.activations import check_neurons
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.prefix_runs import PrefixRunner, Variant
-from neurontest.engine.tokens import bos_id, encode
+from neurontest.engine.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
 
 
 @dataclass
 class SimplificationStep:
     """One stage of the shrinking: its real tokens, the activation at the target (always the
-    last token), and the token deleted to reach it (None for the first step)."""
+    last token), and the token deleted to reach it (None for the first step).
+
+    `str_tokens` are display strings and `pieces` the hover forms of merged byte pieces
+    (`engine.tokens.display_tokens`, `merged_pieces`); compare tokens by `token_ids`, since a
+    piece's display string depends on its neighbours."""
 
     str_tokens: list[str]
     activation: float
     removed: str | None
     token_ids: list[int] = field(default_factory=list, repr=False)
+    pieces: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -79,8 +84,9 @@ def simplify(
     ids = ids[: target % len(ids) + 1]
     prefix = [bos_id(tokenizer)] if prepend_bos and bos_id(tokenizer) is not None else []
 
-    def decode(row: Sequence[int]) -> list[str]:
-        return [tokenizer.decode([i]) for i in row]
+    def step(row: list[int], activation: float, removed: str | None) -> SimplificationStep:
+        return SimplificationStep(display_tokens(tokenizer, row), activation, removed, list(row),
+                                  merged_pieces(tokenizer, row))
 
     # One runner for all steps: each step's base is a variant of the step before.
     runner = PrefixRunner(model, neuron, batch_size=batch_size)
@@ -90,13 +96,13 @@ def simplify(
         return runner(prefix + base, variants)
 
     first = run([ids], [len(ids)], ids)
-    steps = [SimplificationStep(decode(ids), float(first[0]), None, list(ids))]
+    steps = [step(ids, float(first[0]), None)]
     while len(ids) > min_tokens:
         # Candidate j deletes token j; the target (last) token is never a candidate.
         candidates = [ids[:j] + ids[j + 1 :] for j in range(len(ids) - 1)]
         acts = run(candidates, list(range(len(candidates))), ids)
         best = int(torch.argmax(acts))
-        removed = tokenizer.decode([ids[best]])
+        removed = lone_token_text(tokenizer, ids[best])
         ids = candidates[best]
-        steps.append(SimplificationStep(decode(ids), float(acts[best]), removed, list(ids)))
+        steps.append(step(ids, float(acts[best]), removed))
     return Simplification(neuron, text, steps)

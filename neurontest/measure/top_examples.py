@@ -7,8 +7,10 @@ neither BOS nor padding can ever be picked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from neurontest.engine.tokens import display_tokens, merged_pieces
 
 if TYPE_CHECKING:
     import torch
@@ -22,6 +24,8 @@ class CorpusExample:
 
     `position` indexes the row of the batch (BOS, when present, is 0); `str_tokens` and `values`
     cover the context window (BOS excluded); `focus` is the picked token's index in that window.
+    `str_tokens` are display strings and `pieces` the hover forms of merged byte pieces
+    (`engine.tokens.display_tokens`, `merged_pieces`).
     """
 
     row: int
@@ -30,6 +34,7 @@ class CorpusExample:
     str_tokens: list[str]
     values: list[float]
     focus: int
+    pieces: list[str] = field(default_factory=list)
 
     @property
     def token(self) -> str:
@@ -121,14 +126,19 @@ def _example(
     first = int(batch.has_bos)
     start = max(first, position - before)
     stop = min(end, position + after + 1)
-    ids = batch.tokens[row, start:stop].tolist()
+    # Decoded with up to 3 tokens before the window (a character has at most 4 bytes), so a
+    # character the window's start cuts through shows whole instead of as U+FFFD.
+    lead = max(first, start - 3)
+    ids = batch.tokens[row, lead:stop].tolist()
+    pieces = merged_pieces(tokenizer, ids)[start - lead:]
     return CorpusExample(
         row=row,
         position=position,
         activation=float(values[row, position]),
-        str_tokens=[tokenizer.decode([i]) for i in ids],
+        str_tokens=display_tokens(tokenizer, ids)[start - lead:],
         values=values[row, start:stop].float().tolist(),
         focus=position - start,
+        pieces=pieces if any(pieces) else [],
     )
 
 

@@ -168,4 +168,5 @@ def _spaced(word: str) -> str:
 def _row(trial: Trial, tau: float, verdict: str) -> TokenRow:
     edits = "; ".join(trial.text.edits) or "no edit"
     return TokenRow(list(trial.str_tokens), list(trial.values), [trial.trigger],
-                    label=f"{verdict}: {edits}; activation {trial.activation:.3g} (tau {tau:.3g})")
+                    label=f"{verdict}: {edits}; activation {trial.activation:.3g} (tau {tau:.3g})",
+                    pieces=list(trial.pieces))

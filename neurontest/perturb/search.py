@@ -42,9 +42,10 @@ class Trial:
     trigger: int
     predicate_holds: bool
     activation: float
-    str_tokens: list[str]
+    str_tokens: list[str]  # display strings (engine.tokens.display_tokens)
     values: list[float]
     shown: str = ""  # the decoded text with the trigger in [[ ]]
+    pieces: list[str] = field(default_factory=list)  # hover forms of merged byte pieces
 
 
 @dataclass
@@ -92,7 +93,7 @@ class Evaluator:
 
     def _forward(self, items: list[tuple[tuple[tuple[int, ...], int], TokenText]]) -> None:
         from neurontest.engine.activations import neuron_activations
-        from neurontest.engine.tokens import batch_from_ids
+        from neurontest.engine.tokens import batch_from_ids, display_tokens, merged_pieces
 
         head = [] if self.bos is None else [self.bos]
         batch = batch_from_ids([head + list(ids) for (ids, _), _ in items], self.lab.tokenizer,
@@ -104,14 +105,15 @@ class Evaluator:
         else:
             holds = self.predicate.mask(batch, self.lab.vocab)
         self.forwards += 1
-        strings = self.lab.vocab.strings
+        tokenizer, strings = self.lab.tokenizer, self.lab.vocab.strings
         off = len(head)
         for row, ((ids, trig), text) in enumerate(items):
             values = acts[row, off: off + len(ids)].tolist()
+            # The vocabulary's strings spare a decode per token: one trial per perturbed text.
             self.cache[(ids, trig)] = Trial(
                 text, ids, trig, bool(holds[row, off + trig]), values[trig],
-                [strings[i] if i < len(strings) else "?" for i in ids], values,
-                _shown(self.lab.tokenizer, ids, trig))
+                display_tokens(tokenizer, ids, strings=strings), values,
+                _shown(tokenizer, ids, trig), merged_pieces(tokenizer, ids, strings=strings))
 
 
 def _shown(tokenizer: Any, ids: tuple[int, ...], trigger: int) -> str:

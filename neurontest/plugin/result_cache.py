@@ -129,7 +129,8 @@ _BOUND = {"op": ("enum", ">=", "<=", ">", "<", "=="), "value": "number"}
 _MEASUREMENT = {"name": "str", "value": "number", "bound": ("optional", _BOUND),
                 "interval?": ("optional", ("pair", "number", "number")), "level?": "number",
                 "confident?": "bool", "detail?": "str"}
-_TOKEN_ROW = {"str_tokens": ["str"], "values": ["number"], "marked": ["int"], "label": "str"}
+_TOKEN_ROW = {"str_tokens": ["str"], "values": ["number"], "marked": ["int"], "label": "str",
+              "pieces?": ["str"]}
 _EVIDENCE = {"title": "str", "rows": [_TOKEN_ROW], "table": [("pair", "str", "number")],
              "value_label": "str"}
 # "neuron" is any unit's to_dict(): {layer, index} for a neuron, {kind: head|latent|direction, ...}.

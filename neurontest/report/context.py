@@ -94,7 +94,12 @@ def heatmap_context(evidence: Evidence, *, max_rows: int = MAX_ROWS, max_tokens:
             if math.isfinite(value):
                 finite.append(value)
             tokens.append({"text": token_text(row.str_tokens[i]), "value": value,
-                           "title": fmt(value), "marked": i in marked})
+                           "title": fmt(value), "marked": i in marked, "piece": False})
+            piece = row.pieces[i] if i < len(row.pieces) else ""
+            if piece:  # a byte piece merged into a character: hover names the token itself
+                tokens[-1] |= {"title": f"{fmt(value)} {piece}", "piece": True}
+                if not row.str_tokens[i]:
+                    tokens[-1]["text"] = ""  # not ∅: the character shows on a later piece
         shown.append({"label": row.label, "tokens": tokens, "cut_left": start > 0,
                       "cut_right": stop < len(row.str_tokens)})
     if scale is None:

@@ -65,6 +65,30 @@ def test_a_result_entry_with_fields_of_newer_code_still_reads(tmp_path: Path) ->
     assert result is not None and result.cached and result.metrics() == {"f1": 0.8}
 
 
+def test_token_rows_read_with_and_without_hover_pieces(tmp_path: Path) -> None:
+    # Rows stored before `pieces` existed have none; rows with merged byte pieces keep theirs.
+    entry = _result_entry()
+    assert entry["evidence"][0]["rows"][0].pop("pieces") == []
+    result = _store(tmp_path, entry).result("k")
+    assert result is not None and result.evidence[0].rows[0].pieces == []
+    pieces = ["", "", "<0xE6><0x9C>", "<0x88>"]
+    entry["evidence"][0]["rows"][0]["pieces"] = pieces
+    result = _store(tmp_path, entry).result("k")
+    assert result is not None and result.evidence[0].rows[0].pieces == pieces
+
+
+@pytest.mark.parametrize("path, value", [
+    (("evidence", 0, "rows", 0, "pieces"), "<0x88>"),
+    (("evidence", 0, "rows", 0, "pieces", 0), 7),
+])
+def test_malformed_hover_pieces_are_dropped(tmp_path: Path, path: tuple, value: object) -> None:
+    entry = _result_entry()
+    entry["evidence"][0]["rows"][0]["pieces"] = ["", "", "", ""]
+    cache = _store(tmp_path, _set(entry, path, value))
+    with pytest.warns(CacheWarning, match="pieces"):
+        assert cache.result("k") is None
+
+
 def test_a_missing_field_or_a_foreign_envelope_is_dropped(tmp_path: Path) -> None:
     entry = _result_entry()
     del entry["evidence"]

@@ -69,3 +69,25 @@ def test_nice_ticks() -> None:
     assert nice_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
     assert nice_ticks(-0.5, 8.0) == [0, 2, 4, 6, 8]
     assert nice_ticks(3, 3) == [3]
+
+
+def test_a_split_character_shows_whole_and_hover_names_its_pieces() -> None:
+    # 月 is two SmolLM2 tokens: display_tokens shows it on the piece that completes it.
+    row = TokenRow(["The", " ", "", "月", " is"], [0.1, 0.2, 0.5, 1.5, 0.0], [3],
+                   pieces=["", "", "<0xE6><0x9C>", "<0x88>", ""])
+    result = ClaimResult("activation", NeuronRef(0, 1), [], "summary", [Evidence("rows", [row])])
+    html = render("claim_fragment.html.j2", c=result_context(result) | {
+        "histogram": None, "heading": "", "more": []})
+    assert "月" in html and "\ufffd" not in html and "∅" not in html
+    # Each token keeps its own cell; a merged one's hover gives its value and the token itself.
+    assert re.search(r'<i class=h\d+ title="0.5 &lt;0xE6&gt;&lt;0x9C&gt;"></i>'
+                     r'<b class=h\d+ title="1.5 &lt;0x88&gt;">月</b>', html)
+    assert re.search(r"<i class=h\d+ title=0.1>The</i>", html)  # whole tokens stay terse
+    assert ":empty::before" in html  # the empty piece still shows its colour
+
+
+def test_failure_text_names_a_byte_piece_that_shows_nothing() -> None:
+    from neurontest.claims.evidence import describe_rows
+
+    row = TokenRow([" ", "", "月"], [0.2, 0.5, 1.5], [2], "fires", pieces=["", "<0xE6><0x9C>", "<0x88>"])
+    assert describe_rows([row]) == ["    fires:  [0.20]<0xE6><0x9C>[0.50]*月[1.50]*"]
