@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = sub.add_parser("inspect", help="show a neuron's examples, histogram and logit "
                              "attribution as HTML; print a draft hypothesis file")
-    inspect.add_argument("neuron", help="neuron id, e.g. L3N1234")
+    inspect.add_argument("neuron", help="unit: a neuron (L3N1234), an attention head (L5H3) or an "
+                                        "SAE latent (<sae folder or name>#<index>)")
     inspect.add_argument("--model", default=None,
                          help="model name, hub id or local folder (default: embedded smollm2-135m)")
     inspect.add_argument("--corpus", default=None, help="corpus spec (default: wiki-sample)")
@@ -85,11 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _inspect(args: argparse.Namespace) -> int:
     from neurontest.errors import NeurontestError
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.format.units import unit_from_text
 
     try:
-        ref = NeuronRef.parse(args.neuron)
-    except ValueError as exc:
+        ref = unit_from_text(args.neuron)
+    except (NeurontestError, ValueError) as exc:
         _say(str(exc))
         return 2
     if args.k < 1 or args.corpus_tokens < 1:
@@ -103,7 +104,7 @@ def _inspect(args: argparse.Namespace) -> int:
         lab = Lab.load(args.model, args.corpus, n_tokens=args.corpus_tokens, device=args.device)
         _say(f"mining {ref} on corpus {args.corpus or 'wiki-sample'} ({args.corpus_tokens} tokens)")
         view = inspect_neuron(lab, ref, k=args.k)
-        out = view.save_html(args.out or Path("reports") / f"inspect-{ref.short_id}.html")
+        out = view.save_html(args.out or Path("reports") / f"inspect-{ref.cache_key}.html")
     except (NeurontestError, ValueError) as exc:
         _say(str(exc))
         return 1

@@ -1,4 +1,5 @@
-"""One neuron at a glance, and a first hypothesis file to test it: `neurontest inspect L3N1234`.
+"""One unit at a glance, and a first hypothesis file to test it: `neurontest inspect L3N1234`
+(also `L5H3` for a head, `<sae>#<latent>` for an SAE latent).
 
     lab = Lab.load()
     view = inspect_neuron(lab, "L3N1234")
@@ -20,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.neuron import NeuronRef
 from neurontest.measure.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from neurontest.claims.explain import Explanation
+    from neurontest.engine.units import Unit
     from neurontest.lab import Lab
     from neurontest.measure.top_examples import CorpusExample
 
@@ -37,7 +38,7 @@ BOUND_MARGIN = 0.02  # how far below the measured value a drafted bound sits (pl
 class NeuronInspection:
     """What `inspect_neuron` found: examples, activation histogram, stats, logit attribution."""
 
-    neuron: NeuronRef
+    neuron: Unit  # a neuron, head, SAE latent or direction
     model: dict[str, Any]
     corpus: dict[str, Any]
     top: list[CorpusExample]
@@ -116,15 +117,19 @@ class NeuronInspection:
         return write_atomic(Path(path), render("inspection_page.html.j2", x=self.context()))
 
 
-def inspect_neuron(lab: Lab, neuron: NeuronRef | str, *, k: int = 12) -> NeuronInspection:
-    """Mine `neuron` on the lab's corpus and gather its top and random examples, histogram,
-    stats, direct logit attribution and a draft hypothesis."""
+def inspect_neuron(lab: Lab, neuron: Any, *, k: int = 12) -> NeuronInspection:
+    """Mine `neuron` (any unit: a neuron, head, SAE latent or direction, or its short form such as
+    "L5H3" or "<sae>#<latent>") on the lab's corpus and gather its top and random examples,
+    histogram, stats, direct logit attribution (where the unit has an output direction) and a
+    draft hypothesis."""
     from neurontest.claims.explain import explain_neuron
     from neurontest.measure.attribution import logit_attribution
     from neurontest.report.context import histogram_context
     from neurontest.measure.top_examples import random_examples, top_examples
 
-    ref = NeuronRef.parse(neuron) if isinstance(neuron, str) else neuron
+    from neurontest.format.units import unit_from_text
+
+    ref = unit_from_text(neuron) if isinstance(neuron, str) else neuron
     lab.check_neuron(ref)
     values = lab.activations(ref)
     batch = lab.sample.batch
@@ -154,7 +159,7 @@ def bound_below(measured: float) -> str | None:
     return f">= {value:.2f}" if value > 0 else None
 
 
-def draft_hypothesis(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
+def draft_hypothesis(lab: Lab, neuron: Unit, top: list[CorpusExample],
                      rand: list[CorpusExample],
                      explanation: Explanation | None = None) -> dict[str, Any]:
     """A hypothesis-file mapping: `fires_on` the best simple explanation found
@@ -162,8 +167,10 @@ def draft_hypothesis(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
     when nothing simple explains the neuron: `NeuronInspection.draft_yaml` then comments it out."""
     from neurontest.claims.explain import explain_neuron
 
+    from neurontest.format.units import unit_entry
+
     explanation = explanation or explain_neuron(lab, neuron)
-    entry: dict[str, Any] = {"id": neuron.short_id}
+    entry: dict[str, Any] = unit_entry(neuron)
     claims: list[dict[str, Any]] = []
     draft: dict[str, Any] = {}
     if explanation.candidate is not None:
@@ -228,7 +235,7 @@ def _marked_text(tokenizer: Any, ids: list[int], focus: int) -> str | None:
     return (before + lead + "[[" + core + "]]" + trail + after).strip()
 
 
-def _example_texts(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
+def _example_texts(lab: Lab, neuron: Unit, top: list[CorpusExample],
                    rand: list[CorpusExample], tau: float) -> tuple[list[str], list[str]]:
     """Two texts from top examples where the marked token fires and one random context where
     nothing does, each verified on the model (context cut from the corpus can change things)."""
@@ -264,7 +271,7 @@ def _example_texts(lab: Lab, neuron: NeuronRef, top: list[CorpusExample],
     return fires, silent
 
 
-def _unexplained_header(neuron: NeuronRef, explanation: Explanation) -> list[str]:
+def _unexplained_header(neuron: Unit, explanation: Explanation) -> list[str]:
     from neurontest.claims.explain import MIN_F1
 
     best = explanation.describe() if explanation.candidate is not None else "no candidate"
@@ -288,8 +295,11 @@ def _yaml(draft: dict[str, Any], header: bool = True) -> str:
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
     lines.append("neurons:")
+    unit_keys = ("id", "sae", "latent", "direction", "hook")  # format/units.py `unit_entry`
     for entry in draft["neurons"]:
-        lines.append(f"  - id: {entry['id']}")
+        named = [(key, entry[key]) for key in unit_keys if key in entry]
+        lines += [f"  {'- ' if i == 0 else '  '}{key}: {value if key == 'id' else q(value)}"
+                  for i, (key, value) in enumerate(named)]
         lines.append(f"    description: {q(entry['description'])}")
         if "fires_on" in entry:
             lines.append(f"    fires_on: {q(entry['fires_on'])}")

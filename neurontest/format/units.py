@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from neurontest.engine.direction import DirectionUnit
+from neurontest.engine.head import HeadRef
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.sae import load_sae
+from neurontest.engine.sae import SaeLatent, load_sae
 from neurontest.engine.units import parse_unit_id
 
 _FORMS = ("`id: L3N946`, `id: L5H3`, `layer:` + `neuron:`, `sae:` + `latent:`, or "
@@ -78,3 +79,31 @@ def _short(value: Any) -> str:
     """A value for a one-line message: its repr cut at 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def unit_from_text(text: str, base_dir: Path | None = None) -> Any:
+    """A unit from its short form on a command line: `L3N946`, `L5H3`, or `<sae>#<latent>`
+    (an SAE folder, embedded name or hub repo, then the latent index). ValueError with the fix."""
+    if "#" not in text:
+        return parse_unit_id(text)
+    spec, _, index = text.rpartition("#")
+    if not index.isdigit():
+        raise ValueError(f"{text!r}: write an SAE latent as <sae>#<index>, e.g. "
+                         "smollm2-135m/topk-mlp-out-L4#948")
+    sae = load_sae(spec, base_dir=base_dir)
+    if not 0 <= int(index) < sae.d_sae:
+        raise ValueError(f"latent {index} is out of range; {sae.name} has latents 0..{sae.d_sae - 1}")
+    return sae.latent(int(index))
+
+
+def unit_entry(unit: Any) -> dict[str, Any]:
+    """The keys that name `unit` in an entry of `neurons:` (the inverse of `unit_from_entry`)."""
+    if isinstance(unit, (NeuronRef, HeadRef)):
+        return {"id": unit.short_id}
+    if isinstance(unit, SaeLatent):
+        return {"sae": unit.sae.source, "latent": unit.latent, "hook": unit.sae.hook_in}
+    if isinstance(unit, DirectionUnit):
+        if not unit.source:
+            raise ValueError(f"{unit.short_id} was not read from a file: save its vector to one")
+        return {"direction": unit.source, "hook": unit.hook_name}
+    raise ValueError(f"no hypothesis-file form for a {type(unit).__name__}")

@@ -231,3 +231,29 @@ def test_smollm2_neuron_without_simple_explanation_is_flagged(smollm2: Lab) -> N
     text = view.draft_yaml()
     assert all(line.startswith("#") for line in text.splitlines()) and yaml.safe_load(text) is None
     assert f"nothing simple explains {UNEXPLAINED}" in text
+
+
+def test_heads_and_latents_are_inspected_and_drafted_in_their_own_form(lab: Lab, tmp_path: Path) -> None:
+    from neurontest.engine.planted import PREVIOUS_HEAD
+    from tests.unit.test_units import write_saelens
+
+    head = inspect_neuron(lab, "L1H1", k=6)
+    assert head.neuron == PREVIOUS_HEAD and head.stats["max"] > 0
+    assert "no single output direction" in head.attribution_error  # the rest of the view stands
+    # Its output norm marks the token after a month: the search finds that context form.
+    entry = yaml.safe_load(head.draft_yaml())["neurons"][0]
+    assert entry["id"] == "L1H1" and "preceded_by" in entry["fires_on"]
+
+    folder = write_saelens(tmp_path / "saes" / "month")
+    latent = inspect_neuron(lab, f"{folder}#0", k=6)
+    assert latent.explained, latent.explanation.describe()
+    draft = yaml.safe_load(latent.draft_yaml())
+    entry = draft["neurons"][0]
+    assert entry["sae"] == str(folder.resolve()) and entry["latent"] == 0
+    assert entry["hook"] == "blocks.0.hook_mlp_out"
+    parsed = parse_hypotheses(draft, tmp_path / "draft.yaml")  # loads as written, latent and all
+    assert parsed.neurons[0].neuron == latent.neuron
+    claimed = lab.claimed(predicate_from_dict(entry["fires_on"]))
+    assert claimed.equal(lab.claimed(TokenSet(tuple(MONTHS))))  # the latent reads the month write
+    with pytest.raises(ValueError, match="latent 9 is out of range"):
+        inspect_neuron(lab, f"{folder}#9")
