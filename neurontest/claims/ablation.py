@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class AblationClaim(Claim):
-    """Zero- or mean-ablating the neuron (plus `also_ablate`) changes the log-prob of the true
+    """Zero- or mean-ablating the neuron (plus `also_ablate`), or steering it (`mode: steer`:
+    `steer_by` added to its activation), changes the log-prob of the true
     next token, or of `target`, at the [[marked]] positions of `texts` (every position if
     unmarked) by a mean within `effect`; `kl` bounds the mean KL(clean || ablated) there. The
     mean effect carries a bootstrap interval over texts; `confidence:` makes `effect` hold for it.
@@ -30,7 +31,10 @@ class AblationClaim(Claim):
         texts: Texts = Field(description="texts whose [[marked]] positions are measured")
         target: Text | None = Field(None, description="a token whose log-prob is measured instead "
                                                       "of the true next token")
-        mode: Literal["zero", "mean"] = Field("zero", description="zero or corpus-mean ablation")
+        mode: Literal["zero", "mean", "steer"] = Field(
+            "zero", description="zero or corpus-mean ablation, or steering by `steer_by`")
+        steer_by: Annotated[float, Field(ge=-1000, le=1000)] | None = Field(
+            None, description="with `mode: steer`: added to the unit's activation at every position")
         also_ablate: NeuronIds | None = Field(None, description="more neurons ablated together")
         effect: BoundText | None = Field(None, description="bound on the mean log-prob change")
         kl: BoundText | None = Field(None, description="bound on the mean KL(clean || ablated)")
@@ -40,6 +44,9 @@ class AblationClaim(Claim):
         def _needs_a_bound(self) -> AblationClaim.Options:
             if self.effect is None and self.kl is None:
                 raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
+            if (self.mode == "steer") != (self.steer_by is not None):
+                raise ValueError("`mode: steer` and `steer_by:` go together (steer_by: how much to "
+                                 "add to the unit's activation, e.g. 5.0)")
             return self
 
     @property
@@ -71,7 +78,7 @@ class AblationClaim(Claim):
         means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
         marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
         effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
-                         targets=[target] if target else ())
+                         steer_by=self.settings.steer_by, targets=[target] if target else ())
         diffs, kls, rows, texts_of = [], [], [], []
         for text_index, (m, effect) in enumerate(zip(marked, effects)):
             series = effect.target_logprob_diff[target] if target else effect.true_next_logprob_diff
@@ -99,8 +106,11 @@ class AblationClaim(Claim):
         if kls:
             measurements.append(Measurement("kl", statistics.fmean(kls), self.bound("kl")))
         names = ", ".join(n.short_id for n in self.ablated)
-        summary = (f"{mode}-ablating {names}: mean log-prob change of {target or 'the true next token'} "
+        edit = (f"steering {names} by {self.settings.steer_by:+g}" if mode == "steer"
+                else f"{mode}-ablating {names}")
+        summary = (f"{edit}: mean log-prob change of {target or 'the true next token'} "
                    f"at {len(diffs)} position(s)")
-        evidence = [Evidence("log-prob change under ablation (ablated - clean)", rows, value_label="delta log-prob")]
+        what = "steering (steered - clean)" if mode == "steer" else "ablation (ablated - clean)"
+        evidence = [Evidence(f"log-prob change under {what}", rows, value_label="delta log-prob")]
         failures = [] if diffs else ["no position to measure: mark tokens that have a next token"]
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, failures)

@@ -22,7 +22,7 @@ from neurontest.engine.tokens import (
 from neurontest.engine.units import edit_hooks
 
 
-ABLATION_MODES = ("zero", "mean")
+ABLATION_MODES = ("zero", "mean", "steer")
 
 
 @dataclass
@@ -51,6 +51,7 @@ def ablate(
     *,
     mode: str = "zero",
     means: dict[NeuronRef, float] | None = None,
+    steer_by: float | None = None,
     targets: Sequence[str] = (),
     batch_size: int = 16,
     prepend_bos: bool = True,
@@ -58,8 +59,9 @@ def ablate(
     """Ablate all `neurons` together (any layers) and measure the effect on every text.
 
     `mode="zero"` sets each neuron to 0; `mode="mean"` sets it to `means[neuron]` (its mean over
-    a reference corpus, which the caller computes). Each chunk of `batch_size` texts costs one
-    clean and one ablated forward.
+    a reference corpus, which the caller computes); `mode="steer"` adds `steer_by` to it at every
+    position (an SAE latent adds that much of its decoder row). Each chunk of `batch_size` texts
+    costs one clean and one edited forward.
     """
     import torch
 
@@ -67,10 +69,14 @@ def ablate(
     if not neurons:
         raise ValueError("no neurons to ablate")
     check_neurons(model, neurons)
-    values = _replacement_values(neurons, mode, means)
+    if mode == "steer":
+        if steer_by is None:
+            raise ValueError("mode='steer' needs steer_by=<how much to add to each unit>")
+        hooks = ablation_hooks({n: float(steer_by) for n in neurons}, model, add=True)
+    else:
+        hooks = ablation_hooks(_replacement_values(neurons, mode, means), model)
     target_ids = {t: single_token_id(model.tokenizer, t) for t in targets}
     batch = texts if isinstance(texts, TokenBatch) else _encode(model, texts, prepend_bos)
-    hooks = ablation_hooks(values, model)
     device = _model_device(model)
     first = int(batch.has_bos)
     effects: list[AblationEffect] = []

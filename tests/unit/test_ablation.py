@@ -77,3 +77,21 @@ def test_mean_ablation(planted):
 def test_targets_must_be_single_tokens(planted):
     with pytest.raises(ValueError, match="not a single token"):
         ablate(planted.model, [planted.promoter.neuron], TEXTS, targets=["2020 2021"])
+
+
+def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() -> None:
+    from neurontest.claims.ablation import AblationClaim
+    from neurontest.claims.base import Subject
+    from neurontest.engine.planted import PROMOTED, PROMOTER_NEURON, planted_model
+    from neurontest.lab import CorpusOptions, Lab
+
+    lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)
+    options = {"texts": ["the cat sat on the [[mat]]"], "target": PROMOTED, "mode": "steer",
+               "steer_by": 5.0, "effect": ">= 0.5"}
+    AblationClaim.validate_options(options)
+    up = lab.run(AblationClaim(Subject(PROMOTER_NEURON, None), options))
+    assert up.passed and up.summary.startswith("steering L1N5 by +5"), up.summary
+    down = lab.run(AblationClaim(Subject(PROMOTER_NEURON, None), options | {"steer_by": -5.0}))
+    assert not down.passed and down.metrics()["effect"] < 0  # the other way lowers it
+    with pytest.raises(ValueError, match="`mode: steer` and `steer_by:` go together"):
+        AblationClaim.validate_options({"texts": ["a"], "mode": "steer", "effect": ">= 0"})
