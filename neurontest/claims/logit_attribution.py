@@ -64,14 +64,21 @@ class LogitAttributionClaim(Claim):
         mine, opposite = (ranked(1.0), ranked(-1.0)) if promoted else (ranked(-1.0), ranked(1.0))
         hits = [bool(table[i]) for i, _ in mine]
         share = sum(hits) / len(hits) if hits else 0.0
-        named = [(lab.vocab.strings[i], v) for i, v in mine]
+        from neurontest.engine.tokens import lone_token_text
+
+        def shown(token_id: int) -> str:
+            # A byte piece of a split character decodes alone to U+FFFD: show its own form.
+            text = lab.vocab.strings[token_id]
+            return lone_token_text(lab.tokenizer, token_id) if "\ufffd" in text else text
+
+        named = [(shown(i), v) for i, v in mine]
         claimed_ids = [i for i in range(size) if bool(table[i])]
         ranks = vocabulary_ranks(weights, claimed_ids, promoted=promoted)
         where = (f"; the {len(ranks):,} claimed token(s) rank from #{ranks[0].rank:,} of {size:,} "
                  f"{direction} (median #{ranks[len(ranks) // 2].rank:,})" if ranks
                  else f"; no token of the vocabulary is {matches.describe()}")
         summary = (f"{sum(hits)} of the top-{k} {direction} tokens are {matches.describe()}" + where)
-        rank_rows = [(f"{lab.vocab.strings[r.token_id]!r} #{r.rank:,} "
+        rank_rows = [(f"{shown(r.token_id)!r} #{r.rank:,} "
                       f"(pushed {'up' if r.z > 0 else 'down'})", r.z)
                      for r in ranks[:MAX_RANKED_CLAIMED]]
         hidden = len(ranks) - len(rank_rows)
@@ -81,7 +88,7 @@ class LogitAttributionClaim(Claim):
                      + (f" (best {len(rank_rows)} of {len(ranks):,})" if hidden else ""),
                      table=rank_rows, value_label=RANK_VALUE_LABEL),
             Evidence(f"top-{k} {other} tokens",
-                     table=[(lab.vocab.strings[i], v) for i, v in opposite], value_label="logit weight"),
+                     table=[(shown(i), v) for i, v in opposite], value_label="logit weight"),
         ]
         detail = f"of the {k} most {direction} tokens, {sum(hits)} are {matches.describe()}"
         return ClaimResult(self.kind, self.neuron,

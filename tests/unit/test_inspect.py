@@ -257,3 +257,18 @@ def test_heads_and_latents_are_inspected_and_drafted_in_their_own_form(lab: Lab,
     assert claimed.equal(lab.claimed(TokenSet(tuple(MONTHS))))  # the latent reads the month write
     with pytest.raises(ValueError, match="latent 9 is out of range"):
         inspect_neuron(lab, f"{folder}#9")
+
+
+@pytest.mark.real_model
+def test_logit_attribution_tables_name_byte_pieces_by_their_form(smollm2: Lab) -> None:
+    # L0N387's top-30 promoted tokens hold a lone byte piece of a split character: it decodes
+    # alone to U+FFFD, so the table shows its own form (<0xB2>) instead.
+    from neurontest.claims.base import Subject
+    from neurontest.claims.logit_attribution import LogitAttributionClaim
+
+    claim = LogitAttributionClaim(Subject(NeuronRef(0, 387), None),
+                                  {"matches": {"regex": "^[,.;:]"}, "k": 30})
+    result = smollm2.run(claim)
+    names = [name for evidence in result.evidence for name, _ in evidence.table]
+    assert names and not any("\ufffd" in name for name in names)
+    assert any(name.startswith("<0x") for name in names)
