@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from neurontest.engine.tokens import lone_token_text
+
 _MARK = re.compile(r"\[\[(.+?)\]\]")
 
 
@@ -55,7 +57,7 @@ def mark_positions(tokenizer: Any, source: str, *, require_marks: bool = False) 
     for start, end in spans:
         hits = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
         if len(hits) != 1:
-            pieces = [tokenizer.decode([ids[i]]) for i in hits]
+            pieces = [lone_token_text(tokenizer, ids[i]) for i in hits]  # byte pieces as <0xE2>
             raise ValueError(
                 f"marked {text[start:end]!r} in {source!r} is {len(hits)} tokens {pieces!r}, "
                 f"not one; mark a single token, e.g. [[{pieces[-1].strip() if pieces else '...'}]]"

@@ -103,7 +103,7 @@ def single_token_id(tokenizer: Any, token: str) -> int:
     """The id of `token` if the tokenizer keeps it as one token; else a ValueError naming the split."""
     ids = tokenizer(token, add_special_tokens=False)["input_ids"]
     if len(ids) != 1:
-        pieces = [tokenizer.decode([i]) for i in ids]
+        pieces = [lone_token_text(tokenizer, i) for i in ids]  # byte pieces by their form
         raise ValueError(
             f"{token!r} is not a single token: the tokenizer splits it into {pieces!r}; "
             f"name one of those pieces, or use a regex or context predicate instead"

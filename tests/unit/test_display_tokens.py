@@ -142,3 +142,16 @@ def test_corpus_examples_and_readouts_show_characters_not_pieces(smollm2_tokeniz
     (read,) = split_rows(batch, values, smollm2_tokenizer)
     assert "".join(read.str_tokens) == "Heute ist 月曜日, sagt sie." and "\ufffd" not in read.str_tokens
     assert len(read.pieces) == len(read.str_tokens) == len(read.values)
+
+
+def test_split_characters_in_errors_are_named_by_their_pieces_forms(smollm2_tokenizer) -> None:
+    from neurontest.claims.marked import mark_positions
+    from neurontest.engine.tokens import single_token_id
+
+    tokenizer = smollm2_tokenizer
+    with pytest.raises(ValueError) as info:
+        single_token_id(tokenizer, "月曜日")
+    assert "\ufffd" not in str(info.value) and "<0x" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        mark_positions(tokenizer, "we met on [[月曜日]]")
+    assert "\ufffd" not in str(info.value)
