@@ -118,7 +118,7 @@ CASES += [
     ("k negative", claim("- kind: logit_attribution\n  matches: [x]\n  k: -1"), "1..10000", True),
     ("k huge", claim("- kind: logit_attribution\n  matches: [x]\n  k: 1000000"), "1..10000", True),
     ("mode unknown", claim("- kind: ablation\n  texts: ['in [[March]]']\n  mode: resample"),
-     "is 'zero' or 'mean', got 'resample'", True),
+     "is 'zero', 'mean' or 'steer', got 'resample'", True),
     ("also_ablate int", claim("- kind: ablation\n  texts: ['in [[March]]']\n  also_ablate: 5"),
      "is a list of values", True),
     ("examples bool", claim("- kind: invariant\n  texts: ['in [[March]]']\n  examples: true"),

@@ -235,7 +235,7 @@ def test_smollm2_neuron_without_simple_explanation_is_flagged(smollm2: Lab) -> N
 
 def test_heads_and_latents_are_inspected_and_drafted_in_their_own_form(lab: Lab, tmp_path: Path) -> None:
     from neurontest.engine.planted import PREVIOUS_HEAD
-    from tests.unit.test_units import write_saelens
+    from .test_units import write_saelens
 
     head = inspect_neuron(lab, "L1H1", k=6)
     assert head.neuron == PREVIOUS_HEAD and head.stats["max"] > 0

@@ -98,7 +98,7 @@ def test_latents_match_within_their_sae_and_directions_stay(tmp_path, permuted) 
 
     from neurontest.engine.direction import DirectionUnit
     from neurontest.engine.sae import read_sae_folder
-    from tests.unit.test_units import D_MODEL, MONTH_DIM, write_saelens
+    from .test_units import D_MODEL, MONTH_DIM, write_saelens
 
     latent = read_sae_folder(write_saelens(tmp_path / "sae")).latent(0)
     vector = np.zeros(D_MODEL, dtype="float32")
