@@ -187,9 +187,11 @@ class Claim:
 
     def __init__(self, subject: Subject, config: dict[str, Any]) -> None:
         self.subject = subject
-        self.config = config
-        #: the typed options, defaults filled in (config stays as written: it keys caches)
+        #: the typed options, defaults filled in
         self.settings: Any = validate_claim_options(self.Options, config, self.kind)
+        # The options as written (they key caches), where an explicit `null` means "not set",
+        # as the typed model reads it.
+        self.config = {k: v for k, v in config.items() if v is not None}
 
     @classmethod
     def validate_options(cls, data: dict[str, Any], base_dir: Path | None = None) -> ClaimOptions:

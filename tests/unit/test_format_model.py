@@ -249,3 +249,11 @@ def test_a_span_beyond_the_window_is_refused_at_load(tmp_path):
     with pytest.raises(HypothesisFileError, match=r"test_span.yaml:5: `within: 40` reaches beyond "
                                                   r"the corpus window of 32 tokens"):
         load_hypothesis_file(path)
+
+
+def test_an_explicit_null_option_means_not_set(planted_lab):
+    # Found by the long fuzz run: `precision_at_recall: null` counted as asked for, and the run
+    # met None where the level belongs.
+    claim = _claim("activation", variance_explained=">= 0.5", iou=None, precision_at_recall=None)
+    result = planted_lab.run(claim)
+    assert [m.name for m in result.measurements if m.bound is not None] == ["variance_explained"]
