@@ -157,12 +157,27 @@ class Encoder:
     def token_text(self, source: str) -> TokenText:
         """A [[marked]] text cut into the model's tokens; the first mark is the trigger."""
         from neurontest.claims.marked import mark_positions
+        from neurontest.engine.tokens import display_tokens
 
         marked = mark_positions(self.tokenizer, source)
-        pieces = [self.tokenizer.decode([i]) for i in marked.ids]
-        for piece, i in zip(pieces, marked.ids):
-            self.by_string.setdefault(piece, int(i))
-        return TokenText(tuple(pieces), marked.positions[0] if marked.positions else None)
+        # A character split over byte pieces is one piece here: each byte piece alone decodes
+        # to U+FFFD, and re-encoding "\ufffd" cannot give back the right bytes. display_tokens
+        # shows "" on the pieces before the one completing a character: they join it.
+        shown = display_tokens(self.tokenizer, list(marked.ids))
+        groups: list[list[int]] = [[]]
+        for index, text in enumerate(shown):
+            groups[-1].append(index)
+            if text:
+                groups.append([])
+        groups = [g for g in groups if g]
+        pieces = [self.tokenizer.decode([marked.ids[i] for i in g]) for g in groups]
+        for piece, group in zip(pieces, groups):
+            if len(group) == 1:
+                self.by_string.setdefault(piece, int(marked.ids[group[0]]))
+        trigger = None
+        if marked.positions:
+            trigger = next(k for k, g in enumerate(groups) if marked.positions[0] in g)
+        return TokenText(tuple(pieces), trigger)
 
     def encode_piece(self, piece: str) -> list[int]:
         if piece in self.by_string:

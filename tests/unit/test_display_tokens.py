@@ -155,3 +155,17 @@ def test_split_characters_in_errors_are_named_by_their_pieces_forms(smollm2_toke
     with pytest.raises(ValueError) as info:
         mark_positions(tokenizer, "we met on [[月曜日]]")
     assert "\ufffd" not in str(info.value)
+
+
+def test_perturbation_texts_keep_split_characters_whole(smollm2_tokenizer) -> None:
+    # Byte pieces decode alone to U+FFFD; cut into one piece each, a perturbed text re-encoded
+    # the first piece's id for every one of them and fed the model the wrong bytes.
+    from neurontest.perturb.sources import Encoder
+
+    source = "on [[Monday]] 月曜日 we met 🙂 again"
+    encoder = Encoder(smollm2_tokenizer)
+    text = encoder.token_text(source)
+    assert "\ufffd" not in "".join(text.tokens) and text.trigger_token == " Monday"
+    ids, trigger = encoder.encode(text)
+    assert list(ids) == _ids(smollm2_tokenizer, source.replace("[[", "").replace("]]", ""))
+    assert smollm2_tokenizer.decode([ids[trigger]]) == " Monday"
