@@ -121,13 +121,19 @@ def documents(draw: Any) -> dict[str, Any]:
             "neurons": [{k: v for k, v in entry.items() if v is not None}]}
 
 
-def write(tmp_path_factory: Any, doc: dict[str, Any]) -> Path | None:
+def load_or_one_line_error(tmp_path_factory: Any, doc: dict[str, Any]) -> Any:
+    """The loaded file, or None after checking its error is one line naming the file (or when
+    the document is not one a person can write: surrogates)."""
     path = tmp_path_factory.mktemp("fuzz") / "test_model_fuzz.yaml"
     try:
         path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    except (yaml.YAMLError, UnicodeEncodeError):  # not a file a person can write
+    except (yaml.YAMLError, UnicodeEncodeError):
         return None
-    return path
+    try:
+        return load_hypothesis_file(path)
+    except HypothesisFileError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(path)), str(exc)
+        return None
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True,
@@ -135,15 +141,8 @@ def write(tmp_path_factory: Any, doc: dict[str, Any]) -> Path | None:
                                  HealthCheck.data_too_large])
 @given(doc=documents())
 def test_documents_from_the_model_load_or_fail_in_one_line(tmp_path_factory, doc):
-    path = write(tmp_path_factory, doc)
-    if path is None:
-        return
-    try:
-        spec = load_hypothesis_file(path)
-    except HypothesisFileError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith(str(path)), str(exc)
-        return
-    for entry in spec.neurons:  # what loads builds every claim with typed settings
+    spec = load_or_one_line_error(tmp_path_factory, doc)
+    for entry in spec.neurons if spec else []:  # what loads builds every claim with typed settings
         for claim in entry.claims:
             assert entry.build(claim).settings is not None
 
@@ -195,15 +194,8 @@ def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_facto
             for key in list(claim):
                 if key not in ("kind", "k", "share", "threshold", "fires_on"):
                     del claim[key]
-    path = write(tmp_path_factory, doc)
-    if path is None:
-        return
-    try:
-        spec = load_hypothesis_file(path)
-    except HypothesisFileError as exc:
-        assert "\n" not in str(exc), str(exc)
-        return
-    for entry in spec.neurons:
+    spec = load_or_one_line_error(tmp_path_factory, doc)
+    for entry in spec.neurons if spec else []:
         for item in entry.claims:
             claim = entry.build(item)
             try:
