@@ -161,24 +161,11 @@ QUICK_KINDS = ["activation", "examples", "top_examples", "ablation", "noise", "s
                "logit_attribution", "attends"]
 
 
-@pytest.fixture(scope="module")
-def planted_lab():
-    from neurontest.engine.corpus import TextCorpus
-    from neurontest.engine.planted import planted_corpus_texts, planted_model
-    from neurontest.lab import CorpusOptions, Lab
-
-    planted = planted_model()
-    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(200)).tokenize(
-        planted.tokenizer, window=32, n_tokens=None)
-    return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-               sample=sample)
-
-
 @settings(max_examples=max(FUZZ_EXAMPLES // 3, 30), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(doc=documents())
-def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_factory, planted_lab, doc):
+def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_factory, lab, doc):
     # Here the file-level values and the unit are valid (the test above fuzzes those): the
     # claims' options are what is drawn.
     doc["window"] = 32
@@ -199,12 +186,12 @@ def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_facto
         for item in entry.claims:
             claim = entry.build(item)
             try:
-                planted_lab.check_neuron(claim.neuron)  # what collection checks against the model
-                claim.check(planted_lab)
+                lab.check_neuron(claim.neuron)  # what collection checks against the model
+                claim.check(lab)
             except (ValueError, NeurontestError) as exc:
                 assert "\n" not in str(exc).strip(), str(exc)
                 continue
-            result = planted_lab.run(claim)  # any other exception fails this test
+            result = lab.run(claim)  # any other exception fails this test
             assert re.match(r"^\w", result.summary)
 
 
@@ -226,10 +213,10 @@ def _claim(kind: str, **options: Any) -> Any:
     ("simplify", {"text": "we met " * 140 + "in [[March]]"}, "'simplify' claim takes at most 256"),
     ("logit_attribution", {"matches": {"tokens": ["March"]}, "k": 9000}, "more than the"),
 ])
-def test_model_bounds_are_collection_errors_naming_the_option(planted_lab, kind, options, message):
+def test_model_bounds_are_collection_errors_naming_the_option(lab, kind, options, message):
     claim = _claim(kind, **options)
     with pytest.raises(ValueError, match=re.escape(message)) as info:
-        claim.check(planted_lab)
+        claim.check(lab)
     assert "\n" not in str(info.value)
 
 
@@ -243,9 +230,9 @@ def test_a_span_beyond_the_window_is_refused_at_load(tmp_path):
         load_hypothesis_file(path)
 
 
-def test_an_explicit_null_option_means_not_set(planted_lab):
+def test_an_explicit_null_option_means_not_set(lab):
     # Found by the long fuzz run: `precision_at_recall: null` counted as asked for, and the run
     # met None where the level belongs.
     claim = _claim("activation", variance_explained=">= 0.5", iou=None, precision_at_recall=None)
-    result = planted_lab.run(claim)
+    result = lab.run(claim)
     assert [m.name for m in result.measurements if m.bound is not None] == ["variance_explained"]

@@ -12,27 +12,13 @@ torch = pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
 
 from neurontest.cli import main  # noqa: E402
-from neurontest.engine.corpus import TextCorpus  # noqa: E402
 from neurontest.claims.explain import RELATIVE_THRESHOLDS  # noqa: E402
 from neurontest.claims.predicates import TokenSet, predicate_from_dict  # noqa: E402
 from neurontest.engine.neuron import NeuronRef  # noqa: E402
 from neurontest.inspect import NeuronInspection, bound_below, inspect_neuron  # noqa: E402
-from neurontest.lab import CorpusOptions, Lab  # noqa: E402
-from neurontest.engine.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.lab import Lab  # noqa: E402
+from neurontest.engine.planted import MONTHS  # noqa: E402
 from neurontest.format.spec import parse_hypotheses  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return planted_model()
-
-
-@pytest.fixture(scope="module")
-def lab(planted) -> Lab:
-    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(
-        planted.tokenizer, window=32, n_tokens=None)
-    return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-               sample=sample)
 
 
 @pytest.fixture(scope="module")

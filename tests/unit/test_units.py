@@ -21,7 +21,6 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import save_file
 
 from neurontest.claims.base import result_from_dict, result_to_dict
-from neurontest.engine.corpus import TextCorpus
 from neurontest.engine.head import HeadRef
 from neurontest.engine.planted import (
     MONTHS,
@@ -29,31 +28,15 @@ from neurontest.engine.planted import (
     PREVIOUS_HEAD_WRITE,
     PROMOTED,
     WORDS,
-    planted_corpus_texts,
-    planted_model,
 )
 from neurontest.engine.sae import read_sae_folder
 from neurontest.engine.units import unit_from_dict
 from neurontest.format.spec import load_hypothesis_file
-from neurontest.lab import CorpusOptions, Lab
 from neurontest.measure.ablation import ablate
 from neurontest.measure.attribution import logit_direction
 
 D_MODEL, MONTH_DIM = 80, len(WORDS)
 PROMOTED_DIM = WORDS.index(PROMOTED)
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return planted_model()
-
-
-@pytest.fixture(scope="module")
-def lab(planted) -> Lab:
-    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(
-        planted.tokenizer, window=32, n_tokens=None)
-    return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-               sample=sample)
 
 
 def _basis(dim: int) -> torch.Tensor:

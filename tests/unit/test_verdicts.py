@@ -15,22 +15,7 @@ from neurontest.claims.confidence import pop_min_positions, push_min_positions  
 from neurontest.claims.logit_attribution import LogitAttributionClaim  # noqa: E402
 from neurontest.claims.messages import failure_message  # noqa: E402
 from neurontest.claims.predicates import predicate_from_dict  # noqa: E402
-from neurontest.engine.corpus import TextCorpus  # noqa: E402
-from neurontest.engine.planted import MONTHS, PROMOTED, planted_corpus_texts, planted_model  # noqa: E402
-from neurontest.lab import CorpusOptions, Lab  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def planted():
-    return planted_model()
-
-
-@pytest.fixture(scope="module")
-def lab(planted) -> Lab:
-    sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(
-        planted.tokenizer, window=32, n_tokens=None)
-    return Lab(planted.model, CorpusOptions(None, 32, None, 0), cache=False, progress=False,
-               sample=sample)
+from neurontest.engine.planted import MONTHS, PROMOTED  # noqa: E402
 
 
 def activation(planted, lab, tokens, **config):
