@@ -1,4 +1,12 @@
+import os
+
 import pytest
+
+# No test may reach a model or data-set hub (there is no network here or in CI): hub clients
+# read these when first imported, so they are set before any test module imports them, and
+# pytester's child runs inherit them. A hub name then fails at once with neurontest's message.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 pytest_plugins = ["pytester"]
 
