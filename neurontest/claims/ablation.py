@@ -91,7 +91,7 @@ class AblationClaim(Claim):
                                  positions, label=f"log-prob change of {target or 'the next token'}",
                                  pieces=effect.pieces))
         measurements = []
-        level, confident = claim_confidence(self.config)
+        level, confident = claim_confidence(self.settings)
         if diffs:
             # Positions in one text are not independent: the bootstrap resamples whole texts.
             interval = grouped_mean_interval(diffs, texts_of, level=level)

@@ -81,7 +81,7 @@ class ActivationClaim(Claim):
         from neurontest.measure.metrics import operating_point
 
         threshold = self.threshold()
-        level, confident = claim_confidence(self.config)
+        level, confident = claim_confidence(self.settings)
         values = lab.activations(self.neuron)
         mask = lab.sample.batch.mask
         claimed = lab.claimed(self.predicate)
@@ -115,7 +115,7 @@ class ActivationClaim(Claim):
         failing = {m.name for m in measurements if not m.passed}
         recall_side = bool(failing) and failing <= _RECALL_SIDE
         evidence = [false_negatives, false_positives] if recall_side else [false_positives, false_negatives]
-        n_claimed, needed = int(scores["n_claimed"]), claim_min_positions(self.config)
+        n_claimed, needed = int(scores["n_claimed"]), claim_min_positions(self.settings)
         inconclusive = (too_few_positions(n_claimed, needed, int(scores["n_positions"]))
                         if n_claimed < needed else "")
         relative = "" if not threshold.relative else " = " + threshold.describe()

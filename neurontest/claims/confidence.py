@@ -42,25 +42,17 @@ def run_min_positions() -> int:
     return _STACK[-1]
 
 
-def claim_confidence(config: dict[str, Any]) -> tuple[float, bool]:
-    """(interval level, whether bounds must hold for the whole interval) of a claim's config;
-    ValueError for a level outside (0, 1)."""
-    raw = config.get("confidence")
-    if raw is None:
-        return DEFAULT_LEVEL, False
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < float(raw) < 1:
-        raise ValueError(f"`confidence:` is a level in (0, 1) such as 0.95, got {raw!r}")
-    return float(raw), True
+def claim_confidence(settings: Any) -> tuple[float, bool]:
+    """(interval level, whether bounds must hold for the whole interval) of a claim's typed
+    options (the model has checked the level is in (0, 1))."""
+    level = getattr(settings, "confidence", None)
+    return (DEFAULT_LEVEL, False) if level is None else (float(level), True)
 
 
-def claim_min_positions(config: dict[str, Any]) -> int:
-    """A claim's `min_positions:`, else the run-wide minimum; ValueError if not an integer >= 0."""
-    raw = config.get("min_positions")
-    if raw is None:
-        return run_min_positions()
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise ValueError(f"`min_positions:` is a whole number of corpus positions >= 0, got {raw!r}")
-    return raw
+def claim_min_positions(settings: Any) -> int:
+    """A claim's `min_positions:` from its typed options, else the run-wide minimum."""
+    value = getattr(settings, "min_positions", None)
+    return run_min_positions() if value is None else int(value)
 
 
 def too_few_positions(found: int, needed: int, corpus_tokens: int) -> str:

@@ -23,18 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.format import safe_yaml
-from neurontest.format.model import (
-    HypothesisDocument, UnitEntry, field_descriptions, line_of, validate_document,
-)
+from neurontest.format.model import line_of, validate_document
 from neurontest.format.units import unit_from_entry
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, Subject
-
-# Every key a file and an entry may have, with what it means (from the typed model).
-FILE_KEYS = field_descriptions(HypothesisDocument)
-NEURON_KEYS = field_descriptions(UnitEntry)
-
 
 # LineDict lives with the loader that makes it; re-exported here for callers of the format.
 LineDict = safe_yaml.LineDict
