@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
-from neurontest.claims.options import ClaimOptions, claim_phrase, option_names, validate_claim_options
+from neurontest.claims.options import ClaimOptions, claim_phrase, validate_claim_options
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import unit_from_dict
 
@@ -197,10 +197,6 @@ class Claim:
     def validate_options(cls, data: dict[str, Any], base_dir: Path | None = None) -> ClaimOptions:
         """The typed options of a claim mapping, or ValueError: one line naming the option."""
         return validate_claim_options(cls.Options, data, cls.kind, base_dir)
-
-    @classmethod
-    def option_names(cls) -> list[str]:
-        return option_names(cls.Options)
 
     @property
     def neuron(self) -> NeuronRef:

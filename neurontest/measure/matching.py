@@ -60,9 +60,6 @@ class NeuronMatch:
                 "runner_up": self.runner_up, "n_tokens": self.n_tokens}
 
 
-UnitMatch = NeuronMatch  # the same record for every unit kind
-
-
 def check_same_tokenizer(tokenizer_a: Any, tokenizer_b: Any) -> None:
     """Raise TokenizerMismatchError unless both tokenizers map text to the same ids."""
     vocab_a, vocab_b = tokenizer_a.get_vocab(), tokenizer_b.get_vocab()
