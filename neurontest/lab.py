@@ -4,7 +4,8 @@
     lab.prepare([NeuronRef(1, 298), NeuronRef(3, 7)])  # one mining pass for both
     lab.score(NeuronRef(1, 298), TokenSet(("March",)), Threshold(1.0))
 
-The pytest plugin keeps one Lab per (model, corpus) for a whole session; notebooks use it directly.
+The lab holds data only; claims run on it through `neurontest.claims.runner.ClaimRunner`. The
+pytest plugin keeps one Lab per (model, corpus) for a whole session; notebooks use it directly.
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ from neurontest.engine.neuron import NeuronRef
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.claims.base import Claim, ClaimResult, Threshold
     from neurontest.engine.corpus import CorpusSample
-    from neurontest.claims.predicates import Predicate
     from neurontest.engine.vocabulary import Vocabulary
 
 
-class RemembersResults(Protocol):
-    """Where claim results of earlier runs are kept (the pytest layer's `ResultCache`)."""
+class TokenPredicate(Protocol):
+    """What the lab needs of a claim's predicate (neurontest.claims.predicates): a corpus mask."""
 
-    def key_for(self, claim: Claim, identity: dict[str, Any], device: str) -> str | None: ...
-    def result(self, key: str) -> ClaimResult | None: ...
-    def store_result(self, key: str, result: ClaimResult) -> None: ...
+    def mask(self, batch: Any, vocab: Vocabulary) -> torch.Tensor: ...
+
+
+class FiringThreshold(Protocol):
+    """What the lab needs of a threshold (neurontest.claims.bounds.Threshold)."""
+
+    value: float
+    relative: bool
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,6 @@ class Lab:
         progress: bool = True,
         sample: CorpusSample | None = None,
         *,
-        results: RemembersResults | None = None,
         device: str = "cpu",
         executor: Any = None,  # neurontest.engine.executors.Executor; None: mine in this process
     ) -> None:
@@ -69,7 +72,6 @@ class Lab:
         self.cache = cache
         self.batch_size = batch_size
         self.progress = progress
-        self.results = results  # claim results remembered across runs; None: always compute
         self.device = device  # part of a remembered result's key
         self.executor = executor
         self._mining_failed: dict[NeuronRef, Exception] = {}  # a failed pass is not rerun per claim
@@ -77,7 +79,7 @@ class Lab:
         self._load: Callable[[], Any] | None = None
         self._identity: dict[str, Any] | None = None  # describe() as an earlier run recorded it
         self._activations: dict[NeuronRef, torch.Tensor] = {}
-        self._claimed: dict[Predicate, torch.Tensor] = {}
+        self._claimed: dict[TokenPredicate, torch.Tensor] = {}
         self._vocab: Vocabulary | None = None
 
     @classmethod
@@ -243,13 +245,13 @@ class Lab:
         """1-D activations at every scorable (non-pad, non-BOS) corpus position."""
         return self.activations(neuron)[self.sample.batch.mask]
 
-    def tau(self, neuron: NeuronRef, threshold: Threshold) -> float:
+    def tau(self, neuron: NeuronRef, threshold: FiringThreshold) -> float:
         """The absolute firing threshold for `neuron` (relative ones scale the corpus max)."""
         if not threshold.relative:
             return threshold.value
         return threshold.value * float(self.scorable(neuron).max())
 
-    def claimed(self, predicate: Predicate) -> torch.Tensor:
+    def claimed(self, predicate: TokenPredicate) -> torch.Tensor:
         """Bool `[rows, pos]`: where the predicate holds on the corpus (False off-mask); a fresh
         copy, so callers may modify it."""
         # Memoised per predicate (the corpus and vocabulary of a lab never change): an activation
@@ -262,49 +264,13 @@ class Lab:
             mask = self._claimed[predicate] = predicate.mask(self.sample.batch, self.vocab)
         return mask.clone()
 
-    def score(self, neuron: NeuronRef, predicate: Predicate, threshold: Threshold) -> dict[str, float]:
+    def score(self, neuron: NeuronRef, predicate: TokenPredicate, threshold: FiringThreshold) -> dict[str, float]:
         """Precision, recall, F1, IoU, AUPRC, Pearson, variance explained of the predicate."""
         from neurontest.measure.metrics import score_predicate
 
         mask = self.sample.batch.mask
         c = self.claimed(predicate)[mask]
         return score_predicate(self.activations(neuron)[mask], c, self.tau(neuron, threshold))
-
-    # -- claims ------------------------------------------------------------------------------
-    def run(self, claim: Claim) -> ClaimResult:
-        """Run a claim, mining what it reads first, or return its remembered result (with
-        `results` set and nothing it depends on changed since)."""
-        key = self._result_key(claim)
-        if key is not None and (cached := self.results.result(key)) is not None:  # type: ignore[union-attr]
-            return cached
-        self.prepare(claim.neurons_to_mine())
-        result = claim.run(self)
-        if result.tau is None:
-            result.tau = self._known_tau(claim)
-        if key is not None:
-            self.results.store_result(key, result)  # type: ignore[union-attr]
-        return result
-
-    def _known_tau(self, claim: Claim) -> float | None:
-        """The claim's tau when it costs nothing more (absolute, or its neuron already mined):
-        the report marks it on the colour scale. None where it would need new mining."""
-        try:
-            threshold = claim.threshold()
-            if threshold.relative and claim.neuron not in self._activations:
-                return None
-            return float(self.tau(claim.neuron, threshold))
-        except Exception:  # noqa: BLE001 - a claim kind without a threshold; the mark is optional
-            return None
-
-    def remembered(self, claim: Claim) -> ClaimResult | None:
-        """The claim's result from an earlier run, if one is remembered; runs nothing."""
-        key = self._result_key(claim)
-        return None if key is None else self.results.result(key)  # type: ignore[union-attr]
-
-    def _result_key(self, claim: Claim) -> str | None:
-        if self.results is None:
-            return None
-        return self.results.key_for(claim, self.identity(), self.device)
 
     def resolved_identity(self) -> dict[str, Any] | None:
         """`describe()` if this run loaded the model and the corpus sample, else None; resolves

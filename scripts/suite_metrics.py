@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from neurontest.claims.runner import ClaimRunner
 from neurontest.lab import Lab
 from neurontest.format.spec import load_hypothesis_file
 
@@ -26,7 +27,7 @@ def main(folder: str = "hypotheses") -> None:
                 if claim_entry.kind != "activation":
                     continue
                 claim = entry.build(claim_entry)
-                metrics = claim.run(lab).metrics()
+                metrics = ClaimRunner(lab).run(claim).metrics()
                 tau = lab.tau(entry.neuron, claim.threshold())
                 name = claim_entry.name + (" (xfail)" if claim_entry.xfail else "")
                 values = " | ".join(f"{metrics[c]:.3f}" for c in COLUMNS)

@@ -11,6 +11,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Text, Texts
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class AblationClaim(Claim):
                 raise ValueError(f"{text!r}: the marked token is the last one, so it has no true "
                                  f"next token; set `target:` or mark an earlier token")
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.ablation import ablate
         from neurontest.measure.intervals import grouped_mean_interval
 

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, model_validator
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
-from neurontest.claims.confidence import (
-    claim_confidence, claim_min_positions, run_min_positions, too_few_positions,
-)
+from neurontest.claims.confidence import claim_confidence, claim_min_positions, too_few_positions
 from neurontest.claims.evidence import corpus_rows
 from neurontest.claims.options import BoundText, ClaimOptions, Level
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:
@@ -73,10 +72,10 @@ class ActivationClaim(Claim):
                     raise ValueError(f"`{level}:` only sets the level of `{name}:`; add a `{name}:` bound")
             return self
 
-    def run_settings(self) -> dict[str, Any]:
-        return {"min_positions": run_min_positions()}
+    def run_settings(self, settings: RunSettings) -> dict[str, Any]:
+        return {"min_positions": settings.min_positions}
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.intervals import wilson, window_bootstrap
         from neurontest.measure.metrics import operating_point
 
@@ -115,7 +114,7 @@ class ActivationClaim(Claim):
         failing = {m.name for m in measurements if not m.passed}
         recall_side = bool(failing) and failing <= _RECALL_SIDE
         evidence = [false_negatives, false_positives] if recall_side else [false_positives, false_negatives]
-        n_claimed, needed = int(scores["n_claimed"]), claim_min_positions(self.settings)
+        n_claimed, needed = int(scores["n_claimed"]), claim_min_positions(self.settings, settings)
         inconclusive = (too_few_positions(n_claimed, needed, int(scores["n_positions"]))
                         if n_claimed < needed else "")
         relative = "" if not threshold.relative else " = " + threshold.describe()

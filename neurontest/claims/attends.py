@@ -21,6 +21,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.head import HeadRef
 from neurontest.engine.tokens import merged_pieces
 
@@ -94,7 +95,7 @@ class AttendsClaim(Claim):
         if self.settings.from_ is not None:
             predicate_from_dict(self.settings.from_).check(lab.vocab)
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         import torch
 
         from neurontest.measure.attention import head_patterns, mass_on

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
 from neurontest.claims.options import ClaimOptions, claim_phrase, validate_claim_options
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import unit_from_dict
 
 if TYPE_CHECKING:
     from neurontest.claims.marked import MarkedText
-    from neurontest.lab import Lab
     from neurontest.claims.predicates import Predicate
+    from neurontest.lab import Lab
 
 @dataclass
 class Measurement:
@@ -230,14 +231,13 @@ class Claim:
             return [self.neuron]
         return []
 
-    @property
-    def deterministic(self) -> bool:
-        """Whether running it again on the same model, corpus and code gives the same result
-        (then the result may be remembered across runs)."""
+    def deterministic(self, settings: RunSettings) -> bool:
+        """Whether running it again on the same model, corpus, code and settings gives the same
+        result (then the result may be remembered across runs)."""
         return True
 
-    def run_settings(self) -> dict[str, Any]:
-        """Run-wide settings, besides the model and corpus, that its result depends on."""
+    def run_settings(self, settings: RunSettings) -> dict[str, Any]:
+        """The run-wide settings, besides the model and corpus, that its result depends on."""
         return {}
 
     def check(self, lab: Lab) -> None:
@@ -261,7 +261,9 @@ class Claim:
                              f"{len(marked.ids)} tokens; {why} {limit}; shorten it")
         return marked
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
+        """Measure the claim on `lab` (its units already mined when it runs through a
+        `ClaimRunner`) under the run-wide `settings`."""
         raise NotImplementedError
 
     def describe(self) -> str:

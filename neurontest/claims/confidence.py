@@ -7,39 +7,15 @@
   `neurontest_min_positions`): a predicate naming fewer corpus positions gives no verdict; the
   claim fails as inconclusive and says how to get more evidence.
 
-The pytest plugin pushes the run-wide minimum at configure time and pops it at unconfigure
-(nested pytester runs share one process); from Python, call `push_min_positions` yourself.
+The run-wide minimum comes with the run's `RunSettings` (`--neurontest-min-positions`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from neurontest.claims.settings import RunSettings
 from neurontest.measure.intervals import DEFAULT_LEVEL
-
-DEFAULT_MIN_POSITIONS = 20
-
-_STACK: list[int] = [DEFAULT_MIN_POSITIONS]
-
-
-def push_min_positions(value: int | None) -> int:
-    """Make `value` the run-wide minimum (None keeps the current one); ValueError if negative."""
-    if value is not None and value < 0:
-        raise ValueError(f"--neurontest-min-positions must be 0 or more, got {value}")
-    _STACK.append(_STACK[-1] if value is None else int(value))
-    return _STACK[-1]
-
-
-def pop_min_positions() -> int:
-    """Drop the minimum pushed last (the built-in default always stays)."""
-    if len(_STACK) > 1:
-        _STACK.pop()
-    return _STACK[-1]
-
-
-def run_min_positions() -> int:
-    """The run-wide minimum number of claimed corpus positions."""
-    return _STACK[-1]
 
 
 def claim_confidence(settings: Any) -> tuple[float, bool]:
@@ -49,10 +25,10 @@ def claim_confidence(settings: Any) -> tuple[float, bool]:
     return (DEFAULT_LEVEL, False) if level is None else (float(level), True)
 
 
-def claim_min_positions(settings: Any) -> int:
+def claim_min_positions(options: Any, settings: RunSettings) -> int:
     """A claim's `min_positions:` from its typed options, else the run-wide minimum."""
-    value = getattr(settings, "min_positions", None)
-    return run_min_positions() if value is None else int(value)
+    value = getattr(options, "min_positions", None)
+    return settings.min_positions if value is None else int(value)
 
 
 def too_few_positions(found: int, needed: int, corpus_tokens: int) -> str:

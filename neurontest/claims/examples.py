@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Texts
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -38,7 +39,7 @@ class ExamplesClaim(Claim):
         for text in (self.settings.silent or []):
             self.checked_text(lab, text, "silent")
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.readout import activations_on_texts
 
         tau = lab.tau(self.neuron, self.threshold())

@@ -9,6 +9,7 @@ from pydantic import Field
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.options import BoundText, ClaimOptions, TokenPredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -40,7 +41,7 @@ class LogitAttributionClaim(Claim):
                              f"{len(lab.vocab.strings):,} tokens of the vocabulary; lower it")
         predicate_from_dict(self.settings.matches).check(lab.vocab)
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         import torch
 
         from neurontest.measure.attribution import logit_direction, vocabulary_ranks

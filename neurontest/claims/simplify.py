@@ -9,6 +9,7 @@ from pydantic import Field
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Share, Text
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -34,7 +35,7 @@ class SimplifyClaim(Claim):
         self.checked_text(lab, self.settings.text, "text", require_marks=True,
                           max_tokens=MAX_SIMPLIFY_TOKENS)
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.simplify import simplify
 
         marked = mark_positions(lab.tokenizer, self.settings.text)

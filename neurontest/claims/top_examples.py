@@ -9,6 +9,7 @@ from pydantic import Field
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.evidence import example_row
 from neurontest.claims.options import BoundText, ClaimOptions
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -25,7 +26,7 @@ class TopExamplesClaim(Claim):
     needs_corpus = True
     needs_predicate = True
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.top_examples import top_examples
 
         k = self.settings.k

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from neurontest.engine.direction import DirectionUnit
 from neurontest.engine.head import HeadRef
@@ -31,7 +31,20 @@ from neurontest.errors import NeurontestError
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.lab import Lab
+
+class MinedModel(Protocol):
+    """What matching reads of a model with its corpus (a `neurontest.lab.Lab` is one): the
+    model, its tokenizer and batch size, and the reference units' mined activations."""
+
+    model: Any
+    batch_size: int | None
+
+    @property
+    def tokenizer(self) -> Any: ...
+    @property
+    def sample(self) -> Any: ...
+    def prepare(self, units: Sequence[Any]) -> None: ...
+    def activations(self, unit: Any) -> torch.Tensor: ...
 
 
 class TokenizerMismatchError(NeurontestError):
@@ -75,7 +88,7 @@ def check_same_tokenizer(tokenizer_a: Any, tokenizer_b: Any) -> None:
             f"vs {tokenizer_b.bos_token_id}); give both models the same BOS token")
 
 
-def match_neuron(lab_a: Lab, neuron: Any, lab_b: Lab, *,
+def match_neuron(lab_a: MinedModel, neuron: Any, lab_b: MinedModel, *,
                  layers: Sequence[int] | None = None) -> NeuronMatch:
     """The unit of `lab_b`'s model best correlated with `neuron` (any unit) of `lab_a`'s model.
 
@@ -107,7 +120,7 @@ def candidates(unit: Any, model: Any, layers: Sequence[int] | None = None) -> li
     raise ValueError(f"{unit.short_id}: no matching across checkpoints for a {unit.kind}")
 
 
-def match_neurons(lab_a: Lab, neurons: Sequence[Any], lab_b: Lab, *,
+def match_neurons(lab_a: MinedModel, neurons: Sequence[Any], lab_b: MinedModel, *,
                   layers: Sequence[int] | None = None) -> dict[Any, NeuronMatch]:
     """`match_neuron` for several units of A in one forward pass of B."""
     check_same_tokenizer(lab_a.tokenizer, lab_b.tokenizer)

@@ -7,8 +7,9 @@
     def test_month(t): ...
 
 Claim kinds (registered in `neurontest.format.kinds`): `invariant`, `necessary`, `sufficient`
-(modules of the same name here) and `adversarial`. Names are loaded lazily: the pytest plugin
-imports `neurontest.perturb.config` at startup, and that must not import Hypothesis.
+(modules of the same name here) and `adversarial`. Their Hypothesis profile and example budget
+come with the run's `neurontest.claims.settings.RunSettings`. Names are loaded lazily, so
+importing this package imports no Hypothesis.
 
 May import: `neurontest.claims`, `neurontest.lab`, `neurontest.measure`, `neurontest.engine`,
 `neurontest.errors`.
@@ -31,7 +32,6 @@ _EXPORTS = {
         "template_texts",
     ],
     "neurontest.perturb.templates": ["template_slots"],
-    "neurontest.perturb.config": ["PerturbConfig", "current_config", "push_config", "pop_config"],
     "neurontest.perturb.search": ["PropertyOutcome", "check_property"],
     "neurontest.perturb.substitute": ["substitution_search"],
 }

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from neurontest.claims.base import Bound, Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.options import ClaimOptions, Seed
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -40,7 +41,7 @@ class AdversarialClaim(Claim):
         candidates: Annotated[int, Field(ge=1, le=4096)] = Field(
             64, description="substitution candidates tried per step")
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.perturb.substitute import Attempt, last_token_scores
 
         predicate = self.predicate
@@ -72,9 +73,9 @@ class AdversarialClaim(Claim):
 
     def _substitute(self, lab: Lab, predicate: Any, starts: list[list[int]], n_prompts: int,
                     length: int, budget: int, seed: int, tau: float) -> Any:
+        from neurontest.claims.predicates import TokenPredicate
         from neurontest.perturb.sources import clean_mask, token_table
         from neurontest.perturb.substitute import substitution_search
-        from neurontest.claims.predicates import TokenPredicate
 
         vocab = lab.vocab
         allowed = clean_mask(vocab)

@@ -13,16 +13,17 @@ from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.options import BoundText, ClaimOptions, Seed, Texts, Words
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from neurontest.claims.predicates import Predicate
     from neurontest.lab import Lab
     from neurontest.perturb.search import PropertyOutcome, Trial
     from neurontest.perturb.sources import Encoder
     from neurontest.perturb.strategies import WordPool
     from neurontest.perturb.text import TokenText
-    from neurontest.claims.predicates import Predicate
 
 CONTEXT_KINDS = ("delete", "insert", "replace", "case", "spacing")
 Perturbation = Literal["delete", "insert", "replace", "case", "spacing", "swap"]
@@ -94,25 +95,19 @@ class PropertyClaim(Claim):
         raise NotImplementedError
 
     # -- running -------------------------------------------------------------------------------
-    @property
-    def deterministic(self) -> bool:
+    def deterministic(self, settings: RunSettings) -> bool:
         # Random examples unless seeded; the `ci` profile derives a seed from the claim itself.
-        from neurontest.perturb.config import current_config
+        return self.settings.seed is not None or settings.derandomize
 
-        return self.settings.seed is not None or current_config().derandomize
-
-    def run_settings(self) -> dict[str, Any]:
-        from neurontest.perturb.config import current_config
-
-        config = current_config()
-        return {"profile": config.profile, "max_examples": config.max_examples}
+    def run_settings(self, settings: RunSettings) -> dict[str, Any]:
+        return {"profile": settings.hypothesis_profile, "max_examples": settings.max_examples}
 
     def identity(self, lab: Lab) -> str:
         config = {k: v for k, v in self.config.items() if k != "xfail"}
         return json.dumps([self.kind, self.neuron.short_id, lab.model_key, config],
                           sort_keys=True, default=str)
 
-    def run(self, lab: Lab) -> ClaimResult:
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.perturb.search import check_property
         from neurontest.perturb.sources import Encoder
 
@@ -123,7 +118,7 @@ class PropertyClaim(Claim):
             lab, self.neuron, predicate, self.strategy(lab, encoder, predicate), tau=tau,
             expect_fire=self.expect_fire, identity=self.identity(lab), encoder=encoder,
             examples=self.settings.examples, seed=self.settings.seed,
-            shrink_budget=self.settings.shrink_budget,
+            shrink_budget=self.settings.shrink_budget, config=settings,
         )
         return self.result(outcome, tau)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from neurontest.engine.progress import progress_task
 from neurontest.engine.neuron import NeuronRef
-from neurontest.perturb.config import PerturbConfig, current_config
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.perturb.sources import Encoder
 from neurontest.perturb.text import TokenText
 
@@ -174,7 +174,7 @@ def check_property(
     examples: int | None = None,
     seed: int | None = None,
     shrink_budget: int = 200,
-    config: PerturbConfig | None = None,
+    config: RunSettings = DEFAULT_SETTINGS,
 ) -> PropertyOutcome:
     """Does the neuron fire (`expect_fire`) or stay silent at the trigger of every text the
     strategy draws? Texts count only where the predicate holds at the trigger (`expect_fire`)
@@ -182,7 +182,6 @@ def check_property(
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as fixed_seed
 
-    config = config or current_config()
     n = int(examples or config.max_examples)
     # Like Hypothesis itself: a database only for unseeded, non-derandomized runs.
     use_db = seed is None and config.database_dir is not None
@@ -282,7 +281,7 @@ def _shrink(strategy: Any, breaks: Any, base: Any, seed: int, key: bytes, databa
     return None if trial is None else dataclasses.replace(trial, text=value)
 
 
-def _database(config: PerturbConfig) -> Any:
+def _database(config: RunSettings) -> Any:
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     return DirectoryBasedExampleDatabase(str(config.database_dir))

@@ -14,22 +14,18 @@ May import: `neurontest.report`, `neurontest.format` and everything below them.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
-from neurontest.plugin.session import (NeurontestSession, python_record, record_from_dict,
-                                       record_to_dict, session_key)
+from neurontest.plugin.session import NeurontestSession, python_record, record_to_dict, session_key
 
 if TYPE_CHECKING:
+    from neurontest.claims.settings import RunSettings
     from neurontest.lab import Lab
     from neurontest.plugin.assertions import NeuronUnderTest
-
-_perturb_pushed: pytest.StashKey[bool] = pytest.StashKey()
-_min_positions_pushed: pytest.StashKey[bool] = pytest.StashKey()
-_progress_pushed: pytest.StashKey[Any] = pytest.StashKey()
-_outer_state: pytest.StashKey[Any] = pytest.StashKey()
 
 _OPTIONS = [
     # (flag, ini key, help, type)
@@ -65,6 +61,12 @@ _OPTIONS = [
     ("--neurontest-min-positions", "neurontest_min_positions",
      "an activation claim whose predicate names fewer corpus positions is inconclusive (a "
      "failure) instead of passing (default 20; a claim's `min_positions:` overrides it)", int),
+    ("--neurontest-error-control", "neurontest_error_control",
+     "adjust the claims' one-sided p-values for running many claims at once: none (default), "
+     "holm (family-wise error) or bh (Benjamini-Hochberg false discovery rate); a claim then "
+     "passes only with its adjusted p-value below --neurontest-alpha", str),
+    ("--neurontest-alpha", "neurontest_alpha",
+     "the error rate --neurontest-error-control holds the run to (default 0.05)", float),
 ]
 
 
@@ -136,6 +138,7 @@ def pytest_configure(config: pytest.Config) -> None:
         batch_size=values["neurontest_batch_size"],
         cache=not config.getoption("neurontest_no_cache"),
         report_path=None if report_path is None else str(report_path),
+        settings=_run_settings(config, values),
     )
     from neurontest.plugin.baselines import BaselineStore
     from neurontest.plugin.result_cache import ResultCache
@@ -150,23 +153,26 @@ def pytest_configure(config: pytest.Config) -> None:
                                     require=_flag(config, "neurontest_require_baselines"),
                                     root=Path(config.rootpath),
                                     worker=hasattr(config, "workerinput"))
-    # Perturbation claims read their Hypothesis settings from a module-level config stack
-    # (neurontest/perturb/config.py); popped again in pytest_unconfigure.
-    from neurontest.perturb.config import push_config
+    # The session object receives the report hooks itself (as pytest's junitxml does), so a run
+    # nested in this process (pytester) has its own and needs no module-level handle.
+    config.pluginmanager.register(state, _SESSION_PLUGIN)
+
+
+_SESSION_PLUGIN = "neurontest-session"
+
+
+def _run_settings(config: pytest.Config, values: dict[str, Any]) -> RunSettings:
+    """The run-wide claim settings from the options and ini keys; a bad value is a usage error."""
+    from neurontest.claims.settings import RunSettings
 
     try:
-        push_config(values["neurontest_hypothesis_profile"], values["neurontest_max_examples"],
-                    config.rootpath)
+        return RunSettings.from_options(
+            min_positions=values["neurontest_min_positions"],
+            error_control=values["neurontest_error_control"], alpha=values["neurontest_alpha"],
+            hypothesis_profile=values["neurontest_hypothesis_profile"],
+            max_examples=values["neurontest_max_examples"], rootdir=config.rootpath)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_perturb_pushed] = True
-    from neurontest.claims.confidence import push_min_positions
-
-    try:
-        push_min_positions(values["neurontest_min_positions"])
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[_min_positions_pushed] = True
 
 
 def _report_path(config: pytest.Config, option: str | None) -> Path | None:
@@ -201,25 +207,12 @@ def _checked_executor(values: dict[str, Any]) -> str:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Undo process-wide settings for an enclosing run (pytester runs nest in one process)."""
+    """Release what the session holds (pytester runs nest in one process)."""
     state = config.stash.get(session_key, None)
     if state is not None:
         state.close()
-    if _outer_state in config.stash:  # hand the handle back to the enclosing run, if any
-        _STATE["session"] = config.stash[_outer_state]
-    reporter = config.stash.get(_progress_pushed, None)
-    if reporter is not None:
-        from neurontest.engine.progress import pop_callback
-
-        pop_callback(reporter)
-    if config.stash.get(_perturb_pushed, False):
-        from neurontest.perturb.config import pop_config
-
-        pop_config()
-    if config.stash.get(_min_positions_pushed, False):
-        from neurontest.claims.confidence import pop_min_positions
-
-        pop_min_positions()
+        if config.pluginmanager.is_registered(state):
+            config.pluginmanager.unregister(state)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -254,14 +247,6 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     state = item.config.stash.get(session_key, None)
     if state is not None and state.baselines is not None:
         state.baselines.collected(item)
-
-
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    """Tell broken hypothesis files from other collection errors (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_collectreport)."""
-    state = _STATE.get("session")
-    if state is not None and report.failed:
-        is_hypothesis_file = report.nodeid.split("::")[0].endswith((".yaml", ".yml"))
-        state.collection_errors[report.nodeid] = is_hypothesis_file
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -300,41 +285,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
         report.extras = [*getattr(report, "extras", []), *extras]
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Record each claim's outcome for the summary and report (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_runtest_logreport)."""
-    from neurontest.plugin.outcomes import outcome_of
-
-    outcome = outcome_of(report)
-    if outcome is None:
-        return
-    state = _STATE.get("session")
-    if state is not None:
-        properties = dict(report.user_properties)
-        shipped = properties.get("neurontest")
-        if shipped is not None and report.nodeid not in state.records:  # an xdist controller
-            state.register(record_from_dict(shipped))
-            event = properties.get("neurontest_baseline")
-            if event is not None and state.baselines is not None:
-                state.baselines.absorb(report.nodeid, event)
-        message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
-        state.ran(report.nodeid, outcome, report.duration, message)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    # pytest_runtest_logreport receives no config; keep a module-level handle (as syrupy does).
-    # A run nested in this process (pytester) replaces it until it ends: remember the outer one.
-    session.config.stash[_outer_state] = _STATE.get("session")
-    _STATE["session"] = session.config.stash[session_key]
-    # Live progress of conversion, mining and perturbation claims (plugin/progress.py); the
-    # terminal reporter exists from here on. Removed again in pytest_unconfigure.
-    from neurontest.engine.progress import push_callback
+    """Send live progress of conversion, mining and perturbation searches to the terminal
+    reporter (plugin/progress.py), which exists from here on."""
     from neurontest.plugin.progress import terminal_progress
 
-    reporter = terminal_progress(session.config)
-    if reporter is not None:
-        push_callback(reporter)
-        session.config.stash[_progress_pushed] = reporter
+    state = session.config.stash[session_key]
+    state.settings = dataclasses.replace(state.settings, progress=terminal_progress(session.config))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection(session: pytest.Session) -> Iterator[None]:
+    """Collection converts and loads models: their progress goes to the run's sink."""
+    with _reporting(session.config):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Mining and perturbation searches run inside tests: their progress goes to the run's sink."""
+    with _reporting(item.config):
+        yield
+
+
+def _reporting(config: pytest.Config) -> Any:
+    from contextlib import nullcontext
+
+    state = config.stash.get(session_key, None)
+    sink = state.settings.progress if state is not None else None
+    if sink is None:
+        return nullcontext()
+    from neurontest.engine.progress import reporting
+
+    return reporting(sink)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -375,7 +359,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
 
 
-_STATE: dict[str, Any] = {}
 _PYTHON_FIXTURES = {"neuron", "neurontest_lab"}
 
 
@@ -420,7 +403,9 @@ def neuron(neurontest_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]
             record.neuron = ", ".join(dict.fromkeys(
                 r.neuron.short_id for r in (record.result, *record.more_results) if r is not None))
 
+    runner = state.runner(state.lab_key(None, None, None, 100_000, 64, 0))
+
     def make(neuron_id: str, **subject: Any) -> NeuronUnderTest:
-        return NeuronUnderTest.create(neurontest_lab, neuron_id, on_result=noted, **subject)
+        return NeuronUnderTest.create(runner, neuron_id, on_result=noted, **subject)
 
     yield make

@@ -16,24 +16,34 @@ from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     from neurontest.claims.base import ClaimResult, Subject
+    from neurontest.claims.runner import ClaimRunner
     from neurontest.lab import Lab
 
 
 @dataclass
 class NeuronUnderTest:
-    lab: Lab
+    runner: ClaimRunner
     subject: Subject
     #: Called with every result (the `neuron` fixture puts it on the test's report card).
     on_result: Callable[[ClaimResult], None] | None = None
 
+    @property
+    def lab(self) -> Lab:
+        return self.runner.lab
+
     @classmethod
-    def create(cls, lab: Lab, neuron: str | NeuronRef, *, fires_on: Any = None,
+    def create(cls, lab: Lab | ClaimRunner, neuron: str | NeuronRef, *, fires_on: Any = None,
                threshold: Any = None, description: str = "",
                on_result: Callable[[ClaimResult], None] | None = None) -> NeuronUnderTest:
         """`fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
-        function `(ids, position, vocab) -> bool`."""
+        function `(ids, position, vocab) -> bool`. A bare `Lab` gets a runner with the default
+        settings and no result memory."""
         from neurontest.claims.base import Subject, Threshold
         from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
+        from neurontest.claims.runner import ClaimRunner
+
+        runner = lab if isinstance(lab, ClaimRunner) else ClaimRunner(lab)
+        lab = runner.lab
 
         ref = neuron if isinstance(neuron, NeuronRef) else NeuronRef.parse(neuron)
         lab.check_neuron(ref)
@@ -43,7 +53,7 @@ class NeuronUnderTest:
             predicate = PythonPredicate(fires_on, name)
         elif fires_on is not None:  # checked against the tokenizer when a claim runs
             predicate = predicate_from_dict(fires_on)
-        return cls(lab, Subject(ref, predicate, Threshold.parse(threshold), description), on_result)
+        return cls(runner, Subject(ref, predicate, Threshold.parse(threshold), description), on_result)
 
     def check(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind` and return its result without asserting."""
@@ -52,12 +62,12 @@ class NeuronUnderTest:
         cls = get_claim_class(kind)
         cls.validate_options(options)
         claim = cls(self.subject, options)
-        result = self.lab.remembered(claim)  # a session's lab remembers earlier runs' results
+        result = self.runner.remembered(claim)  # a session's runner remembers earlier runs
         if result is None:
             if self.subject.predicate is not None:
                 self.subject.predicate.check(self.lab.vocab)
             claim.check(self.lab)
-            result = self.lab.run(claim)
+            result = self.runner.run(claim)
         if self.on_result is not None:
             self.on_result(result)
         return result

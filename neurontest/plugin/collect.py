@@ -60,8 +60,9 @@ class HypothesisYamlFile(pytest.File):
                     claim = entry.build(claim_entry)
                     for target, lab in zip(targets, labs) if not checked else ():
                         if target.match_from is None:  # a matched neuron is found at run time
-                            lab.check_neuron(entry.neuron)
-                        claim.check(lab)
+                            session.runner(target.key).check(claim)
+                        else:
+                            claim.check(lab)
                 except ValueError as exc:
                     raise self.CollectError(
                         f"{self.path}:{claim_entry.line}: {entry.neuron.short_id} "
@@ -132,15 +133,15 @@ class ClaimItem(pytest.Item):
         from neurontest.plugin.multimodel import run_claim
 
         started = time.perf_counter()
-        lab = session.lab(self.lab_key)
-        claim, remembered = self.claim, None
+        runner = session.runner(self.lab_key)
+        lab, claim, remembered = runner.lab, self.claim, None
         if self.match_from is None:
-            remembered = lab.remembered(claim)  # an earlier run's result: no model work at all
+            remembered = runner.remembered(claim)  # an earlier run's result: no model work at all
         if remembered is not None:
             self.result = remembered
         else:
-            lab = session.prepared_lab(self.lab_key)  # one mining pass for every planned claim
-            claim, self.result = run_claim(session, self, lab)  # on the matched neuron if asked
+            session.prepared_lab(self.lab_key)  # one mining pass for every planned claim
+            claim, self.result = run_claim(session, self, runner)  # on the matched unit if asked
         record = session.records.get(self.nodeid)
         if record is not None:
             record.result = self.result

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
-    from neurontest.lab import Lab
+    from neurontest.claims.runner import ClaimRunner
     from neurontest.plugin.session import LabKey, NeurontestSession
     from neurontest.format.spec import HypothesisFile
 
@@ -80,12 +80,13 @@ def file_targets(session: NeurontestSession, spec: HypothesisFile) -> list[Model
     return targets
 
 
-def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, ClaimResult]:
-    """Run an item's claim on its lab, on the matched neuron when the item asks for matching."""
-    claim = item.claim
+def run_claim(session: NeurontestSession, item: Any, runner: ClaimRunner) -> tuple[Claim, ClaimResult]:
+    """Run an item's claim through its lab's runner, on the matched unit when the item asks
+    for matching (with the same result memory and tau as any other claim)."""
+    claim, lab = item.claim, runner.lab
     match_from = getattr(item, "match_from", None)
     if match_from is None:
-        return claim, lab.run(claim)
+        return claim, runner.run(claim)
     from neurontest.engine.units import unit_order
     from neurontest.measure.matching import match_neurons
 
@@ -106,7 +107,7 @@ def run_claim(session: NeurontestSession, item: Any, lab: Lab) -> tuple[Claim, C
         session.matches.update({(match_from, item.lab_key, n): m for n, m in found.items()})
     match = session.matches[cache_key]
     matched = type(claim)(dataclasses.replace(claim.subject, neuron=match.neuron_b), claim.config)
-    result = matched.run(lab)
+    result = runner.run(matched)
     result.summary = f"matched {match.neuron_a.kind} {match.describe()}; {result.summary}"
     record = session.records.get(item.nodeid)
     if record is not None:

@@ -30,6 +30,7 @@ from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, 
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
+    from neurontest.claims.settings import RunSettings
     from neurontest.lab import CorpusOptions
 
 _FORMAT = 1
@@ -73,10 +74,11 @@ class ResultCache:
         self._write(f"checked-{key}", True)
 
     # -- claims --------------------------------------------------------------------------------
-    def key_for(self, claim: Claim, identity: dict[str, Any], device: str) -> str | None:
-        """The key a claim's result is remembered under (None: never remembered); the lab asks
-        for it, so the lab needs no import of this module."""
-        return claim_key(claim, identity, device)
+    def key_for(self, claim: Claim, identity: dict[str, Any], device: str,
+                settings: RunSettings) -> str | None:
+        """The key a claim's result is remembered under (None: never remembered); the claim
+        runner asks for it, so the claims layer needs no import of this module."""
+        return claim_key(claim, identity, device, settings)
 
     def result(self, key: str) -> ClaimResult | None:
         from neurontest.claims.base import result_from_dict
@@ -198,14 +200,16 @@ def lab_stamp(model: str | None, revision: str | None, corpus: CorpusOptions,
                       corpus.window, corpus.n_tokens, corpus.seed, device])
 
 
-def claim_key(claim: Claim, identity: dict[str, Any], device: str) -> str | None:
-    """The key of a claim's result on a lab of this identity; None if its outcome is random."""
-    if not claim.deterministic:
+def claim_key(claim: Claim, identity: dict[str, Any], device: str,
+              settings: RunSettings) -> str | None:
+    """The key of a claim's result on a lab of this identity under these run settings; None if
+    its outcome is random."""
+    if not claim.deterministic(settings):
         return None
     return hash_json([_FORMAT, code_version(), identity["model"]["fingerprint"],
                       identity["corpus"]["fingerprint"], device, claim.kind,
                       f"{type(claim).__module__}.{type(claim).__qualname__}", repr(claim.subject),
-                      claim.config, claim.run_settings()])
+                      claim.config, claim.run_settings(settings)])
 
 
 def checked_key(file_bytes: bytes, fingerprints: list[Any]) -> str:

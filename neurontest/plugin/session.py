@@ -20,6 +20,8 @@ from neurontest.engine.neuron import NeuronRef
 from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
 
 if TYPE_CHECKING:
+    from neurontest.claims.runner import ClaimRunner
+    from neurontest.claims.settings import RunSettings
     from neurontest.lab import Lab
 
 #: Where the session lives on `config.stash` (hooks, collectors and fixtures all read it there).
@@ -38,7 +40,7 @@ class LabKey:
     seed: int
 
 
-@dataclass
+@dataclass(eq=False)  # registered as a pytest plugin: hashed by identity
 class NeurontestSession:
     """Everything the plugin remembers between hooks."""
 
@@ -68,6 +70,8 @@ class NeurontestSession:
     executor_name: str = "local"  # --neurontest-executor
     ray_address: str | None = None  # --neurontest-ray-address
     executor: Any = None  # neurontest.engine.executors.Executor, built when a lab first needs one
+    settings: RunSettings = field(default_factory=lambda: _default_settings())
+    runners: dict[LabKey, ClaimRunner] = field(default_factory=dict)
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:
@@ -90,7 +94,7 @@ class NeurontestSession:
             options = CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed)
             stamp = lab_stamp(key.model, key.revision, options, self.device) if self.results else None
             identity = self.results.lab_identity(stamp) if stamp else None
-            settings = {"cache": self.cache, "batch_size": self.batch_size, "results": self.results,
+            settings = {"cache": self.cache, "batch_size": self.batch_size,
                         "device": self.device, "executor": self.mining_executor()}
             if identity is not None:
                 lab = Lab.deferred(lambda: self._load_model(key), identity, options, **settings)
@@ -98,6 +102,16 @@ class NeurontestSession:
                 lab = Lab(self._load_model(key), options, **settings)
             self.labs[key], self.stamps[key] = lab, stamp
         return self.labs[key]
+
+    def runner(self, key: LabKey) -> ClaimRunner:
+        """The claim runner of a lab: every claim of the session on that lab runs through it."""
+        if key not in self.runners:
+            from neurontest.claims.runner import ClaimRunner
+
+            self.runners[key] = ClaimRunner(self.lab(key), self.results, self.settings)
+        runner = self.runners[key]
+        runner.settings = self.settings  # the progress sink joins at session start
+        return runner
 
     def mining_executor(self) -> Any:
         """Who mines for every lab of the session: None for this process (`local`), else the
@@ -184,6 +198,31 @@ class NeurontestSession:
                 pass  # the lab remembers it: claims reading those neurons fail, the rest run
         return lab
 
+    # -- hooks: the session is registered as a plugin, so these receive every report ------------
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Tell broken hypothesis files from other collection errors."""
+        if report.failed:
+            is_hypothesis_file = report.nodeid.split("::")[0].endswith((".yaml", ".yml"))
+            self.collection_errors[report.nodeid] = is_hypothesis_file
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Record each claim's outcome for the summary and report (under xdist, the controller
+        also rebuilds each claim's record from what the worker shipped)."""
+        from neurontest.plugin.outcomes import outcome_of
+
+        outcome = outcome_of(report)
+        if outcome is None:
+            return
+        properties = dict(report.user_properties)
+        shipped = properties.get("neurontest")
+        if shipped is not None and report.nodeid not in self.records:  # an xdist controller
+            self.register(record_from_dict(shipped))
+            event = properties.get("neurontest_baseline")
+            if event is not None and self.baselines is not None:
+                self.baselines.absorb(report.nodeid, event)
+        message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
+        self.ran(report.nodeid, outcome, report.duration, message)
+
     def ran(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
         record = self.records.get(nodeid)
         if record is None:
@@ -245,6 +284,12 @@ class NeurontestSession:
         elif self.report_error:
             lines.append(self.report_error)
         return lines
+
+
+def _default_settings() -> RunSettings:
+    from neurontest.claims.settings import RunSettings
+
+    return RunSettings()
 
 
 def python_record(item: pytest.Item) -> ClaimRecord:

@@ -111,18 +111,16 @@ def test_false_claims_fail_with_the_same_shrunk_counterexample_in_ci(pytester: p
 
 
 def test_default_profile_keeps_failures_in_the_project_database(tmp_path) -> None:
-    from neurontest.plugin.assertions import NeuronUnderTest
+    from neurontest.claims.runner import ClaimRunner
+    from neurontest.claims.settings import RunSettings
     from neurontest.lab import Lab
-    from neurontest.perturb.config import pop_config, push_config
+    from neurontest.plugin.assertions import NeuronUnderTest
 
     lab = Lab.load("planted", "planted", window=16, n_tokens=None, progress=False, cache=False)
-    wrong = NeuronUnderTest.create(lab, "L0N3", fires_on=["January", "February"], threshold=1.0)
-    push_config("default", None, tmp_path)
-    try:
-        results = [wrong.check("necessary", texts=["we met in [[January]] 2020"], examples=60,
-                               replace_with=["vocabulary"]) for _ in range(2)]
-    finally:
-        pop_config()
+    runner = ClaimRunner(lab, settings=RunSettings(rootdir=tmp_path))
+    wrong = NeuronUnderTest.create(runner, "L0N3", fires_on=["January", "February"], threshold=1.0)
+    results = [wrong.check("necessary", texts=["we met in [[January]] 2020"], examples=60,
+                           replace_with=["vocabulary"]) for _ in range(2)]
     database = tmp_path / ".hypothesis" / "neurontest"
     assert database.is_dir() and any(database.iterdir())
     for result in results:

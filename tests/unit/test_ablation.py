@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.measure.ablation import ablate  # noqa: E402
 from neurontest.engine.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
 from neurontest.measure.readout import activations_on_texts  # noqa: E402
@@ -89,9 +90,9 @@ def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() ->
     options = {"texts": ["the cat sat on the [[mat]]"], "target": PROMOTED, "mode": "steer",
                "steer_by": 5.0, "effect": ">= 0.5"}
     AblationClaim.validate_options(options)
-    up = lab.run(AblationClaim(Subject(PROMOTER_NEURON, None), options))
+    up = ClaimRunner(lab).run(AblationClaim(Subject(PROMOTER_NEURON, None), options))
     assert up.passed and up.summary.startswith("steering L1N5 by +5"), up.summary
-    down = lab.run(AblationClaim(Subject(PROMOTER_NEURON, None), options | {"steer_by": -5.0}))
+    down = ClaimRunner(lab).run(AblationClaim(Subject(PROMOTER_NEURON, None), options | {"steer_by": -5.0}))
     assert not down.passed and down.metrics()["effect"] < 0  # the other way lowers it
     with pytest.raises(ValueError, match="`mode: steer` and `steer_by:` go together"):
         AblationClaim.validate_options({"texts": ["a"], "mode": "steer", "effect": ">= 0"})

@@ -43,3 +43,50 @@ def test_ruff_finds_no_defects() -> None:
     out = subprocess.run([exe, "check", "neurontest", "tests", "hypotheses"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_the_lab_imports_nothing_from_claims_even_for_typing() -> None:
+    # The contracts skip `if TYPE_CHECKING:` imports; the lab must not name claim types at all:
+    # claims run on it through neurontest.claims.runner.ClaimRunner.
+    upward = ("neurontest.claims", "neurontest.format", "neurontest.perturb", "neurontest.plugin",
+              "neurontest.report")
+    found = sorted(m for m in _imported_modules(ROOT / "neurontest" / "lab.py") if m.startswith(upward))
+    assert found == []
+
+
+def test_no_typing_import_goes_up_a_layer() -> None:
+    # import-linter ignores `if TYPE_CHECKING:` imports (pyproject); check them here against the
+    # same layer order, so a type-only upward import cannot hide a design cycle.
+    import tomllib
+
+    layers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
+    rank = {name.strip(): i for i, layer in enumerate(layers) for name in layer.split("|")}
+
+    def layer_of(module: str) -> int | None:
+        parts = module.split(".")
+        for n in range(len(parts), 0, -1):
+            if ".".join(parts[:n]) in rank:
+                return rank[".".join(parts[:n])]
+        return None
+
+    upward = []
+    for path in sorted((ROOT / "neurontest").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        own = layer_of(module)
+        for imported in _imported_modules(path):
+            other = layer_of(imported)
+            if own is not None and other is not None and other < own:
+                upward.append(f"{module} -> {imported}")
+    assert upward == []

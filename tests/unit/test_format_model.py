@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from neurontest.claims.runner import ClaimRunner
 from neurontest.claims.base import Subject
 from neurontest.claims.options import ClaimOptions
 from neurontest.errors import HypothesisFileError, NeurontestError
@@ -191,7 +192,7 @@ def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_facto
             except (ValueError, NeurontestError) as exc:
                 assert "\n" not in str(exc).strip(), str(exc)
                 continue
-            result = lab.run(claim)  # any other exception fails this test
+            result = ClaimRunner(lab).run(claim)  # any other exception fails this test
             assert re.match(r"^\w", result.summary)
 
 
@@ -234,5 +235,5 @@ def test_an_explicit_null_option_means_not_set(lab):
     # Found by the long fuzz run: `precision_at_recall: null` counted as asked for, and the run
     # met None where the level belongs.
     claim = _claim("activation", variance_explained=">= 0.5", iou=None, precision_at_recall=None)
-    result = lab.run(claim)
+    result = ClaimRunner(lab).run(claim)
     assert [m.name for m in result.measurements if m.bound is not None] == ["variance_explained"]

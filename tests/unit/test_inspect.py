@@ -13,6 +13,7 @@ yaml = pytest.importorskip("yaml")
 
 from neurontest.cli import main  # noqa: E402
 from neurontest.claims.explain import RELATIVE_THRESHOLDS  # noqa: E402
+from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.predicates import TokenSet, predicate_from_dict  # noqa: E402
 from neurontest.engine.neuron import NeuronRef  # noqa: E402
 from neurontest.inspect import NeuronInspection, bound_below, inspect_neuron  # noqa: E402
@@ -254,7 +255,7 @@ def test_logit_attribution_tables_name_byte_pieces_by_their_form(smollm2: Lab) -
 
     claim = LogitAttributionClaim(Subject(NeuronRef(0, 387), None),
                                   {"matches": {"regex": "^[,.;:]"}, "k": 30})
-    result = smollm2.run(claim)
+    result = ClaimRunner(smollm2).run(claim)
     names = [name for evidence in result.evidence for name, _ in evidence.table]
     assert names and not any("\ufffd" in name for name in names)
     assert any(name.startswith("<0x") for name in names)

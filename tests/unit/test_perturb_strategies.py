@@ -12,7 +12,7 @@ from neurontest.perturb import (
     context_edits, delete_token, filled_templates, insert_token, perturbed, pool, random_contexts,
     replace_trigger, swap_trigger, template_texts, token_texts, with_member_inserted,
 )
-from neurontest.perturb.config import current_config, pop_config, push_config
+from neurontest.claims.settings import RunSettings
 
 FAST = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -138,19 +138,15 @@ def test_strategies_compose_with_map_and_flatmap() -> None:
     assert len(find(nested, lambda t: len(t.edits) >= 2, settings=SHRINK).edits) == 2
 
 
-def test_config_stack_and_profiles(tmp_path) -> None:
-    before = current_config()
-    pushed = push_config("ci", 7, tmp_path)
-    try:
-        assert current_config() is pushed and pushed.derandomize and pushed.database_dir is None
-        assert pushed.max_examples == 7
-    finally:
-        pop_config()
-    assert current_config() is before
-    assert push_config(None, None, tmp_path).database_dir == tmp_path / ".hypothesis" / "neurontest"
-    pop_config()
+def test_run_settings_carry_the_hypothesis_profile(tmp_path) -> None:
+    ci = RunSettings.from_options(hypothesis_profile="ci", max_examples=7, rootdir=tmp_path)
+    assert ci.derandomize and ci.database_dir is None and ci.max_examples == 7
+    default = RunSettings.from_options(rootdir=tmp_path)
+    assert default.database_dir == tmp_path / ".hypothesis" / "neurontest"
     with pytest.raises(ValueError, match="unknown neurontest hypothesis profile"):
-        push_config("nightly")
+        RunSettings.from_options(hypothesis_profile="nightly")
+    with pytest.raises(ValueError, match="max-examples"):
+        RunSettings.from_options(max_examples=0)
 
 
 def test_a_pool_builds_its_sampled_strategy_once() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from neurontest.claims.settings import RunSettings
 from neurontest.format.kinds import get_claim_class
 from neurontest.claims.base import (Bound, ClaimResult, Evidence, Measurement, Subject, Threshold,
                                     TokenRow)
@@ -20,6 +21,9 @@ IDENTITY = {"model": {"name": "m", "fingerprint": "f" * 16, "n_layers": 2, "d_ml
             "corpus": {"name": "c", "fingerprint": "c" * 16, "window": 16, "rows": 3,
                        "scorable_tokens": 40}}
 SUBJECT = Subject(NeuronRef(1, 3), TokenSet(("March",)), Threshold(1.0))
+
+
+DEFAULT = RunSettings()
 
 
 def claim(kind: str = "activation", subject: Subject = SUBJECT, **options):
@@ -59,8 +63,8 @@ def test_lab_identity_needs_both_fingerprints(tmp_path: Path) -> None:
 
 
 def test_claim_key_changes_with_everything_a_result_depends_on() -> None:
-    base = claim_key(claim(), IDENTITY, "cpu")
-    assert base == claim_key(claim(), IDENTITY, "cpu")
+    base = claim_key(claim(), IDENTITY, "cpu", DEFAULT)
+    assert base == claim_key(claim(), IDENTITY, "cpu", DEFAULT)
     other_model = {"model": dict(IDENTITY["model"], fingerprint="0" * 16), "corpus": IDENTITY["corpus"]}
     other_corpus = {"model": IDENTITY["model"], "corpus": dict(IDENTITY["corpus"], fingerprint="1" * 16)}
     variants = [
@@ -70,25 +74,20 @@ def test_claim_key_changes_with_everything_a_result_depends_on() -> None:
         claim(subject=Subject(SUBJECT.neuron, SUBJECT.predicate, Threshold(2.0))),  # tau
         claim("examples", fires=["in [[March]]"]),  # the kind
     ]
-    keys = {claim_key(c, IDENTITY, "cpu") for c in variants}
-    keys |= {claim_key(claim(), other_model, "cpu"), claim_key(claim(), other_corpus, "cpu"),
-             claim_key(claim(), IDENTITY, "cuda")}
+    keys = {claim_key(c, IDENTITY, "cpu", DEFAULT) for c in variants}
+    keys |= {claim_key(claim(), other_model, "cpu", DEFAULT), claim_key(claim(), other_corpus, "cpu", DEFAULT),
+             claim_key(claim(), IDENTITY, "cuda", DEFAULT)}
     assert base not in keys and len(keys) == len(variants) + 3
 
 
 def test_random_perturbation_claims_are_never_remembered() -> None:
-    from neurontest.perturb.config import pop_config, push_config
-
     texts = ["we met in [[March]]"]
-    assert claim_key(claim("invariant", texts=texts), IDENTITY, "cpu") is None
-    seeded = claim_key(claim("invariant", texts=texts, seed=1), IDENTITY, "cpu")
+    assert claim_key(claim("invariant", texts=texts), IDENTITY, "cpu", DEFAULT) is None
+    seeded = claim_key(claim("invariant", texts=texts, seed=1), IDENTITY, "cpu", DEFAULT)
     assert seeded is not None
-    push_config("ci", 10)  # derandomized: the claim's own seed
-    try:
-        assert claim_key(claim("invariant", texts=texts), IDENTITY, "cpu") is not None
-        assert claim_key(claim("invariant", texts=texts, seed=1), IDENTITY, "cpu") != seeded
-    finally:
-        pop_config()
+    ci = RunSettings(hypothesis_profile="ci", max_examples=10)  # derandomized: the claim's own seed
+    assert claim_key(claim("invariant", texts=texts), IDENTITY, "cpu", ci) is not None
+    assert claim_key(claim("invariant", texts=texts, seed=1), IDENTITY, "cpu", ci) != seeded
 
 
 def test_folder_stamp_follows_file_changes(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from safetensors.torch import save_file
 
+from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.base import result_from_dict, result_to_dict
 from neurontest.engine.head import HeadRef
 from neurontest.engine.planted import (
@@ -296,7 +297,7 @@ def test_every_claim_kind_runs_on_latents_directions_and_heads(planted, lab, tmp
         for claim_entry in entry.claims:
             claim = entry.build(claim_entry)
             claim.check(lab)
-            result = lab.run(claim)
+            result = ClaimRunner(lab).run(claim)
             outcomes[f"{entry.neuron.short_id}::{claim_entry.name}"] = result.passed
             # results survive the result cache / xdist round trip with their unit
             back = result_from_dict(json.loads(json.dumps(result_to_dict(result))))
@@ -381,7 +382,7 @@ def test_attends_claims_on_the_planted_previous_token_head(planted, lab, tmp_pat
     for claim_entry in entry.claims:
         claim = entry.build(claim_entry)
         claim.check(lab)
-        results[claim_entry.name] = lab.run(claim)
+        results[claim_entry.name] = ClaimRunner(lab).run(claim)
     assert results["attends"].passed and results["attends"].metrics()["mass"] > 0.9999
     assert results["from-years"].passed
     wrong = results["self"]

@@ -7,22 +7,23 @@ import pytest
 
 pytest.importorskip("torch")
 
+from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.activation import FALSE_NEGATIVES, FALSE_POSITIVES, ActivationClaim  # noqa: E402
 from neurontest.claims.base import (  # noqa: E402
     Bound, Measurement, Subject, Threshold, result_from_dict, result_to_dict,
 )
-from neurontest.claims.confidence import pop_min_positions, push_min_positions  # noqa: E402
+from neurontest.claims.settings import RunSettings  # noqa: E402
 from neurontest.claims.logit_attribution import LogitAttributionClaim  # noqa: E402
 from neurontest.claims.messages import failure_message  # noqa: E402
 from neurontest.claims.predicates import predicate_from_dict  # noqa: E402
 from neurontest.engine.planted import MONTHS, PROMOTED  # noqa: E402
 
 
-def activation(planted, lab, tokens, **config):
+def activation(planted, lab, tokens, settings=RunSettings(), **config):
     subject = Subject(planted.month.neuron, predicate_from_dict({"tokens": tokens}), Threshold(1.0))
     ActivationClaim.validate_options(config)
     claim = ActivationClaim(subject, config)
-    return claim, lab.run(claim)
+    return claim, ClaimRunner(lab, settings=settings).run(claim)
 
 
 def test_measurements_say_the_metric_in_words_with_counts_and_an_interval(planted, lab):
@@ -82,14 +83,11 @@ def test_too_few_positions_is_inconclusive_and_says_how_to_get_more(planted, lab
 
 
 def test_run_wide_min_positions_applies_unless_the_claim_sets_its_own(planted, lab):
-    push_min_positions(10**6)
-    try:
-        claim, result = activation(planted, lab, MONTHS, f1=">= 0.5")
-        assert result.inconclusive and claim.run_settings() == {"min_positions": 10**6}
-        _, own = activation(planted, lab, MONTHS, f1=">= 0.5", min_positions=5)
-        assert own.passed
-    finally:
-        pop_min_positions()
+    strict = RunSettings(min_positions=10**6)
+    claim, result = activation(planted, lab, MONTHS, strict, f1=">= 0.5")
+    assert result.inconclusive and claim.run_settings(strict) == {"min_positions": 10**6}
+    _, own = activation(planted, lab, MONTHS, strict, f1=">= 0.5", min_positions=5)
+    assert own.passed
 
 
 def test_recall_at_precision_is_written_exactly(planted, lab):
@@ -133,7 +131,7 @@ def logit_claim(planted, **config):
 
 
 def test_logit_attribution_places_claimed_tokens_in_the_vocabulary(planted, lab):
-    result = lab.run(logit_claim(planted, matches={"tokens": [PROMOTED]}, k=5, share=">= 0.2"))
+    result = ClaimRunner(lab).run(logit_claim(planted, matches={"tokens": [PROMOTED]}, k=5, share=">= 0.2"))
     assert result.passed
     ranks = result.evidence[1]
     assert ranks.table[0][0].startswith(f"{PROMOTED!r} #1 ") and ranks.table[0][1] > 3
@@ -142,7 +140,7 @@ def test_logit_attribution_places_claimed_tokens_in_the_vocabulary(planted, lab)
 
 def test_failing_logit_attribution_lists_its_top_k_and_where_the_claim_ranks(planted, lab):
     claim = logit_claim(planted, matches={"tokens": ["cat", "dog"]}, k=12, share=">= 0.5")
-    result = lab.run(claim)
+    result = ClaimRunner(lab).run(claim)
     assert not result.passed
     message = failure_message(claim, result, lab)
     top_line = next(line for line in message.splitlines() if "top-12 promoted tokens:" in line)
