@@ -144,6 +144,11 @@ def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, cou
     ranked, hit, window = a[order], c[order].to(torch.float32), groups[order]
     last_of_tie = torch.ones(len(order), dtype=torch.bool)
     last_of_tie[:-1] = ranked[:-1] != ranked[1:]
+    # Every position reads the precision at the end of its tie group: a tie group is one
+    # threshold (as in `metrics.average_precision`), whatever the order within it.
+    first_of_tie = torch.ones(len(order), dtype=torch.bool)
+    first_of_tie[1:] = last_of_tie[:-1]
+    cut_of = last_of_tie.nonzero().reshape(-1)[torch.cumsum(first_of_tie.to(torch.long), 0) - 1]
     out: dict[str, list[torch.Tensor]] = {"auprc": []} | {name: [] for name in operating}
     affordable = _RANK_BUDGET // max(len(order), 1)
     n_resamples = min(counts.shape[0], max(affordable, _MIN_RANK_RESAMPLES))
@@ -153,7 +158,7 @@ def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, cou
         cum_hits, cum_all = torch.cumsum(hits, 1), torch.cumsum(weight, 1)
         total = cum_hits[:, -1:]
         precision = cum_hits / cum_all.clamp_min(1e-9)
-        out["auprc"].append(_div((hits * precision).sum(1), total[:, 0]).to(torch.float64))
+        out["auprc"].append(_div((hits * precision[:, cut_of]).sum(1), total[:, 0]).to(torch.float64))
         recall = cum_hits / total.clamp_min(1e-9)
         for name, level in operating.items():
             # Only cuts between distinct activations are thresholds (tied positions fire together).

@@ -38,6 +38,71 @@ def test_average_precision_matches_ranking():
     assert average_precision(a, c) == pytest.approx((1 + 2 / 3) / 2)
 
 
+def _sklearn_average_precision(a: list[float], c: list[bool]) -> float:
+    """scikit-learn's average_precision_score in pure Python: one threshold per distinct score."""
+    n_pos = sum(c)
+    ap, hits, fired, recall_before = 0.0, 0, 0, 0.0
+    for t in sorted(set(a), reverse=True):
+        group = [ci for ai, ci in zip(a, c) if ai == t]
+        hits, fired = hits + sum(group), fired + len(group)
+        ap += (hits / n_pos - recall_before) * hits / fired
+        recall_before = hits / n_pos
+    return ap
+
+
+def test_average_precision_of_a_dead_unit_is_the_base_rate_in_any_order():
+    # All activations tie: one threshold, precision = base rate at recall 1, wherever the
+    # claimed positions sit (the position-ordered sum gave 1.0 here and 0.216 reversed).
+    a = torch.zeros(10)
+    first = torch.tensor([True] * 3 + [False] * 7)
+    assert average_precision(a, first) == pytest.approx(0.3, abs=1e-12)
+    assert average_precision(a, first.flip(0)) == pytest.approx(0.3, abs=1e-12)
+
+
+def test_average_precision_of_a_relu_unit_counts_the_zeros_as_one_threshold():
+    a = [2.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3.0, 0.0]
+    c = [True, True, False, False, False, True, True, False]
+    # cuts high to low: 3 (R .25, P 1), 2 (R .5, P 1), 1 (R .5, P 2/3), 0 (R 1, P 4/8)
+    # -> .25 + .25 + 0 + .5 * .5 = 0.75 (ranking the zeros by position gave 0.830)
+    assert _sklearn_average_precision(a, c) == pytest.approx(0.75)
+    assert average_precision(torch.tensor(a), torch.tensor(c)) == pytest.approx(0.75, abs=1e-12)
+
+
+def test_average_precision_of_bf16_rounded_activations_groups_the_new_ties():
+    generator = torch.Generator().manual_seed(3)
+    raw = torch.relu(torch.randn(2000, generator=generator))
+    c = torch.rand(2000, generator=generator) < 0.2 + 0.5 * (raw > 1)
+    a = raw.to(torch.bfloat16).float()
+    assert len(torch.unique(a)) < 0.6 * len(torch.unique(raw))  # bf16 makes many ties
+    expected = _sklearn_average_precision(a.tolist(), c.tolist())
+    assert average_precision(a, c) == pytest.approx(expected, abs=1e-12)
+    shuffled = torch.randperm(2000, generator=generator)
+    assert average_precision(a[shuffled], c[shuffled]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_bootstrap_auprc_groups_ties_like_the_point_value():
+    from neurontest.measure.intervals import _ranking_samples
+
+    a = torch.tensor([2.0, 0.0, 0.0, 1.0, 0.0, 0.0, 3.0, 0.0])
+    c = torch.tensor([True, True, False, False, False, True, True, False])
+    groups = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    # Every window drawn once reproduces the corpus: the resample's AP is the point AP.
+    one = _ranking_samples(a, c, groups, torch.ones(1, 4, dtype=torch.float64), {})["auprc"]
+    assert float(one[0]) == pytest.approx(0.75, abs=1e-6)
+
+
+def test_bootstrap_auprc_of_a_dead_unit_contains_the_base_rate():
+    generator = torch.Generator().manual_seed(1)
+    a = torch.zeros(100 * 20)
+    c = torch.rand(100 * 20, generator=generator) < 0.15
+    groups = torch.arange(100).repeat_interleave(20)
+    point = score_predicate(a, c, 0.5)
+    base_rate = float(c.float().mean())
+    assert point["auprc"] == pytest.approx(base_rate)
+    lo, hi = window_bootstrap(a, c, groups, 0.5, point)["auprc"]
+    assert lo < base_rate < hi and hi - lo < 0.1
+
+
 def test_variance_explained_is_between_group_share():
     a = torch.tensor([1.0, 1.0, 3.0, 3.0])
     c = torch.tensor([False, False, True, True])
