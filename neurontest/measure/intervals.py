@@ -93,11 +93,33 @@ def window_bootstrap(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
 ) -> dict[str, Interval]:
-    """Bootstrap intervals, resampling windows (`groups[i]` is position i's window), of f1, iou,
+    """Bootstrap intervals, resampling clusters (`groups[i]` is position i's cluster: its
+    document where the corpus knows it, else its window), of precision, recall, f1, iou,
     balanced_accuracy, pearson, variance_explained, auprc and the `operating` metrics
-    (`{"recall_at_precision": 0.9}`); `point` holds each metric's value on the whole corpus.
+    (`{"recall_at_precision": 0.9}`), for the metrics named in `point` (each one's value on the
+    whole corpus, which its interval always contains).
 
-    Fewer than two windows give no interval (an empty dict)."""
+    Fewer than two clusters give no interval (an empty dict)."""
+    samples = window_bootstrap_samples(a, c, groups, tau, point, operating=operating,
+                                       resamples=resamples, seed=seed)
+    return {name: _percentile(s, level, point[name]) for name, s in samples.items()}
+
+
+def window_bootstrap_samples(
+    a: torch.Tensor,
+    c: torch.Tensor,
+    groups: torch.Tensor,
+    tau: float,
+    point: dict[str, float],
+    *,
+    operating: dict[str, float] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, torch.Tensor]:
+    """The per-resample values (finite ones) behind `window_bootstrap`, for the metrics named
+    in `point`: the same seeded resamples, so a p-value (`bootstrap_p_value`) and the interval
+    of one claim agree. AUPRC and the operating points may have fewer resamples (the first
+    ones drawn; see `_RANK_BUDGET`). Fewer than two clusters give an empty dict."""
     import torch
 
     a = a.reshape(-1).to(torch.float64)
@@ -119,14 +141,27 @@ def window_bootstrap(
     var_c = (n_c / n) * (1 - n_c / n)
     r = _div(cov, torch.sqrt(var_a * var_c))
     samples = {
+        "precision": precision,
+        "recall": recall,
         "f1": _div(2 * precision * recall, precision + recall),
         "iou": _div(tp, n_y + n_c - tp),
         "balanced_accuracy": (recall + _div(tn, n - n_c)) / 2,
         "pearson": r,
         "variance_explained": r * r,  # the between-group share of a binary predictor is r^2
     }
-    samples |= _ranking_samples(a, c, groups, counts, operating or {})
-    return {name: _percentile(s, level, point[name]) for name, s in samples.items() if name in point}
+    operating = {name: lvl for name, lvl in (operating or {}).items() if name in point}
+    if "auprc" in point or operating:  # the ranking is the costly part: only when asked for
+        samples |= _ranking_samples(a, c, groups, counts, operating)
+    return {name: s[torch.isfinite(s)] for name, s in samples.items() if name in point}
+
+
+def hull(a: Interval | None, b: Interval | None) -> Interval | None:
+    """The smallest interval containing both (either may be None; None when both are): the
+    verdict interval of a share that has both a Wilson and a cluster-bootstrap interval, so
+    neither the independence assumption nor a small number of clusters makes it too narrow."""
+    if a is None or b is None:
+        return a if b is None else b
+    return (min(a[0], b[0]), max(a[1], b[1]))
 
 
 def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,

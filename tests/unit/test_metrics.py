@@ -3,7 +3,9 @@ import math
 import pytest
 import torch
 
-from neurontest.measure.intervals import grouped_mean_interval, wilson, window_bootstrap
+from neurontest.measure.intervals import (
+    grouped_mean_interval, hull, wilson, window_bootstrap, window_bootstrap_samples,
+)
 from neurontest.measure.metrics import (
     average_precision, precision_at_recall, precision_recall_curve, recall_at_precision,
     score_predicate,
@@ -200,6 +202,41 @@ def test_window_bootstrap_resamples_whole_windows():
     # ~sqrt(10) wider: 20 independent windows, not 200 independent positions.
     assert by_window[1] - by_window[0] > 2 * (by_position[1] - by_position[0])
     assert window_bootstrap(a, c, torch.zeros(200, dtype=torch.long), 1.0, point) == {}
+
+
+def test_window_bootstrap_gives_cluster_intervals_for_precision_and_recall():
+    # Claimed positions fire in whole windows or not at all: Wilson (positions independent)
+    # is too narrow, the cluster bootstrap is not.
+    a = torch.tensor(([5.0] * 10 + [0.0] * 10) * 10)
+    c = torch.ones_like(a, dtype=torch.bool)
+    groups = torch.arange(20).repeat_interleave(10)
+    point = score_predicate(a, c, 1.0)
+    intervals = window_bootstrap(a, c, groups, 1.0, point)
+    lo, hi = intervals["recall"]
+    w_lo, w_hi = wilson(point["n_both"], point["n_claimed"])
+    assert lo <= 0.5 <= hi and hi - lo > 2 * (w_hi - w_lo)
+    assert intervals["precision"] == (1.0, 1.0)  # every firing position is claimed
+    # Only the metrics named in `point` come back.
+    assert set(window_bootstrap(a, c, groups, 1.0, {"recall": 0.5})) == {"recall"}
+
+
+def test_window_bootstrap_samples_are_the_resamples_behind_the_interval():
+    a, c, groups = _windows()
+    point = score_predicate(a, c, 0.9)
+    samples = window_bootstrap_samples(a, c, groups, 0.9, point)
+    assert set(samples) == {"precision", "recall", "f1", "iou", "auprc", "pearson",
+                            "variance_explained", "balanced_accuracy"}
+    assert samples["recall"].shape == (400,) and bool(torch.isfinite(samples["recall"]).all())
+    lo, hi = torch.quantile(samples["recall"], torch.tensor([0.025, 0.975], dtype=torch.float64))
+    assert window_bootstrap(a, c, groups, 0.9, point)["recall"] == pytest.approx(
+        (min(float(lo), point["recall"]), max(float(hi), point["recall"])))
+    assert window_bootstrap_samples(a, c, torch.zeros_like(groups), 0.9, point) == {}
+
+
+def test_hull_is_the_smallest_interval_containing_both():
+    assert hull((0.1, 0.3), (0.2, 0.5)) == (0.1, 0.5)
+    assert hull((0.1, 0.3), None) == (0.1, 0.3) and hull(None, (0.2, 0.5)) == (0.2, 0.5)
+    assert hull(None, None) is None
 
 
 def test_grouped_mean_interval_resamples_texts():
