@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from neurontest.measure.intervals import (
-    grouped_mean_interval, hull, wilson, window_bootstrap, window_bootstrap_samples,
+    clustered_mean_interval, grouped_mean_interval, hull, student_t_cdf, student_t_quantile,
+    t_interval, wilson, window_bootstrap, window_bootstrap_samples,
 )
 from neurontest.measure.metrics import (
     average_precision, precision_at_recall, precision_recall_curve, recall_at_precision,
@@ -243,6 +244,44 @@ def test_grouped_mean_interval_resamples_texts():
     lo, hi = grouped_mean_interval([-1.0, -1.2, -0.8, -3.0], [0, 0, 1, 2])
     assert lo <= -1.5 <= hi and lo >= -3.0 and hi <= -0.8
     assert grouped_mean_interval([-1.0, -2.0], [0, 0]) is None
+
+
+@pytest.mark.parametrize("p, df, table", [
+    (0.975, 1, 12.7062047362), (0.975, 2, 4.3026527297), (0.975, 4, 2.7764451052),
+    (0.975, 30, 2.0422724563), (0.995, 10, 3.1692726726), (0.025, 5, -2.5705818356),
+])
+def test_student_t_quantile_matches_the_tables(p, df, table):
+    assert student_t_quantile(p, df) == pytest.approx(table, abs=1e-6)
+    assert student_t_cdf(student_t_quantile(p, df), df) == pytest.approx(p, abs=1e-12)
+
+
+def test_student_t_has_its_closed_forms_at_one_and_two_degrees_of_freedom():
+    for x in (-30.0, -2.0, -0.5, 0.0, 0.7, 3.0, 100.0):
+        assert student_t_cdf(x, 1) == pytest.approx(0.5 + math.atan(x) / math.pi, abs=1e-12)
+        assert student_t_cdf(x, 2) == pytest.approx(0.5 + x / (2 * math.sqrt(2 + x * x)), abs=1e-12)
+    assert student_t_quantile(0.9995, 1) == pytest.approx(math.tan(math.pi * 0.4995), rel=1e-9)
+    # Many degrees of freedom: the normal quantile.
+    assert student_t_quantile(0.975, 100_000) == pytest.approx(1.959985, abs=1e-4)
+    with pytest.raises(ValueError):
+        student_t_quantile(1.0, 3)
+
+
+def test_t_interval_uses_n_minus_one_degrees_of_freedom():
+    lo, hi = t_interval([1.0, 2.0, 3.0])
+    # mean 2, sd 1, t_{0.975,2} = 4.3027: 2 +- 4.3027 / sqrt(3)
+    assert (lo, hi) == pytest.approx((2 - 4.3026527297 / math.sqrt(3), 2 + 4.3026527297 / math.sqrt(3)))
+    assert t_interval([2.5, 2.5, 2.5]) == (2.5, 2.5)
+    assert t_interval([1.0]) is None and t_interval([]) is None
+    assert t_interval([1.0, 2.0, 3.0], 0.99)[1] > hi
+
+
+def test_clustered_mean_interval_counts_each_text_once():
+    # Texts 0, 1, 2 with means -1.1, -0.8, -3.0: the t interval of those three means.
+    values, groups = [-1.0, -1.2, -0.8, -3.0], [0, 0, 1, 2]
+    assert clustered_mean_interval(values, groups) == pytest.approx(t_interval([-1.1, -0.8, -3.0]))
+    assert clustered_mean_interval([-1.0, -2.0], [0, 0]) is None
+    with pytest.raises(ValueError, match="differ in size"):
+        clustered_mean_interval([1.0], [0, 1])
 
 
 def test_ranking_intervals_ignore_positions_below_every_claimed_one():
