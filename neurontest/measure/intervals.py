@@ -336,3 +336,72 @@ def student_t_quantile(p: float, df: float) -> float:
             break
     x = (lo + hi) / 2.0
     return x if p > 0.5 else -x
+
+
+# One-sided p-values of a bound "metric OP value": H0 is "the metric is not on the claimed side".
+# `==` claims a point, which no one-sided test supports: every function returns None for it.
+_GREATER, _LESS = (">=", ">"), ("<=", "<")
+
+
+def _check_op(op: str) -> bool:
+    """True for a one-sided bound, False for `==`; anything else is an error."""
+    if op in _GREATER or op in _LESS:
+        return True
+    if op == "==":
+        return False
+    raise ValueError(f"unknown bound operator {op!r}; use one of >=, >, <=, <, ==")
+
+
+def bootstrap_p_value(samples: torch.Tensor, op: str, value: float) -> float | None:
+    """(1 + resamples on the wrong side of `value`) / (1 + resamples), from the resamples of
+    `window_bootstrap_samples`; never 0, since the resamples are a finite draw. None for `==`."""
+    import torch
+
+    if not _check_op(op):
+        return None
+    samples = samples.reshape(-1)
+    samples = samples[torch.isfinite(samples)]
+    wrong = {">=": samples < value, ">": samples <= value,
+             "<=": samples > value, "<": samples >= value}[op]
+    return (1 + int(wrong.sum())) / (1 + samples.numel())
+
+
+def wilson_p_value(k: float, n: float, op: str, value: float) -> float | None:
+    """One-sided score test of the share k/n against `value` (the test whose inversion is the
+    Wilson interval): z = (k/n - value) / sqrt(value (1 - value) / n). None for `==`; 1.0 when
+    n is 0. At value 0 or 1 the null is a point that either makes the data impossible (p 0) or
+    cannot be rejected (p 1)."""
+    if not _check_op(op):
+        return None
+    if n <= 0:
+        return 1.0
+    if op in _LESS:  # mirror: a share below `value` is the failure share above 1 - value
+        k, value, op = n - k, 1.0 - value, {"<=": ">=", "<": ">"}[op]
+    # Now op is ">=" or ">": H0 is share < value (">=") or share <= value (">").
+    if value < 0 or (value == 0 and op == ">="):
+        return 0.0  # every share meets it
+    if value > 1 or (value == 1 and op == ">"):
+        return 1.0  # no share meets it
+    if value == 0:  # "> 0": under H0 (share 0) any success is impossible
+        return 0.0 if k > 0 else 1.0
+    if value == 1:  # ">= 1": a share just below 1 explains any data
+        return 1.0
+    z = (k / n - value) / math.sqrt(value * (1 - value) / n)
+    return statistics.NormalDist().cdf(-z)  # 1 - Phi(z), without cancellation in the far tail
+
+
+def t_p_value(values: Sequence[float], op: str, value: float) -> float | None:
+    """One-sided one-sample t test of the mean of `values` (n-1 degrees of freedom) against
+    `value`. None for `==`; 1.0 with fewer than two values; with no spread, 0.0 when the mean
+    is strictly on the claimed side, else 1.0."""
+    if not _check_op(op):
+        return None
+    n = len(values)
+    if n < 2:
+        return 1.0
+    mean = math.fsum(values) / n
+    sd = statistics.stdev(values)
+    if sd == 0:
+        return 0.0 if (mean > value if op in _GREATER else mean < value) else 1.0
+    t = (mean - value) / (sd / math.sqrt(n))
+    return student_t_cdf(-t if op in _GREATER else t, n - 1)  # P(T >= t) = P(T <= -t)
