@@ -298,3 +298,51 @@ def test_ranking_intervals_ignore_positions_below_every_claimed_one():
     two = window_bootstrap(a2, c2, g2, 0.9, point2, operating=operating)
     for name in ("auprc", "precision_at_recall"):
         assert two[name] == pytest.approx(one[name]), name
+
+
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.122, 0.5, 0.9, 1.0])
+def test_positions_needed_is_the_fewest_whose_wilson_interval_is_narrow_enough(share):
+    from neurontest.measure.power import positions_needed
+
+    n = positions_needed(share, 0.05)
+    half = lambda m: (wilson(share * m, m)[1] - wilson(share * m, m)[0]) / 2  # noqa: E731
+    assert half(n) <= 0.05 + 1e-12 and (n == 1 or half(n - 1) > 0.05)
+
+
+def test_positions_needed_asks_for_some_positions_at_shares_of_zero_and_one():
+    from neurontest.measure.power import positions_needed
+
+    # The normal rule z^2 p (1 - p) / h^2 asks for none; Wilson asks for z^2 / (2h) - z^2.
+    assert positions_needed(0.0) == positions_needed(1.0) == 35
+    assert positions_needed(0.5) == 381  # the normal rule says 385
+    assert positions_needed(0.5, design_effect=2.0) == 762
+    assert positions_needed(0.5, 0.01) > 9000 and positions_needed(0.5, 0.5) == 1
+    for bad in ({"share": 1.2}, {"share": 0.5, "half_width": 0.0}, {"share": 0.5, "design_effect": 0}):
+        with pytest.raises(ValueError):
+            positions_needed(**bad)
+
+
+def test_design_effect_and_tokens_needed():
+    from neurontest.measure.power import design_effect, tokens_needed
+
+    assert design_effect(0.004, 0.001) == pytest.approx(4.0)
+    assert design_effect(0.0005, 0.001) == 1.0 and design_effect(0.1, 0.0) == 1.0
+    assert design_effect(math.nan, 0.001) == 1.0
+    assert tokens_needed(168, 0.054) == 3112 and tokens_needed(3, 0.1) == 30
+    assert tokens_needed(168, 0.0) is None
+
+
+def test_power_estimate_says_it_in_one_line():
+    from neurontest.measure.power import PowerEstimate, estimate_power, positions_needed
+
+    line = PowerEstimate("recall", 0.122, 0.008, 5547, 168, 3112).describe()
+    assert line == ("recall = 0.122 +- 0.008 on 5,547 claimed positions; +-0.05 needs 168 "
+                    "(about 3,100 corpus tokens at this rate)")
+    assert PowerEstimate("precision", 0.5, 0.2, 20, 381, None, unit="firing positions").describe() == (
+        "precision = 0.500 +- 0.200 on 20 firing positions; +-0.05 needs 381")
+    estimate = estimate_power("recall", 12, 40, rate=0.01)
+    lo, hi = wilson(12, 40)
+    assert estimate.value == 0.3 and estimate.half_width_now == pytest.approx((hi - lo) / 2)
+    assert estimate.positions_needed == positions_needed(0.3) == 320  # the normal rule: 323
+    assert estimate.tokens_needed == 32_000  # 320 claimed positions at 1 per 100 tokens
+    assert estimate_power("recall", 0, 0).value == 0.5  # nothing known: the costliest share
