@@ -7,7 +7,8 @@ classifier and the claimed concept the label (NeuronEval, arXiv 2506.05774):
 - precision = |c & y| / |y|     ("only": where it fires, the claim names the token)
 - recall    = |c & y| / |c|     ("all": where the claim names a token, it fires)
 - f1, iou = |c & y| / |c | y|, balanced_accuracy = (TPR + TNR) / 2
-- auprc: average precision of ranking positions by raw `a` against `c` (no threshold)
+- auprc: average precision of ranking positions by raw `a` against `c` (no threshold); tied
+  activations are one threshold, as in scikit-learn, so a dead unit scores the base rate
 - recall_at_precision(p): the highest recall any activation threshold reaches while keeping
   precision >= p; precision_at_recall(r): the highest precision at recall >= r (no tau either)
 - pearson: correlation of `a` and `c`, pooled over all positions (Bills et al. 2023)
@@ -67,16 +68,28 @@ def score_predicate(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, f
 
 
 def average_precision(a: torch.Tensor, c: torch.Tensor) -> float:
-    """Area under the precision-recall curve of ranking by `a`, as average precision."""
+    """Area under the precision-recall curve of ranking by `a`, as average precision.
+
+    AP = sum over distinct thresholds t, high to low, of (R(t) - R(t_prev)) * P(t), with tied
+    activations one threshold (scikit-learn's `average_precision_score`), so the value never
+    depends on the order of tied positions: a dead unit (all ties) scores the base rate, and
+    the exact zeros of a ReLU unit are one cut."""
     import torch
 
+    a = a.reshape(-1)
+    c = c.reshape(-1).to(torch.bool)
     n_pos = int(c.sum())
     if n_pos == 0:
         return 0.0
     order = torch.argsort(a, descending=True, stable=True)
-    hits = c[order].to(torch.float64)
-    precision_at_rank = torch.cumsum(hits, 0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
-    return float((precision_at_rank * hits).sum() / n_pos)
+    ranked = a[order]
+    cum_hits = torch.cumsum(c[order].to(torch.float64), 0)
+    last_of_tie = torch.ones(len(order), dtype=torch.bool)
+    last_of_tie[:-1] = ranked[:-1] != ranked[1:]
+    hits_at_cut = cum_hits[last_of_tie]
+    fired_at_cut = torch.arange(1, len(order) + 1, dtype=torch.float64)[last_of_tie]
+    new_hits = torch.diff(hits_at_cut, prepend=hits_at_cut.new_zeros(1))
+    return float((new_hits * hits_at_cut / fired_at_cut).sum() / n_pos)
 
 
 def precision_recall_curve(a: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
