@@ -6,10 +6,11 @@ run catches drift across checkpoints even while the claim's own bounds still hol
 
 The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
 
-* a normal run compares each claim's metrics with its entry; a metric past its tolerance fails
-  the item, naming the baseline and the new value. Where a metric's recorded confidence interval
-  is wider than the tolerance, half its width is the allowed drift instead (a noisy metric does
-  not flap); intervals are recorded beside the metrics;
+* a normal run compares each claim's metrics with its entry; a metric whose paired difference
+  `abs(new - old)` exceeds its tolerance fails the item, naming the baseline and the new value.
+  Baseline and rerun measure the same seeded corpus, so the difference is exact, not a sample:
+  confidence intervals are recorded beside the metrics and shown in the drift message, but never
+  added to the allowed drift;
 * a missing entry is listed in the terminal summary (a failure with --neurontest-require-baselines);
   entries whose claim no longer exists are listed as unused;
 * --neurontest-update-baselines records instead of comparing. Writes are queued and flushed once
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 UPDATE_HINT = "if the change is intended, re-record with --neurontest-update-baselines"
+PAIRED_NOTE = "CIs shown for context, not added to the tolerance: the rerun is paired with the baseline"
 
 
 def round6(value: float) -> float | None:
@@ -149,23 +151,25 @@ class BaselineStore:
                         f"(--neurontest-require-baselines); record it with --neurontest-update-baselines")
             return None
         self.checked += 1
-        lines = []
+        lines, shown_ci = [], False
         for name, old in sorted(entry.get("metrics", {}).items()):
             if name not in metrics:
                 continue
             tolerance = _pick(name, override, entry.get("tolerance", {}))
-            # A noisy metric moves by its own uncertainty from run to run: where the recorded
-            # interval (else today's) is wider than the tolerance, it sets the allowed drift.
-            half = _half_width(entry.get("intervals", {}).get(name) or intervals.get(name))
-            if not tolerance.allows(old, metrics[name]) and not _within(old, metrics[name], half):
-                allowed = f"tolerance {tolerance}" + (f"; CI half-width {half:.3g}" if half else "")
+            # Same seeded corpus on both sides: the difference is paired and exact, so the
+            # tolerance alone bounds it. A sampling interval would let real regressions through.
+            if not tolerance.allows(old, metrics[name]):
+                shown = _interval_note(entry.get("intervals", {}).get(name))
+                shown_ci = shown_ci or bool(shown)
                 lines.append(f"  {name} drifted: baseline {_fmt(old)} -> now {_fmt(metrics[name])} "
-                             f"({allowed})")
+                             f"(tolerance {tolerance}{shown})")
         if not lines:
             return None
         self.drifted.append(item.nodeid)
         head = f"{item.claim_id} on {item.model_label} drifted from its baseline {self._show(path)}"
         notes = _identity_notes(stored or {}, _identity(lab_info))
+        if shown_ci:
+            notes.append(f"  ({PAIRED_NOTE})")
         return "\n".join([head, *lines, *notes, f"  {UPDATE_HINT}"])
 
     # -- finishing ---------------------------------------------------------------------------
@@ -270,17 +274,16 @@ def _pick(metric: str, override: dict[str, Tolerance], stored: dict[str, Any]) -
     return default_tolerance(metric)
 
 
-def _half_width(interval: Any) -> float:
-    """Half the width of a stored `[lo, hi]` interval (0 when there is none or it is unreadable)."""
+def _interval_note(interval: Any) -> str:
+    """The baseline's stored `[lo, hi]` interval for a drift message ("" when there is none or it
+    is unreadable): shown for context, never part of the allowance."""
     try:
         lo, hi = (float(v) for v in interval)
     except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, (hi - lo) / 2) if math.isfinite(lo) and math.isfinite(hi) else 0.0
-
-
-def _within(old: float | None, new: float | None, half: float) -> bool:
-    return old is not None and new is not None and half > 0 and abs(new - old) <= half + 1e-12
+        return ""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f"; baseline CI {_fmt(lo)} to {_fmt(hi)}"
 
 
 def _identity(info: dict[str, Any]) -> dict[str, Any]:
