@@ -58,6 +58,7 @@ def test_update_writes_a_readable_baseline_and_rerun_passes(pytester: pytest.Pyt
     assert lo < 1.0 == hi
     assert entry["tolerance"]["f1"] == {"abs": 0.02, "rel": 0.0}
     assert data["claims"]["L0N3::examples"]["metrics"] == {"share": 1.0}
+    assert {e["outcome"] for e in data["claims"].values()} == {"passed"}  # the verdict it was recorded with
 
     result = run(pytester)
     result.assert_outcomes(passed=2)

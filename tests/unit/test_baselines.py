@@ -122,8 +122,8 @@ def _record(items_and_results, update: str = "passing"):
     store = BaselineStore(update=update)
     for item, _, _ in items_and_results:
         store.collected(item)
-    for item, result, _verdict in items_and_results:  # every verdict is recorded, for now
-        assert store.check(item, result, {}) is None
+    for item, result, verdict in items_and_results:
+        assert store.check(item, result, {}, verdict=verdict) is None
     assert not store.finish()
     return store
 
@@ -178,3 +178,98 @@ def test_a_narrow_interval_leaves_the_tolerance_in_charge(tmp_path: Path) -> Non
     _record([(item, _result(0.94, (0.935, 0.945)), "passed")])
     assert BaselineStore().check(item, _result(0.93, None), {}) is None
     assert "drifted" in (BaselineStore().check(item, _result(0.9, None), {}) or "")
+
+
+def test_update_records_only_passing_claims_and_keeps_the_old_entries(tmp_path: Path) -> None:
+    good, broken = _store_item(tmp_path), _store_item(tmp_path, claim_id="L0N2::activation")
+    thin = _store_item(tmp_path, claim_id="L0N3::activation")
+    _record([(good, _result(0.9, None), "passed"), (broken, _result(0.8, None), "passed")])
+    assert {cid: e["outcome"] for cid, e in _entries(good).items()} == {
+        "L0N1::activation": "passed", "L0N2::activation": "passed"}
+
+    store = _record([(good, _result(0.91, None), "passed"), (broken, _result(0.5, None), "failed"),
+                     (thin, _result(0.1, None), "inconclusive")])
+    entries = _entries(good)
+    assert entries["L0N1::activation"]["metrics"] == {"precision": 0.91}
+    assert entries["L0N2::activation"] == {  # the failing claim's old entry, untouched
+        "kind": "activation", "neuron": "L0N1", "metrics": {"precision": 0.8},
+        "tolerance": {"precision": {"abs": 0.02, "rel": 0.0}}, "outcome": "passed"}
+    assert "L0N3::activation" not in entries
+    lines = store.summary_lines()
+    assert ("baselines: not recorded for 2 failing/inconclusive claims (old entries kept); "
+            "--neurontest-update-baselines-all records them too") in lines
+    assert any("not recorded in" in line and "L0N2::activation (failed)" in line
+               and "L0N3::activation (inconclusive)" in line for line in lines)
+
+    # "all" records them too, each with its outcome.
+    store = _record([(good, _result(0.91, None), "passed"), (broken, _result(0.5, None), "failed"),
+                     (thin, _result(0.1, None), "inconclusive")], update="all")
+    entries = _entries(good)
+    assert entries["L0N2::activation"]["metrics"] == {"precision": 0.5}
+    assert {cid: e["outcome"] for cid, e in entries.items()} == {
+        "L0N1::activation": "passed", "L0N2::activation": "failed", "L0N3::activation": "inconclusive"}
+    assert not any("not recorded" in line for line in store.summary_lines())
+
+
+def test_an_expected_xfail_is_recorded_and_an_xpass_is_not(tmp_path: Path) -> None:
+    expected, surprise = _store_item(tmp_path), _store_item(tmp_path, claim_id="L0N2::activation")
+    store = _record([(expected, _result(0.3, None), "xfailed"), (surprise, _result(0.9, None), "xpassed")])
+    assert {cid: e["outcome"] for cid, e in _entries(expected).items()} == {"L0N1::activation": "xfailed"}
+    assert any("L0N2::activation (xpassed)" in line for line in store.summary_lines())
+
+
+def test_update_mode_is_a_string_and_the_old_boolean_still_reads(tmp_path: Path) -> None:
+    from neurontest.plugin.baselines import BaselineStore
+
+    assert BaselineStore().update == "" and not BaselineStore().update
+    assert BaselineStore(update=True).update == "passing" and BaselineStore(update="all").update
+    with pytest.raises(ValueError):
+        BaselineStore(update="everything")
+    with pytest.raises(ValueError):
+        BaselineStore().check(_store_item(tmp_path), _result(0.9, None), {}, verdict="error")
+
+
+def test_a_drift_names_the_recorded_outcome_when_the_verdict_changed(tmp_path: Path) -> None:
+    from neurontest.plugin.baselines import BaselineStore
+
+    item = _store_item(tmp_path)
+    _record([(item, _result(0.9, None), "passed")])
+    message = BaselineStore().check(item, _result(0.5, None), {}, verdict="failed")
+    assert message and "(baseline recorded as passed; now failed)" in message
+    assert "recorded as" not in (BaselineStore().check(item, _result(0.5, None), {}) or "")
+
+
+def test_xdist_events_carry_the_outcome_so_the_controller_writes_what_a_serial_run_does(
+        tmp_path: Path) -> None:
+    import json
+
+    from neurontest.plugin.baselines import BaselineStore
+
+    good, broken = _store_item(tmp_path), _store_item(tmp_path, claim_id="L0N2::activation")
+    flaky = _store_item(tmp_path, claim_id="L0N3::activation")
+    runs = [(good, _result(0.9, (0.8, 0.95)), "passed"), (broken, _result(0.4, None), "failed"),
+            (flaky, _result(0.3, None), "xfailed")]
+    path = baseline_path(good.path, "m")
+    for update in ("passing", "all"):
+        serial = _record(runs, update=update)
+        serial_file, serial_summary = path.read_text(), serial.summary_lines()
+        path.unlink()
+
+        worker = BaselineStore(update=update, worker=True)
+        for item, _, _ in runs:
+            worker.collected(item)
+        for item, result, verdict in runs:
+            worker.check(item, result, {}, verdict=verdict)
+        assert not worker.finish() and not path.exists()  # a worker writes nothing
+        controller = BaselineStore(update=update)
+        for nodeid, event in json.loads(json.dumps(worker.events)).items():  # as shipped
+            assert event["outcome"] in ("passed", "failed", "xfailed")
+            controller.absorb(nodeid, event)
+        assert not controller.finish()
+        assert path.read_text() == serial_file
+        assert controller.summary_lines() == serial_summary
+        outcomes = {cid: e["outcome"] for cid, e in json.loads(serial_file)["claims"].items()}
+        assert outcomes == ({"L0N1::activation": "passed", "L0N3::activation": "xfailed"} if update == "passing"
+                            else {"L0N1::activation": "passed", "L0N2::activation": "failed",
+                                  "L0N3::activation": "xfailed"})
+        path.unlink()
