@@ -114,6 +114,27 @@ def test_hand_edited_baseline_drift_and_per_metric_tolerance(pytester: pytest.Py
     run(pytester).assert_outcomes(passed=2)
 
 
+def test_update_records_a_failing_claim_only_with_update_baselines_all(pytester: pytest.Pytester) -> None:
+    # The examples claim now names a token the month neuron ignores: it fails on its own bound.
+    broken = hypothesis().replace('fires: ["we met in [[March]]"]', 'fires: ["the [[cat]] sat"]')
+    pytester.makefile(".yaml", test_months=broken)
+    result = run(pytester, "--neurontest-update-baselines")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*baselines: not recorded for 1 failing/inconclusive claims (old entries kept); "
+        "--neurontest-update-baselines-all records them too*",
+        "*not recorded in baselines/test_months.planted.json: L0N3::examples (failed)*"])
+    claims = json.loads(baseline(pytester).read_text())["claims"]
+    assert {cid: e["outcome"] for cid, e in claims.items()} == {"L0N3::activation": "passed"}
+
+    result = run(pytester, "--neurontest-update-baselines-all")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "not recorded" not in result.stdout.str()
+    claims = json.loads(baseline(pytester).read_text())["claims"]
+    assert {cid: e["outcome"] for cid, e in claims.items()} == {
+        "L0N3::activation": "passed", "L0N3::examples": "failed"}
+
+
 def test_missing_and_unused_entries_are_reported(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", test_months=hypothesis(extra_claim=False))
     result = run(pytester)
