@@ -94,6 +94,8 @@ _FLAGS = [
     ("--neurontest-update-baselines", "neurontest_update_baselines",
      "record every claim's metrics as baselines (hypotheses/baselines/<file>.<model>.json) "
      "instead of comparing with them"),
+    ("--neurontest-update-baselines-all", "neurontest_update_baselines_all",
+     "like --neurontest-update-baselines, but also record failing and inconclusive claims"),
     ("--neurontest-require-baselines", "neurontest_require_baselines",
      "fail claims that have no baseline (default: list them in the summary)"),
     ("--neurontest-match-neurons", "neurontest_match_neurons",
@@ -149,7 +151,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state.also_models = list(config.getoption("neurontest_also_models")
                              or config.getini("neurontest_also_models"))
     state.match_neurons = _flag(config, "neurontest_match_neurons")
-    state.baselines = BaselineStore(update=_flag(config, "neurontest_update_baselines"),
+    state.baselines = BaselineStore(update=("all" if _flag(config, "neurontest_update_baselines_all") else
+                                            "passing" if _flag(config, "neurontest_update_baselines") else ""),
                                     require=_flag(config, "neurontest_require_baselines"),
                                     root=Path(config.rootpath),
                                     worker=hasattr(config, "workerinput"))

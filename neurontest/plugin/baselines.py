@@ -6,16 +6,21 @@ run catches drift across checkpoints even while the claim's own bounds still hol
 
 The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
 
-* a normal run compares each claim's metrics with its entry; a metric past its tolerance fails
-  the item, naming the baseline and the new value. Where a metric's recorded confidence interval
-  is wider than the tolerance, half its width is the allowed drift instead (a noisy metric does
-  not flap); intervals are recorded beside the metrics;
+* a normal run compares each claim's metrics with its entry; a metric whose paired difference
+  `abs(new - old)` exceeds its tolerance fails the item, naming the baseline and the new value.
+  Baseline and rerun measure the same seeded corpus, so the difference is exact, not a sample:
+  confidence intervals are recorded beside the metrics and shown in the drift message, but never
+  added to the allowed drift;
 * a missing entry is listed in the terminal summary (a failure with --neurontest-require-baselines);
   entries whose claim no longer exists are listed as unused;
-* --neurontest-update-baselines records instead of comparing. Writes are queued and flushed once
-  at session finish, each file atomically (neurontest.engine.files: temp file, fsync, os.replace);
-  an interrupted run writes none, and temp files left by a run killed mid-write are deleted when
-  a later run collects that hypothesis file.
+* --neurontest-update-baselines records instead of comparing, but only claims whose verdict says
+  they behave as their file says ("passed", or "xfailed": an xfail claim that fails as expected);
+  a failing, inconclusive or xpassed claim keeps its old entry and is listed in the summary.
+  --neurontest-update-baselines-all records every claim. Each entry stores its `outcome` (the
+  verdict it was recorded with), shown in a later drift message when today's verdict differs.
+  Writes are queued and flushed once at session finish, each file atomically
+  (neurontest.engine.files: temp file, fsync, os.replace); an interrupted run writes none, and
+  temp files left by a run killed mid-write are deleted when a later run collects that file.
 
 Baselines are JSON (sorted keys, one entry per claim, values rounded to 6 significant digits), so
 their git diffs read as "this metric moved", and pytest never collects them as hypothesis files.
@@ -39,6 +44,13 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 UPDATE_HINT = "if the change is intended, re-record with --neurontest-update-baselines"
+PAIRED_NOTE = "CIs shown for context, not added to the tolerance: the rerun is paired with the baseline"
+#: A claim's verdict as decided before its baseline check.
+VERDICTS = ("passed", "failed", "inconclusive", "xfailed", "xpassed")
+#: The verdicts that say a claim behaves as its file says: the ones update mode records.
+RECORDED_VERDICTS = frozenset({"passed", "xfailed"})
+#: `BaselineStore.update`: "" compares, "passing" records RECORDED_VERDICTS, "all" records all.
+UPDATE_MODES = ("", "passing", "all")
 
 
 def round6(value: float) -> float | None:
@@ -63,7 +75,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 class BaselineStore:
     """Loads, compares and (in update mode) queues baselines for one pytest session."""
 
-    update: bool = False
+    update: str = ""  # one of UPDATE_MODES; truthy exactly when recording
     require: bool = False
     root: Path | None = None  # paths in messages are shown relative to it
     expected: dict[Path, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -73,11 +85,19 @@ class BaselineStore:
     drifted: list[str] = field(default_factory=list)
     checked: int = 0
     written: list[str] = field(default_factory=list)
+    #: update mode: claims not recorded for their verdict, (path, claim_id, verdict)
+    not_recorded: list[tuple[Path, str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     worker: bool = False  # an xdist worker: ships `events` to the controller, which writes
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> what check() did
     _loaded: dict[Path, dict[str, Any] | None] = field(default_factory=dict)
     _swept: set[Path] = field(default_factory=set)  # baselines folders cleaned of leftover temps
+
+    def __post_init__(self) -> None:
+        if isinstance(self.update, bool) or self.update is None:  # the old boolean form
+            self.update = "passing" if self.update else ""
+        if self.update not in UPDATE_MODES:
+            raise ValueError(f"BaselineStore(update=...) must be one of {UPDATE_MODES}, got {self.update!r}")
 
     # -- collection ---------------------------------------------------------------------------
     def collected(self, item: Any) -> None:
@@ -90,21 +110,30 @@ class BaselineStore:
                 remove_abandoned_temps(path.parent)
 
     # -- running -----------------------------------------------------------------------------
-    def check(self, item: Any, result: ClaimResult, lab_info: dict[str, Any]) -> str | None:
-        """Compare (or, when updating, queue) one claim's metrics; the drift message, if any."""
+    def check(self, item: Any, result: ClaimResult, lab_info: dict[str, Any],
+              verdict: str = "passed") -> str | None:
+        """Compare (or, when updating, queue) one claim's metrics; the drift message, if any.
+
+        `verdict` is the claim's outcome as decided before this check (one of VERDICTS). It is
+        stored in the entry as `outcome`; in update mode only RECORDED_VERDICTS are queued,
+        unless the mode is "all"."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
         path = baseline_path(item.path, item.model_label)
         before = (self.checked, len(self.drifted), len(self.missing.get(path, ())))
-        message = self._check(item, path, result, lab_info)
+        message = self._check(item, path, result, lab_info, verdict)
         # What this check did, as plain data: under xdist the controller replays it (absorb), so
         # its summary and the baselines it writes equal a serial run's.
-        status = ("pending" if self.update else "drifted" if len(self.drifted) > before[1]
+        queued = self.update and (verdict in RECORDED_VERDICTS or self.update == "all")
+        status = ("pending" if queued else "not_recorded" if self.update
+                  else "drifted" if len(self.drifted) > before[1]
                   else "missing" if len(self.missing.get(path, ())) > before[2]
                   else "checked" if self.checked > before[0] else "")
         self.events[item.nodeid] = {
-            "path": str(path), "claim_id": item.claim_id, "status": status,
+            "path": str(path), "claim_id": item.claim_id, "status": status, "outcome": verdict,
             "expected": sorted(self.expected.get(path, ())),
-            "entry": self.pending.get(path, {}).get(item.claim_id) if self.update else None,
-            "identity": self.identity.get(path) if self.update else None,
+            "entry": self.pending.get(path, {}).get(item.claim_id) if queued else None,
+            "identity": self.identity.get(path) if queued else None,
         }
         return message
 
@@ -122,16 +151,22 @@ class BaselineStore:
         elif status == "pending" and event.get("entry") is not None:
             self.pending.setdefault(path, {})[event["claim_id"]] = event["entry"]
             self.identity[path] = event["identity"]
+        elif status == "not_recorded":
+            self.not_recorded.append((path, event["claim_id"], event.get("outcome", "")))
 
     def _check(self, item: Any, path: Path, result: ClaimResult,
-               lab_info: dict[str, Any]) -> str | None:
+               lab_info: dict[str, Any], verdict: str) -> str | None:
         metrics = {name: round6(value) for name, value in result.metrics().items()}
         intervals = {name: [round6(lo), round6(hi)] for name, (lo, hi) in result.intervals().items()}
         override = parse_tolerance(item.claim.config["tolerance"]) if "tolerance" in item.claim.config else {}
         if self.update:
+            if verdict not in RECORDED_VERDICTS and self.update != "all":
+                # Recording it would make a broken claim the reference; its old entry stays.
+                self.not_recorded.append((path, item.claim_id, verdict))
+                return None
             tolerances = {m: _pick(m, override, {}).to_json() for m in metrics}
             entry = {"kind": result.kind, "neuron": result.neuron.short_id, "metrics": metrics,
-                     "tolerance": tolerances}
+                     "tolerance": tolerances, "outcome": verdict}
             if intervals:
                 entry["intervals"] = intervals
             self.pending.setdefault(path, {})[item.claim_id] = entry
@@ -149,23 +184,28 @@ class BaselineStore:
                         f"(--neurontest-require-baselines); record it with --neurontest-update-baselines")
             return None
         self.checked += 1
-        lines = []
+        lines, shown_ci = [], False
         for name, old in sorted(entry.get("metrics", {}).items()):
             if name not in metrics:
                 continue
             tolerance = _pick(name, override, entry.get("tolerance", {}))
-            # A noisy metric moves by its own uncertainty from run to run: where the recorded
-            # interval (else today's) is wider than the tolerance, it sets the allowed drift.
-            half = _half_width(entry.get("intervals", {}).get(name) or intervals.get(name))
-            if not tolerance.allows(old, metrics[name]) and not _within(old, metrics[name], half):
-                allowed = f"tolerance {tolerance}" + (f"; CI half-width {half:.3g}" if half else "")
+            # Same seeded corpus on both sides: the difference is paired and exact, so the
+            # tolerance alone bounds it. A sampling interval would let real regressions through.
+            if not tolerance.allows(old, metrics[name]):
+                shown = _interval_note(entry.get("intervals", {}).get(name))
+                shown_ci = shown_ci or bool(shown)
                 lines.append(f"  {name} drifted: baseline {_fmt(old)} -> now {_fmt(metrics[name])} "
-                             f"({allowed})")
+                             f"(tolerance {tolerance}{shown})")
         if not lines:
             return None
         self.drifted.append(item.nodeid)
         head = f"{item.claim_id} on {item.model_label} drifted from its baseline {self._show(path)}"
         notes = _identity_notes(stored or {}, _identity(lab_info))
+        if shown_ci:
+            notes.append(f"  ({PAIRED_NOTE})")
+        recorded_as = entry.get("outcome")
+        if isinstance(recorded_as, str) and recorded_as and recorded_as != verdict:
+            notes.append(f"  (baseline recorded as {recorded_as}; now {verdict})")
         return "\n".join([head, *lines, *notes, f"  {UPDATE_HINT}"])
 
     # -- finishing ---------------------------------------------------------------------------
@@ -216,6 +256,14 @@ class BaselineStore:
             lines += [f"baseline written: {w}" for w in self.written]
             if not self.written and not self.errors and self.pending:
                 lines.append("baselines: already up to date")
+            if self.not_recorded:
+                lines.append(f"baselines: not recorded for {len(self.not_recorded)} failing/inconclusive "
+                             f"claims (old entries kept); --neurontest-update-baselines-all records them too")
+                by_path: dict[Path, list[str]] = defaultdict(list)
+                for path, claim_id, verdict in self.not_recorded:
+                    by_path[path].append(f"{claim_id} ({verdict})")
+                for path, ids in sorted(by_path.items()):
+                    lines.append(f"  not recorded in {self._show(path)}: {', '.join(sorted(ids))}")
             return lines
         missing = sum(len(v) for v in self.missing.values())
         unused = self.unused()
@@ -270,17 +318,16 @@ def _pick(metric: str, override: dict[str, Tolerance], stored: dict[str, Any]) -
     return default_tolerance(metric)
 
 
-def _half_width(interval: Any) -> float:
-    """Half the width of a stored `[lo, hi]` interval (0 when there is none or it is unreadable)."""
+def _interval_note(interval: Any) -> str:
+    """The baseline's stored `[lo, hi]` interval for a drift message ("" when there is none or it
+    is unreadable): shown for context, never part of the allowance."""
     try:
         lo, hi = (float(v) for v in interval)
     except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, (hi - lo) / 2) if math.isfinite(lo) and math.isfinite(hi) else 0.0
-
-
-def _within(old: float | None, new: float | None, half: float) -> bool:
-    return old is not None and new is not None and half > 0 and abs(new - old) <= half + 1e-12
+        return ""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f"; baseline CI {_fmt(lo)} to {_fmt(hi)}"
 
 
 def _identity(info: dict[str, Any]) -> dict[str, Any]:

@@ -148,7 +148,8 @@ class ClaimItem(pytest.Item):
             record.lab = lab.describe()
             record.duration = time.perf_counter() - started
         # Compare with (or, when updating, record) the baseline; a drift fails even a holding claim.
-        drift = session.baselines.check(self, self.result, lab.describe()) if session.baselines else None
+        verdict = "inconclusive" if self.result.inconclusive else "passed" if self.result.passed else "failed"
+        drift = session.baselines.check(self, self.result, lab.describe(), verdict=verdict) if session.baselines else None
         if not self.result.passed:
             message = failure_message(claim, self.result, lab)
             raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)

@@ -58,6 +58,7 @@ def test_update_writes_a_readable_baseline_and_rerun_passes(pytester: pytest.Pyt
     assert lo < 1.0 == hi
     assert entry["tolerance"]["f1"] == {"abs": 0.02, "rel": 0.0}
     assert data["claims"]["L0N3::examples"]["metrics"] == {"share": 1.0}
+    assert {e["outcome"] for e in data["claims"].values()} == {"passed"}  # the verdict it was recorded with
 
     result = run(pytester)
     result.assert_outcomes(passed=2)
@@ -105,10 +106,33 @@ def test_hand_edited_baseline_drift_and_per_metric_tolerance(pytester: pytest.Py
     baseline(pytester).write_text(json.dumps(data))
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*f1 drifted: baseline 0.82 -> now 1 (tolerance 0.02)*"])
+    # The recorded interval is shown beside the tolerance, not added to it.
+    result.stdout.fnmatch_lines(["*f1 drifted: baseline 0.82 -> now 1 (tolerance 0.02; baseline CI 1 to 1)*",
+                                 "*(CIs shown for context, not added to the tolerance*"])
 
     pytester.makefile(".yaml", test_months=hypothesis(tolerance="        tolerance: {f1: 0.2}\n"))
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_update_records_a_failing_claim_only_with_update_baselines_all(pytester: pytest.Pytester) -> None:
+    # The examples claim now names a token the month neuron ignores: it fails on its own bound.
+    broken = hypothesis().replace('fires: ["we met in [[March]]"]', 'fires: ["the [[cat]] sat"]')
+    pytester.makefile(".yaml", test_months=broken)
+    result = run(pytester, "--neurontest-update-baselines")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*baselines: not recorded for 1 failing/inconclusive claims (old entries kept); "
+        "--neurontest-update-baselines-all records them too*",
+        "*not recorded in baselines/test_months.planted.json: L0N3::examples (failed)*"])
+    claims = json.loads(baseline(pytester).read_text())["claims"]
+    assert {cid: e["outcome"] for cid, e in claims.items()} == {"L0N3::activation": "passed"}
+
+    result = run(pytester, "--neurontest-update-baselines-all")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "not recorded" not in result.stdout.str()
+    claims = json.loads(baseline(pytester).read_text())["claims"]
+    assert {cid: e["outcome"] for cid, e in claims.items()} == {
+        "L0N3::activation": "passed", "L0N3::examples": "failed"}
 
 
 def test_missing_and_unused_entries_are_reported(pytester: pytest.Pytester) -> None:
