@@ -17,14 +17,20 @@ from neurontest.engine.neuron import NeuronRef
 if TYPE_CHECKING:
     from neurontest.lab import Lab
 
+#: Texts below which an effect's verdict needs its interval wholly on one side of the bound.
+MIN_TEXTS = 5
+
 
 class AblationClaim(Claim):
     """Zero- or mean-ablating the neuron (plus `also_ablate`), or steering it (`mode: steer`:
     `steer_by` added to its activation), changes the log-prob of the true
     next token, or of `target`, at the [[marked]] positions of `texts` (every position if
     unmarked) by a mean within `effect`; `kl` bounds the mean KL(clean || ablated) there. The
-    mean effect carries a bootstrap interval over texts; `confidence:` makes `effect` hold for it.
-    The whole distribution (min, median, max) is reported: means can hide cancelling effects."""
+    mean effect and KL carry a t interval over texts (n-1 degrees of freedom: honest with few
+    texts) and a one-sided t-test p-value; `confidence:` makes the bounds hold for the interval
+    and needs at least 3 texts. Fewer than `MIN_TEXTS` texts decide only when the interval
+    lies wholly on one side of the bound. The whole distribution (min, median, max) is
+    reported: means can hide cancelling effects."""
 
     kind = "ablation"
 
@@ -45,6 +51,9 @@ class AblationClaim(Claim):
         def _needs_a_bound(self) -> AblationClaim.Options:
             if self.effect is None and self.kl is None:
                 raise ValueError("an 'ablation' claim needs `effect:` (e.g. '<= -0.5') and/or `kl:`")
+            if self.confidence is not None and len(self.texts) < 3:
+                raise ValueError(f"`confidence:` needs at least 3 texts for an interval over texts "
+                                 f"(this claim has {len(self.texts)}); add texts or drop `confidence:`")
             if (self.mode == "steer") != (self.steer_by is not None):
                 raise ValueError("`mode: steer` and `steer_by:` go together (steer_by: how much to "
                                  "add to the unit's activation, e.g. 5.0)")
@@ -72,7 +81,6 @@ class AblationClaim(Claim):
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.ablation import ablate
-        from neurontest.measure.intervals import grouped_mean_interval
 
         mode = self.settings.mode
         target = self.settings.target
@@ -80,32 +88,32 @@ class AblationClaim(Claim):
         marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
         effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
                          steer_by=self.settings.steer_by, targets=[target] if target else ())
-        diffs, kls, rows, texts_of = [], [], [], []
+        diffs, kls, rows, texts_of, kl_texts = [], [], [], [], []
         for text_index, (m, effect) in enumerate(zip(marked, effects)):
             series = effect.target_logprob_diff[target] if target else effect.true_next_logprob_diff
             positions = list(m.positions) or list(range(len(series)))
             positions = [p for p in positions if p < len(series)]
             diffs += [series[p] for p in positions]
             texts_of += [text_index] * len(positions)
-            kls += [effect.kl[p] for p in positions if p < len(effect.kl)]
+            text_kls = [effect.kl[p] for p in positions if p < len(effect.kl)]
+            kls += text_kls
+            kl_texts += [text_index] * len(text_kls)
             rows.append(TokenRow(effect.str_tokens, list(series) + [0.0] * (len(effect.str_tokens) - len(series)),
                                  positions, label=f"log-prob change of {target or 'the next token'}",
                                  pieces=effect.pieces))
-        measurements = []
         level, confident = claim_confidence(self.settings)
+        n_texts = len(set(texts_of))
+        measurements = []
         if diffs:
-            # Positions in one text are not independent: the bootstrap resamples whole texts.
-            interval = grouped_mean_interval(diffs, texts_of, level=level)
-            measurements.append(Measurement(
-                "effect", statistics.fmean(diffs), self.bound("effect"), interval=interval,
-                level=level, confident=confident and "effect" in self.config,
-                detail=f"mean log-prob change over {len(diffs)} position(s) in "
-                       f"{len(set(texts_of))} text(s)"))
+            measurements.append(self._mean_over_texts(
+                "effect", diffs, texts_of, level, confident,
+                f"mean log-prob change over {len(diffs)} position(s) in {n_texts} text(s)"))
             measurements += [Measurement("effect_min", min(diffs)),
                              Measurement("effect_median", statistics.median(diffs)),
                              Measurement("effect_max", max(diffs))]
         if kls:
-            measurements.append(Measurement("kl", statistics.fmean(kls), self.bound("kl")))
+            measurements.append(self._mean_over_texts(
+                "kl", kls, kl_texts, level, confident, "mean KL(clean || edited)"))
         names = ", ".join(n.short_id for n in self.ablated)
         edit = (f"steering {names} by {self.settings.steer_by:+g}" if mode == "steer"
                 else f"{mode}-ablating {names}")
@@ -114,4 +122,27 @@ class AblationClaim(Claim):
         what = "steering (steered - clean)" if mode == "steer" else "ablation (ablated - clean)"
         evidence = [Evidence(f"log-prob change under {what}", rows, value_label="delta log-prob")]
         failures = [] if diffs else ["no position to measure: mark tokens that have a next token"]
-        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, failures)
+        thin = [m.thin for m in measurements if m.inconclusive]
+        inconclusive = ("inconclusive: " + "; ".join(thin) + ", and its interval straddles the "
+                        "bound: add texts") if thin else ""
+        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, failures,
+                           inconclusive=inconclusive)
+
+    def _mean_over_texts(self, name: str, values: list[float], texts_of: list[int], level: float,
+                         confident: bool, detail: str) -> Measurement:
+        """A mean over positions whose interval and p-value treat each text as one observation
+        (positions of one text are not independent)."""
+        from neurontest.measure.intervals import clustered_mean_interval, t_p_value
+
+        bound = self.bound(name)
+        per_text: dict[int, list[float]] = {}
+        for value, text in zip(values, texts_of):
+            per_text.setdefault(text, []).append(value)
+        text_means = [statistics.fmean(v) for v in per_text.values()]
+        n_texts = len(text_means)
+        thin = (f"{name} rests on {n_texts} text(s) ({MIN_TEXTS - n_texts} more needed); a verdict "
+                f"needs {MIN_TEXTS}") if bound is not None and n_texts < MIN_TEXTS else ""
+        return Measurement(
+            name, statistics.fmean(values), bound, interval=clustered_mean_interval(values, texts_of, level),
+            level=level, confident=confident and bound is not None, detail=detail,
+            p_value=None if bound is None else t_p_value(text_means, bound.op, bound.value), thin=thin)

@@ -9,11 +9,18 @@ from pydantic import Field, model_validator
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.confidence import claim_confidence, claim_min_positions, too_few_positions
 from neurontest.claims.evidence import corpus_rows
+from neurontest.claims.verdicts import (
+    SUPPORT, chance_scores, operating_level_problem, shuffled_scores, support_counts, thin_support,
+    vacuous_bound,
+)
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:
+    import torch
+
+    from neurontest.claims.bounds import Bound
     from neurontest.lab import Lab
 
 FALSE_POSITIVES = "fires where the claim does not name the token (false positives: lower precision)"
@@ -47,9 +54,9 @@ class ActivationClaim(Claim):
             None, description="best recall at precision >= `at_precision`")
         precision_at_recall: BoundText | None = Field(
             None, description="best precision at recall >= `at_recall`")
-        at_precision: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        at_precision: Annotated[float, Field(gt=0, le=1)] | None = Field(
             None, description="the precision `recall_at_precision` is measured at")
-        at_recall: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        at_recall: Annotated[float, Field(gt=0, le=1)] | None = Field(
             None, description="the recall `precision_at_recall` is measured at")
         show: Annotated[int, Field(ge=0, le=100)] = Field(5, description="examples shown per failure side")
         confidence: Level | None = Field(None, description="bounds must hold for the interval at this level")
@@ -70,13 +77,17 @@ class ActivationClaim(Claim):
                                      f"e.g. `{name}: '>= 0.95'` with `{level}: 0.9`")
                 if getattr(self, level) is not None and getattr(self, name) is None:
                     raise ValueError(f"`{level}:` only sets the level of `{name}:`; add a `{name}:` bound")
+            if self.confidence is not None:
+                exact = [n for n in names if str(getattr(self, n) or "").strip().startswith("==")]
+                if exact:
+                    raise ValueError(f"`confidence:` needs one-sided bounds; `{exact[0]}:` uses `==`, "
+                                     f"which no interval can confirm: write '>=' or '<='")
             return self
 
     def run_settings(self, settings: RunSettings) -> dict[str, Any]:
         return {"min_positions": settings.min_positions}
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.intervals import wilson, window_bootstrap
         from neurontest.measure.metrics import operating_point
 
         threshold = self.threshold()
@@ -91,21 +102,33 @@ class ActivationClaim(Claim):
                      for name, level_key in OPERATING_POINT_METRICS.items() if name in self.config}
         for name, at in operating.items():
             scores[name] = operating_point(name, a, c, at)
-        # Window of each scorable position: the unit the bootstrap resamples.
-        windows = mask.nonzero()[:, 0]
-        intervals = window_bootstrap(a, c, windows, tau, scores, operating=operating, level=level)
-        intervals["precision"] = wilson(scores["n_both"], scores["n_firing"], level)
-        intervals["recall"] = wilson(scores["n_both"], scores["n_claimed"], level)
+        stats = _Statistics(a, c, _clusters(lab, mask), tau, scores, operating, level)
+        counts = support_counts(scores)
+        n_positions = int(scores["n_positions"])
+        base_rate, firing_rate = counts["claimed"] / max(n_positions, 1), counts["firing"] / max(n_positions, 1)
+        chance = chance_scores(base_rate, firing_rate, operating)
+        shuffled = shuffled_scores(values, claimed, mask, tau, operating)
+        needed = claim_min_positions(self.settings, settings)
 
         def measurement(name: str, bounded: bool) -> Measurement:
-            return Measurement(name, scores[name], self.bound(name) if bounded else None,
-                               interval=intervals.get(name), level=level,
+            bound = self.bound(name) if bounded else None
+            interval = stats.interval(name)
+            thin = thin_support(name, counts, needed) if bounded else ""
+            if bounded and confident and interval is None:
+                thin = thin or f"{name} has no interval (fewer than 2 corpus windows) for `confidence:`"
+            return Measurement(name, scores[name], bound, interval=interval, level=level,
                                confident=confident and bounded,
-                               detail=plain_words(name, scores, operating.get(name)))
+                               detail=plain_words(name, scores, operating.get(name)),
+                               p_value=None if bound is None else stats.p_value(name, bound),
+                               chance=chance.get(name) if bounded else None, thin=thin)
 
         asked = [n for n in (*METRIC_NAMES, *operating) if n in self.config]
         measurements = ([measurement(n, True) for n in asked]
                         + [measurement(n, False) for n in METRIC_NAMES if n not in self.config])
+        invalid = "; ".join(filter(None, [
+            *(operating_level_problem(n, at, base_rate) for n, at in operating.items()),
+            *(vacuous_bound(m.name, m.bound, chance, shuffled, base_rate)
+              for m in measurements if m.bound is not None)]))
         show = self.settings.show
         false_positives = Evidence(FALSE_POSITIVES, corpus_rows(
             lab, self.neuron, mask & ~claimed & (values > tau), show, claimed))
@@ -114,15 +137,100 @@ class ActivationClaim(Claim):
         failing = {m.name for m in measurements if not m.passed}
         recall_side = bool(failing) and failing <= _RECALL_SIDE
         evidence = [false_negatives, false_positives] if recall_side else [false_positives, false_negatives]
-        n_claimed, needed = int(scores["n_claimed"]), claim_min_positions(self.settings, settings)
-        inconclusive = (too_few_positions(n_claimed, needed, int(scores["n_positions"]))
-                        if n_claimed < needed else "")
+        thin = [m for m in measurements if m.inconclusive]
+        inconclusive = ""
+        if thin:
+            inconclusive = ("inconclusive: " + "; ".join(m.thin for m in thin) + ", and its interval "
+                            "straddles the bound. " + too_few_positions(counts["claimed"], n_positions))
+        undecided = [m for m in measurements if m.bound is not None and not m.decided_by_interval]
+        advice = stats.power_lines(undecided, counts, n_positions)
         relative = "" if not threshold.relative else " = " + threshold.describe()
         summary = (f"{self.predicate.describe()} vs firing (tau={tau:.3g}{relative}) over "
-                   f"{int(scores['n_positions']):,} tokens: {n_claimed:,} claimed, "
-                   f"{int(scores['n_firing']):,} firing, {int(scores['n_both']):,} both")
+                   f"{n_positions:,} tokens: {counts['claimed']:,} claimed (base rate "
+                   f"{base_rate:.3g}), {counts['firing']:,} firing, {int(scores['n_both']):,} both")
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
-                           inconclusive=inconclusive)
+                           inconclusive=inconclusive, invalid=invalid, advice=advice)
+
+
+def _clusters(lab: Lab, mask: torch.Tensor) -> torch.Tensor:
+    """The cluster of each scorable position that the bootstrap resamples: its document where
+    the corpus knows it (windows of one document are not independent), else its window."""
+    import torch
+
+    rows = mask.nonzero()[:, 0]
+    documents = getattr(lab.sample, "documents", None)
+    if documents is not None and len(documents) == mask.shape[0]:
+        return torch.as_tensor(documents, dtype=torch.long)[rows]
+    return rows
+
+
+class _Statistics:
+    """Intervals, p-values and power of one claim's metrics, from one seeded cluster bootstrap
+    (plus Wilson's score interval and test for the shares, whichever is wider or larger)."""
+
+    def __init__(self, a: torch.Tensor, c: torch.Tensor, clusters: torch.Tensor, tau: float,
+                 scores: dict[str, float], operating: dict[str, float], level: float) -> None:
+        from neurontest.measure.intervals import window_bootstrap_samples
+
+        self.scores, self.level = scores, level
+        point = {name: scores[name] for name in (*METRIC_NAMES, *operating)}
+        self.samples = window_bootstrap_samples(a, c, clusters, tau, point, operating=operating)
+        self.shares = {"precision": (scores["n_both"], scores["n_firing"]),
+                       "recall": (scores["n_both"], scores["n_claimed"])}
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        from neurontest.measure.intervals import hull, percentile_interval, wilson
+
+        samples = self.samples.get(name)
+        boot = None if samples is None or samples.numel() == 0 else percentile_interval(
+            samples, self.level, self.scores[name])
+        if name in self.shares:
+            return hull(wilson(*self.shares[name], self.level), boot)
+        if name in ("f1", "iou"):  # both are increasing in precision and recall
+            (p_lo, p_hi), (r_lo, r_hi) = (wilson(*self.shares[s], self.level) for s in ("precision", "recall"))
+            combine = _f1 if name == "f1" else _iou
+            return hull((combine(p_lo, r_lo), combine(p_hi, r_hi)), boot)
+        return boot
+
+    def p_value(self, name: str, bound: Bound) -> float | None:
+        from neurontest.measure.intervals import bootstrap_p_value, wilson_p_value
+
+        samples = self.samples.get(name)
+        found = [] if samples is None or samples.numel() == 0 else [
+            bootstrap_p_value(samples, bound.op, bound.value)]
+        if name in self.shares:
+            found.append(wilson_p_value(*self.shares[name], bound.op, bound.value))
+        found = [p for p in found if p is not None]
+        return max(found) if found else None
+
+    def power_lines(self, undecided: list[Measurement], counts: dict[str, int], n_positions: int) -> list[str]:
+        """For metrics the evidence does not yet decide: the positions (and corpus tokens at
+        this rate) that would pin the share each rests on to +-0.05."""
+        from neurontest.measure.power import design_effect, estimate_power
+
+        sides = {side for m in undecided for side in SUPPORT.get(m.name, ()) if side != "unclaimed"}
+        lines = []
+        for side, share in (("claimed", "recall"), ("firing", "precision")):
+            if side not in sides:
+                continue
+            k, n = self.shares[share]
+            samples = self.samples.get(share)
+            p = k / n if n else 0.0
+            deff = 1.0
+            if samples is not None and samples.numel() > 1 and n and 0 < p < 1:
+                deff = design_effect(float(samples.var()), p * (1 - p) / n)
+            estimate = estimate_power(share, k, int(n), rate=counts[side] / max(n_positions, 1) or None,
+                                      level=self.level, design_effect=deff, unit=f"{side} positions")
+            lines.append(estimate.describe())
+        return lines
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _iou(p: float, r: float) -> float:
+    return 1 / (1 / p + 1 / r - 1) if p > 0 and r > 0 else 0.0
 
 
 def plain_words(name: str, scores: dict[str, float], at: float | None = None) -> str:

@@ -28,7 +28,12 @@ class Measurement:
 
     `interval` is its confidence interval at `level` (None where none is defined). With
     `confident` the bound must hold for the whole interval: its lower end for `>=`/`>`, its upper
-    end for `<=`/`<`. `detail` says the metric in plain words with its counts."""
+    end for `<=`/`<`. `detail` says the metric in plain words with its counts.
+
+    The verdict's statistics (docs/metrics.md, "Verdicts"): `p_value` is the one-sided p-value of
+    "the metric is on the claimed side of the bound"; `chance` what a unit that ignores the text
+    scores; `thin` why the positions this metric rests on are too few ("" when enough). A thin
+    metric is decided only by an interval lying wholly on one side of its bound."""
 
     name: str
     value: float
@@ -37,6 +42,9 @@ class Measurement:
     level: float = 0.95
     confident: bool = False
     detail: str = ""
+    p_value: float | None = None
+    chance: float | None = None
+    thin: str = ""
 
     @property
     def checked_value(self) -> float:
@@ -54,11 +62,36 @@ class Measurement:
     def passed(self) -> bool:
         return self.bound is None or self.bound.holds(self.checked_value)
 
+    @property
+    def decided_by_interval(self) -> bool:
+        """Whether the whole interval lies on one side of the bound (then no sample of this
+        size would plausibly change the verdict)."""
+        if self.bound is None or self.interval is None:
+            return False
+        lo, hi = self.interval
+        if self.bound.op == "==":  # only a point interval lies on one side of a point
+            return lo == hi
+        return self.bound.holds(lo) == self.bound.holds(hi)
+
+    @property
+    def inconclusive(self) -> bool:
+        """Too few positions on this metric's own side, and an interval that straddles the bound."""
+        return self.bound is not None and bool(self.thin) and not self.decided_by_interval
+
     def interval_text(self) -> str:
         """`95% CI 0.1-0.117`, or "" without an interval."""
         if self.interval is None:
             return ""
         return f"{self.level:.0%} CI {self.interval[0]:.3g} to {self.interval[1]:.3g}"
+
+    def chance_text(self) -> str:
+        """`chance 0.055, lift 18x`: the text-ignoring unit's score and this one's lift over it."""
+        if self.chance is None:
+            return ""
+        text = f"chance {self.chance:.3g}"
+        if self.chance > 0 and self.value >= 0:
+            text += f", lift {self.value / self.chance:.3g}x"
+        return text
 
     def __str__(self) -> str:
         notes = []
@@ -69,8 +102,9 @@ class Measurement:
                 notes.append(f"ok, {self.bound}" + (f" for {held}" if held else ""))
             else:
                 notes.append(f"expected {self.bound}" + (f" for {held}" if held else ""))
-        if self.interval is not None:
-            notes.append(self.interval_text())
+        notes += [text for text in (self.interval_text(), self.chance_text()) if text]
+        if self.p_value is not None and self.bound is not None:
+            notes.append(f"p = {self.p_value:.2g}")
         text = f"{self.name} = {self.value:.4g}" + (f" ({'; '.join(notes)})" if notes else "")
         return f"{text}: {self.detail}" if self.detail else text
 
@@ -116,11 +150,33 @@ class ClaimResult:
     inconclusive: str = ""
     #: the firing threshold the claim was judged at (the report marks it on the colour scale)
     tau: float | None = None
+    #: why the claim as written cannot give a verdict ("" if it can): a bound that a unit
+    #: ignoring the text also meets. Such a claim fails, whether or not it is marked xfail.
+    invalid: str = ""
+    #: what more evidence would settle an undecided metric ("recall = 0.12 +- 0.09 on 14 ...")
+    advice: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """`invalid`, `inconclusive`, `passed` or `failed`: what the evidence says of the claim."""
+        if self.invalid:
+            return "invalid"
+        if self.inconclusive:
+            return "inconclusive"
+        if not self.extra_failures and all(m.passed for m in self.measurements):
+            return "passed"
+        return "failed"
 
     @property
     def passed(self) -> bool:
-        return (not self.inconclusive and not self.extra_failures
-                and all(m.passed for m in self.measurements))
+        return self.verdict == "passed"
+
+    @property
+    def p_value(self) -> float | None:
+        """The one-sided p-value of the whole claim: every bound must hold, so the largest of
+        its bounded metrics' p-values (an intersection-union test); None when none has one."""
+        values = [m.p_value for m in self.measurements if m.bound is not None and m.p_value is not None]
+        return max(values) if values else None
 
     def intervals(self) -> dict[str, tuple[float, float]]:
         """Each metric's confidence interval, for those that have one."""
@@ -154,6 +210,8 @@ def result_from_dict(data: dict[str, Any]) -> ClaimResult:
         cached=bool(data.get("cached", False)),
         inconclusive=str(data.get("inconclusive", "")),
         tau=None if data.get("tau") is None else float(data["tau"]),
+        invalid=str(data.get("invalid", "")),
+        advice=[str(line) for line in data.get("advice", [])],
     )
 
 
@@ -162,7 +220,10 @@ def _measurement_from_dict(m: dict[str, Any]) -> Measurement:
     return Measurement(m["name"], m["value"], None if m["bound"] is None else Bound(**m["bound"]),
                        interval=None if interval is None else (float(interval[0]), float(interval[1])),
                        level=float(m.get("level", 0.95)), confident=bool(m.get("confident", False)),
-                       detail=str(m.get("detail", "")))
+                       detail=str(m.get("detail", "")),
+                       p_value=None if m.get("p_value") is None else float(m["p_value"]),
+                       chance=None if m.get("chance") is None else float(m["chance"]),
+                       thin=str(m.get("thin", "")))
 
 
 @dataclass(frozen=True)

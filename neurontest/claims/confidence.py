@@ -4,8 +4,9 @@
   lower end meets a `>=` bound, the upper end a `<=` bound). Without it, intervals are 95% and
   only reported.
 * `min_positions: 20` on an activation claim (run-wide: `--neurontest-min-positions`, ini key
-  `neurontest_min_positions`): a predicate naming fewer corpus positions gives no verdict; the
-  claim fails as inconclusive and says how to get more evidence.
+  `neurontest_min_positions`): a bounded metric resting on fewer positions on its own side
+  (neurontest.claims.verdicts.SUPPORT) gives no verdict unless its interval lies wholly on one
+  side of the bound; the claim is then inconclusive and says how to get more evidence.
 
 The run-wide minimum comes with the run's `RunSettings` (`--neurontest-min-positions`).
 """
@@ -31,10 +32,9 @@ def claim_min_positions(options: Any, settings: RunSettings) -> int:
     return settings.min_positions if value is None else int(value)
 
 
-def too_few_positions(found: int, needed: int, corpus_tokens: int) -> str:
-    """The inconclusive verdict's message: how many positions there were and how to get more."""
-    return (f"inconclusive: the predicate names {found} corpus position{'s' if found != 1 else ''} "
-            f"of {corpus_tokens:,}, fewer than the {needed} a verdict needs. Get more evidence "
+def too_few_positions(claimed: int, corpus_tokens: int) -> str:
+    """How to get the evidence an inconclusive activation claim lacks."""
+    return (f"The predicate names {claimed:,} of {corpus_tokens:,} corpus positions. Get more evidence "
             f"with a larger `corpus_tokens:` (or --neurontest-corpus-tokens), another corpus "
             f"(--neurontest-corpus) where it is more common, or an `examples` claim with "
-            f"hand-written texts; or lower `min_positions:` if {found} is enough")
+            f"hand-written texts; or lower `min_positions:` if that is enough")

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from neurontest.claims.evidence import describe_rows
 from neurontest.claims.logit_attribution import RANK_VALUE_LABEL
 
+_VERDICT_WORDS = {"invalid": "says nothing beyond chance", "inconclusive": "is inconclusive",
+                  "failed": "failed", "passed": "holds"}
 #: Table entries a failure message lists: enough for any usual top-k, so a "top-20" shows 20.
 MAX_TABLE_ENTRIES = 50
 
@@ -19,20 +21,22 @@ def failure_message(claim: Claim, result: ClaimResult, lab: Any) -> str:
     info = lab.describe()
     neuron = claim.neuron
     lines = [
-        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim "
-        f"{'is inconclusive' if result.inconclusive else 'failed'}",
+        f"{neuron.short_id} ({neuron.address}) {claim.kind} claim {_VERDICT_WORDS[result.verdict]}",
         f"  model {info['model']['name']} ({info['model']['fingerprint']}); corpus "
         f"{info.get('corpus', {}).get('name', '-')}",
     ]
     if claim.subject.description:
         lines.append(f"  neuron claimed to: {claim.subject.description}")
     lines.append(f"  {result.summary}")
+    if result.invalid:
+        lines.append(f"  INVALID {result.invalid}")
     if result.inconclusive:
         lines.append(f"  INCONCLUSIVE {result.inconclusive.removeprefix('inconclusive: ')}")
     for measurement in result.measurements:
         flag = "FAIL" if not measurement.passed else "    "
         lines.append(f"  {flag} {measurement}")
     lines += [f"  FAIL {text}" for text in result.extra_failures]
+    lines += [f"  more evidence: {text}" for text in result.advice]
     for evidence in result.evidence[:2]:
         if evidence.rows:
             lines.append(f"  {evidence.title}:")

@@ -68,7 +68,8 @@ def _resample_counts(n_groups: int, resamples: int, seed: int) -> torch.Tensor:
     return counts.scatter_add_(1, drawn, torch.ones_like(drawn, dtype=torch.float64))
 
 
-def _percentile(samples: torch.Tensor, level: float, point: float) -> Interval:
+def percentile_interval(samples: torch.Tensor, level: float, point: float) -> Interval:
+    """The percentile interval of bootstrap `samples` at `level`, widened to contain `point`."""
     import torch
 
     finite = samples[torch.isfinite(samples)]
@@ -108,7 +109,7 @@ def window_bootstrap(
     Fewer than two clusters give no interval (an empty dict)."""
     samples = window_bootstrap_samples(a, c, groups, tau, point, operating=operating,
                                        resamples=resamples, seed=seed)
-    return {name: _percentile(s, level, point[name]) for name, s in samples.items()}
+    return {name: percentile_interval(s, level, point[name]) for name, s in samples.items()}
 
 
 def window_bootstrap_samples(
@@ -234,7 +235,7 @@ def grouped_mean_interval(
     sizes = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, index, torch.ones(len(values), dtype=torch.float64))
     counts = _resample_counts(n_groups, resamples, seed)
     means = counts @ sums / (counts @ sizes)
-    return _percentile(means, level, float(sum(values) / len(values)))
+    return percentile_interval(means, level, float(sum(values) / len(values)))
 
 
 def t_interval(values: Sequence[float], level: float = DEFAULT_LEVEL) -> Interval | None:

@@ -168,6 +168,12 @@ def _run_settings(config: pytest.Config, values: dict[str, Any]) -> RunSettings:
     """The run-wide claim settings from the options and ini keys; a bad value is a usage error."""
     from neurontest.claims.settings import RunSettings
 
+    control = (values["neurontest_error_control"] or "none").strip().lower()
+    if control != "none" and (getattr(config.option, "numprocesses", None)
+                              or hasattr(config, "workerinput")):
+        raise pytest.UsageError("--neurontest-error-control adjusts every claim of the run together, "
+                                "so it needs one process: drop -n (pytest-xdist)")
+
     try:
         return RunSettings.from_options(
             min_positions=values["neurontest_min_positions"],
@@ -268,6 +274,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     report = outcome.get_result()
     if report.when != "call":
         return
+    if getattr(item, "drift_only", False):  # its own outcome in the summary: `drifted`
+        report.user_properties.append(("neurontest_drift_only", True))
     state = item.config.stash.get(session_key, None)
     record = state.records.get(item.nodeid) if state is not None else None
     if record is None:

@@ -101,11 +101,9 @@ class NeuronCollector(pytest.Collector):
                 item = ClaimItem.from_parent(self, name=name, claim=claim, line=claim_entry.line,
                                              lab_key=target.key, model_label=target.label,
                                              claim_id=f"{self.name}::{claim_entry.name}",
-                                             match_from=target.match_from)
+                                             match_from=target.match_from,
+                                             claimed_false=claim_entry.xfail)
                 item.add_marker(getattr(pytest.mark, claim.kind))
-                if claim_entry.xfail is not None:
-                    item.add_marker(pytest.mark.xfail(reason=claim_entry.xfail, strict=True,
-                                                      raises=ClaimFailed))
                 yield item
 
 
@@ -113,8 +111,12 @@ class ClaimItem(pytest.Item):
     """One claim: runs it on the session's lab and fails with the measured evidence."""
 
     def __init__(self, *, claim: Claim, line: int, lab_key: LabKey, model_label: str = "",
-                 claim_id: str = "", match_from: LabKey | None = None, **kwargs: Any) -> None:
+                 claim_id: str = "", match_from: LabKey | None = None,
+                 claimed_false: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        #: the `xfail:` reason of a claim the file states to be false (None: claimed true)
+        self.claimed_false = claimed_false
+        self.drift_only = False  # failed on its baseline alone (reported as drifted)
         self.claim = claim
         self.line = line
         self.lab_key = lab_key
@@ -128,33 +130,48 @@ class ClaimItem(pytest.Item):
                            str(self.path), self.line, claim_id=self.claim_id,
                            model=self.model_label)
 
-    def runtest(self) -> None:
+    def compute(self) -> tuple[Claim, ClaimResult, Any]:
+        """(the claim run, its result, the lab): remembered, or computed after the session's one
+        mining pass; on the matched unit when the item asks for matching."""
         session = _session(self)
         from neurontest.plugin.multimodel import run_claim
 
-        started = time.perf_counter()
         runner = session.runner(self.lab_key)
-        lab, claim, remembered = runner.lab, self.claim, None
-        if self.match_from is None:
-            remembered = runner.remembered(claim)  # an earlier run's result: no model work at all
-        if remembered is not None:
-            self.result = remembered
-        else:
-            session.prepared_lab(self.lab_key)  # one mining pass for every planned claim
-            claim, self.result = run_claim(session, self, runner)  # on the matched unit if asked
+        remembered = runner.remembered(self.claim) if self.match_from is None else None
+        if remembered is not None:  # an earlier run's result: no model work at all
+            return self.claim, remembered, runner.lab
+        session.prepared_lab(self.lab_key)  # one mining pass for every planned claim
+        claim, result = run_claim(session, self, runner)
+        return claim, result, runner.lab
+
+    def runtest(self) -> None:
+        session = _session(self)
+        started = time.perf_counter()
+        session.decide_family(self.session.items)  # --neurontest-error-control: all p-values first
+        claim, self.result, lab = session.precomputed.pop(self.nodeid, None) or self.compute()
         record = session.records.get(self.nodeid)
         if record is not None:
             record.result = self.result
             record.lab = lab.describe()
             record.duration = time.perf_counter() - started
-        # Compare with (or, when updating, record) the baseline; a drift fails even a holding claim.
-        verdict = "inconclusive" if self.result.inconclusive else "passed" if self.result.passed else "failed"
-        drift = session.baselines.check(self, self.result, lab.describe(), verdict=verdict) if session.baselines else None
-        if not self.result.passed:
-            message = failure_message(claim, self.result, lab)
-            raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)
-        if drift:
+        family_failure = session.family_failure(self.nodeid, self.result)
+        if family_failure:
+            self.result.extra_failures.append(family_failure)
+        outcome = claim_outcome(self.result.verdict, self.claimed_false is not None)
+        # Compare with (or, when updating, record) the baseline. A drift is its own failure: it
+        # never turns a holding claim into an expected failure, nor hides one.
+        drift = (session.baselines.check(self, self.result, lab.describe(), verdict=outcome)
+                 if session.baselines else None)
+        if outcome in ("passed", "xfailed") and drift:
+            self.drift_only = True
             raise ClaimFailed(drift, evidence=self.result)
+        if outcome == "xfailed":
+            pytest.xfail(f"claimed false and the evidence refutes it: {self.claimed_false}")
+        if outcome != "passed":
+            message = failure_message(claim, self.result, lab)
+            if self.claimed_false is not None:
+                message = _claimed_false_message(outcome, self.claimed_false) + "\n" + message
+            raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError,
@@ -164,6 +181,28 @@ class ClaimItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int, str]:
         return self.path, self.line - 1, f"{self.claim.neuron.short_id} {self.claim.kind}"
+
+
+def claim_outcome(verdict: str, claimed_false: bool) -> str:
+    """The item's outcome from the claim's verdict: a claim marked `xfail:` is claimed false, so
+    only a failure with enough evidence is the expected outcome (`xfailed`); a holding claim is
+    an unexpected pass (`xpassed`, which fails the run), and inconclusive or vacuous evidence
+    stays what it is, never a confirmed "false"."""
+    if verdict == "invalid":
+        return "failed"
+    if not claimed_false:
+        return verdict
+    return {"passed": "xpassed", "failed": "xfailed"}.get(verdict, verdict)
+
+
+def _claimed_false_message(outcome: str, reason: str) -> str:
+    if outcome == "xpassed":
+        return (f"XPASS(strict): the file claims this false ({reason}), but the evidence supports "
+                f"it; drop `xfail:` if the explanation now holds")
+    if outcome == "inconclusive":
+        return (f"claimed false ({reason}), but the evidence is too thin to refute it: an xfail "
+                f"needs the same support as a pass")
+    return f"claimed false ({reason}), but the claim gives no verdict"
 
 
 def _register_claim_markers(config: pytest.Config) -> None:

@@ -72,6 +72,11 @@ class NeurontestSession:
     executor: Any = None  # neurontest.engine.executors.Executor, built when a lab first needs one
     settings: RunSettings = field(default_factory=lambda: _default_settings())
     runners: dict[LabKey, ClaimRunner] = field(default_factory=dict)
+    #: --neurontest-error-control: results computed before their items ran, and each family
+    #: member's adjusted p-value (None until the family is decided)
+    precomputed: dict[str, Any] = field(default_factory=dict)
+    adjusted: dict[str, float] | None = None
+    family_dropped: set[str] = field(default_factory=set)  # held alone, not after adjustment
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:
@@ -198,6 +203,59 @@ class NeurontestSession:
                 pass  # the lab remembers it: claims reading those neurons fail, the rest run
         return lab
 
+    # -- many claims at once ------------------------------------------------------------------
+    def decide_family(self, items: list[pytest.Item]) -> None:
+        """Under --neurontest-error-control, before the first claim's verdict: run every selected
+        claim that is claimed true, and adjust their one-sided p-values together (Holm or
+        Benjamini-Hochberg over the run). Claims without a p-value (hand-written examples,
+        perturbation searches) and claims marked xfail are not in the family."""
+        if self.settings.error_control == "none" or self.adjusted is not None:
+            return
+        from neurontest.measure.multiplicity import adjust
+
+        p_values: dict[str, float] = {}
+        for item in items:
+            if not hasattr(item, "compute") or getattr(item, "claimed_false", None) is not None:
+                continue
+            try:
+                computed = item.compute()
+            except Exception:  # noqa: BLE001 - the item raises it again when it runs itself
+                continue
+            self.precomputed[item.nodeid] = computed
+            p_value = computed[1].p_value
+            if p_value is not None:
+                p_values[item.nodeid] = p_value
+        ids = list(p_values)
+        self.adjusted = dict(zip(ids, adjust([p_values[i] for i in ids], self.settings.error_control)))
+
+    def family_failure(self, nodeid: str, result: Any) -> str:
+        """Why a claim that holds on its own does not survive the run's error control ("" if
+        it does, or is not in the family)."""
+        adjusted = (self.adjusted or {}).get(nodeid)
+        alpha = self.settings.alpha
+        if adjusted is None or adjusted < alpha or result.verdict != "passed":
+            return ""
+        self.family_dropped.add(nodeid)
+        return (f"{self.family_words()}: adjusted p = {adjusted:.3g}, not below alpha {alpha:g} "
+                f"(p = {result.p_value:.3g} alone): with this many claims in the run, the evidence "
+                f"is too weak to tell it from a pass by chance")
+
+    def family_words(self) -> str:
+        method = {"holm": "Holm (family-wise error)", "bh": "Benjamini-Hochberg (false discovery rate)"}
+        return (f"{method.get(self.settings.error_control, self.settings.error_control)} over "
+                f"{len(self.adjusted or {})} claims")
+
+    def family_lines(self) -> list[str]:
+        """The summary line of the run's error control: the family, the method, what survived."""
+        if self.adjusted is None:
+            return []
+        survived = sum(1 for n in self.adjusted
+                       if (record := self.records.get(n)) is not None and record.outcome == "passed")
+        dropped = len(self.family_dropped)
+        return [f"error control: {self.family_words()} at alpha {self.settings.alpha:g}: {survived} "
+                f"of {survived + dropped} passing claims survive ({dropped} fail on their adjusted "
+                f"p-value)"]
+
     # -- hooks: the session is registered as a plugin, so these receive every report ------------
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Tell broken hypothesis files from other collection errors."""
@@ -220,7 +278,9 @@ class NeurontestSession:
             event = properties.get("neurontest_baseline")
             if event is not None and self.baselines is not None:
                 self.baselines.absorb(report.nodeid, event)
-        message = report.longreprtext if outcome in ("failed", "error", "xfailed") else ""
+        if outcome == "failed" and properties.get("neurontest_drift_only"):
+            outcome = "drifted"  # the claim itself holds (or is refuted as claimed)
+        message = report.longreprtext if outcome in ("failed", "drifted", "error", "xfailed") else ""
         self.ran(report.nodeid, outcome, report.duration, message)
 
     def ran(self, nodeid: str, outcome: str, duration: float, message: str = "") -> None:
@@ -276,6 +336,7 @@ class NeurontestSession:
         if remembered:
             lines.append(f"{remembered} claim result(s) remembered from an earlier run on the same "
                          "model, corpus and code (--neurontest-no-cache recomputes them)")
+        lines += self.family_lines()
         lines += self.model_lines()
         if self.executor is not None:
             lines.append(self.executor.describe())

@@ -26,8 +26,8 @@ MAX_MESSAGE = 20_000
 TOKEN_BUDGET = 100_000
 # (rows, tokens) caps for (open cards, collapsed cards), tried in order until the budget holds.
 _CAP_LEVELS = [((5, 48), (2, 24)), ((3, 32), (1, 16)), ((2, 24), (1, 16))]
-OUTCOMES = ["error", "failed", "xpassed", "pending", "passed", "xfailed", "skipped"]
-OPEN_OUTCOMES = {"error", "failed", "xpassed"}
+OUTCOMES = ["error", "failed", "xpassed", "drifted", "pending", "passed", "xfailed", "skipped"]
+OPEN_OUTCOMES = {"error", "failed", "xpassed", "drifted"}
 
 
 def fmt(value: float) -> str:

@@ -107,7 +107,7 @@ def test_hand_edited_baseline_drift_and_per_metric_tolerance(pytester: pytest.Py
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
     # The recorded interval is shown beside the tolerance, not added to it.
-    result.stdout.fnmatch_lines(["*f1 drifted: baseline 0.82 -> now 1 (tolerance 0.02; baseline CI 1 to 1)*",
+    result.stdout.fnmatch_lines(["*f1 drifted: baseline 0.82 -> now 1 (tolerance 0.02; baseline CI 0.9737 to 1)*",
                                  "*(CIs shown for context, not added to the tolerance*"])
 
     pytester.makefile(".yaml", test_months=hypothesis(tolerance="        tolerance: {f1: 0.2}\n"))

@@ -55,7 +55,7 @@ def test_false_claim_fails_with_measured_metric(pytester: pytest.Pytester) -> No
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
     assert "L0N3 (blocks.0.mlp.hook_post[3]) activation claim failed" in output
-    assert "FAIL f1 = 0 (expected >= 0.5; 95% CI 0 to 0)" in output
+    assert "FAIL f1 = 0 (expected >= 0.5; 95% CI 0 to 0.0218; chance 0.0664, lift 0x; p = 1)" in output
     assert "of the 142 positions where it fires, 0.0% are what the claim names" in output
     assert "*December[7.86]*" in output  # the worst false positive, with its activation
 

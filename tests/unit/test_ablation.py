@@ -87,12 +87,17 @@ def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() ->
     from neurontest.lab import CorpusOptions, Lab
 
     lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)
-    options = {"texts": ["the cat sat on the [[mat]]"], "target": PROMOTED, "mode": "steer",
-               "steer_by": 5.0, "effect": ">= 0.5"}
+    texts = ["the cat sat on the [[mat]]", "we met in the [[park]]", "a [[big]] day",
+             "the [[red]] food", "it was a good [[morning]]"]
+    options = {"texts": texts, "target": PROMOTED, "mode": "steer", "steer_by": 5.0, "effect": ">= 0.5"}
     AblationClaim.validate_options(options)
     up = ClaimRunner(lab).run(AblationClaim(Subject(PROMOTER_NEURON, None), options))
     assert up.passed and up.summary.startswith("steering L1N5 by +5"), up.summary
     down = ClaimRunner(lab).run(AblationClaim(Subject(PROMOTER_NEURON, None), options | {"steer_by": -5.0}))
     assert not down.passed and down.metrics()["effect"] < 0  # the other way lowers it
+    one_text = ClaimRunner(lab).run(AblationClaim(Subject(PROMOTER_NEURON, None), options | {"texts": texts[:1]}))
+    assert one_text.verdict == "inconclusive" and "rests on 1 text" in one_text.inconclusive
+    with pytest.raises(ValueError, match="needs at least 3 texts"):
+        AblationClaim.validate_options(options | {"texts": texts[:2], "confidence": 0.95})
     with pytest.raises(ValueError, match="`mode: steer` and `steer_by:` go together"):
         AblationClaim.validate_options({"texts": ["a"], "mode": "steer", "effect": ">= 0"})

@@ -72,21 +72,30 @@ def test_confidence_upper_end_for_at_most_bounds():
 
 
 def test_too_few_positions_is_inconclusive_and_says_how_to_get_more(planted, lab):
-    claim, result = activation(planted, lab, MONTHS, f1=">= 0.5", min_positions=10**6)
-    assert not result.passed and result.inconclusive
+    # f1 = 1.0 but its interval reaches below 0.999: with too few positions, not decided.
+    claim, result = activation(planted, lab, MONTHS, f1=">= 0.999", min_positions=10**6)
+    assert not result.passed and result.inconclusive and result.verdict == "inconclusive"
     n_claimed = int(result.summary.split(" claimed")[0].rsplit(" ", 1)[1].replace(",", ""))
-    assert f"names {n_claimed:,} corpus positions" in result.inconclusive
+    assert f"names {n_claimed:,} of" in result.inconclusive
+    assert "f1 rests on" in result.inconclusive and "more needed" in result.inconclusive
     message = failure_message(claim, result, lab)
     assert "claim is inconclusive" in message and "corpus_tokens" in message and "examples" in message
-    _, enough = activation(planted, lab, MONTHS, f1=">= 0.5")
+    assert "more evidence: " in message and "needs" in message  # positions that would settle it
+    _, enough = activation(planted, lab, MONTHS, f1=">= 0.999")
     assert enough.passed and not enough.inconclusive
+
+
+def test_thin_support_still_decides_when_the_interval_lies_on_one_side(planted, lab):
+    # The interval of f1 lies wholly above 0.5: no more positions could plausibly change that.
+    _, result = activation(planted, lab, MONTHS, f1=">= 0.5", min_positions=10**6)
+    assert result.passed and not result.inconclusive
 
 
 def test_run_wide_min_positions_applies_unless_the_claim_sets_its_own(planted, lab):
     strict = RunSettings(min_positions=10**6)
-    claim, result = activation(planted, lab, MONTHS, strict, f1=">= 0.5")
+    claim, result = activation(planted, lab, MONTHS, strict, f1=">= 0.999")
     assert result.inconclusive and claim.run_settings(strict) == {"min_positions": 10**6}
-    _, own = activation(planted, lab, MONTHS, strict, f1=">= 0.5", min_positions=5)
+    _, own = activation(planted, lab, MONTHS, strict, f1=">= 0.999", min_positions=5)
     assert own.passed
 
 
