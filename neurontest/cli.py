@@ -1,9 +1,10 @@
 
-"""The `neurontest` command: `inspect`, `schema`, `bench` and `fit-sae`.
+"""The `neurontest` command: `inspect`, `power`, `schema`, `bench` and `fit-sae`.
 
 `inspect` a neuron (HTML page + draft hypothesis), print the `schema`, `bench` the library, `fit-sae` a sparse autoencoder:
 
     neurontest inspect L3N1234 --corpus-tokens 20000 > test_l3n1234.yaml
+    neurontest power L0N972 --fires-on "January February March" --threshold 4
     neurontest schema > neurontest/format/hypothesis.schema.json
     neurontest bench --quick            # timings against the seed's loops (docs/benchmarks.md)
     neurontest fit-sae                  # a TopK SAE on layer 4's MLP output, cached (SAELens layout)
@@ -55,6 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="HTML page to write (default reports/inspect-<neuron>.html)")
     inspect.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     inspect.set_defaults(func=_inspect)
+
+    power = sub.add_parser("power", help="before claiming: how many claimed and firing positions, "
+                           "and corpus tokens, would pin a unit's precision and recall to +-0.05")
+    power.add_argument("neuron", help="unit: a neuron (L3N1234), an attention head (L5H3) or an "
+                                      "SAE latent (<sae folder or name>#<index>)")
+    power.add_argument("--fires-on", required=True,
+                       help="the predicate: tokens separated by spaces (\"January February\") or "
+                            "a YAML mapping as in a hypothesis file (\"{regex: '^[0-9]+$'}\")")
+    power.add_argument("--threshold", default=None,
+                       help="tau: a number, or a share of the corpus max as 0.25x (default 0.25x)")
+    power.add_argument("--half-width", type=float, default=0.05,
+                       help="the +- to pin each share to (default 0.05)")
+    power.add_argument("--model", default=None, help="model (default: embedded smollm2-135m)")
+    power.add_argument("--corpus", default=None, help="corpus spec (default: wiki-sample)")
+    power.add_argument("--corpus-tokens", type=int, default=100_000,
+                       help="tokens sampled from the corpus (default 100000)")
+    power.set_defaults(func=_power)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of hypothesis files")
     schema.set_defaults(func=_schema)
@@ -121,6 +139,67 @@ def _inspect(args: argparse.Namespace) -> int:
     sys.stdout.write(view.draft_yaml())
     _say(f"wrote {out}")
     return 0
+
+
+def _power(args: argparse.Namespace) -> int:
+    from neurontest.errors import NeurontestError
+
+    try:
+        from neurontest.format.units import unit_from_text
+
+        ref = unit_from_text(args.neuron)
+        predicate, threshold = _predicate_arg(args.fires_on), _threshold_arg(args.threshold)
+        if not 0 < args.half_width < 1:
+            raise ValueError("--half-width is a share's +-, between 0 and 1 (e.g. 0.05)")
+    except (NeurontestError, ValueError) as exc:
+        _say(str(exc))
+        return 2
+    try:
+        from neurontest.claims.power import corpus_needed
+        from neurontest.lab import Lab
+
+        lab = Lab.load(args.model, args.corpus, n_tokens=args.corpus_tokens)
+        estimates = corpus_needed(lab, ref, predicate, threshold, half_width=args.half_width)
+    except (NeurontestError, ValueError) as exc:
+        _say(str(exc))
+        return 1
+    print(f"{ref}: {predicate.describe()}, tau {threshold.describe()}, on "
+          f"{lab.sample.n_tokens:,} corpus tokens")
+    for estimate in estimates:
+        print("  " + estimate.describe())
+    return 0
+
+
+def _predicate_arg(text: str) -> object:
+    """`--fires-on`: a YAML mapping, or tokens separated by spaces."""
+    from neurontest.claims.predicates import predicate_from_dict
+
+    if text.strip().startswith("{"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--fires-on is not a YAML mapping: {exc}".splitlines()[0]) from None
+        return predicate_from_dict(data)
+    tokens = text.split()
+    if not tokens:
+        raise ValueError("--fires-on names no token")
+    return predicate_from_dict({"tokens": tokens})
+
+
+def _threshold_arg(text: str | None) -> object:
+    """`--threshold`: a number, or `0.25x` for a share of the corpus max."""
+    from neurontest.claims.bounds import DEFAULT_THRESHOLD, Threshold
+
+    if text is None:
+        return DEFAULT_THRESHOLD
+    try:
+        if text.strip().lower().endswith("x"):
+            return Threshold.parse({"relative": float(text.strip()[:-1])})
+        return Threshold.parse(float(text))
+    except ValueError:
+        raise ValueError(f"--threshold {text!r}: give a number (4.0) or a share of the max (0.25x)") from None
 
 
 def _bench(args: argparse.Namespace) -> int:

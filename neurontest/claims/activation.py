@@ -10,8 +10,8 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.confidence import claim_confidence, claim_min_positions, too_few_positions
 from neurontest.claims.evidence import corpus_rows
 from neurontest.claims.verdicts import (
-    SUPPORT, chance_scores, operating_level_problem, shuffled_scores, support_counts, thin_support,
-    vacuous_bound,
+    SUPPORT, chance_scores, cluster_ids, operating_level_problem, shuffled_scores, share_estimates,
+    support_counts, thin_support, vacuous_bound,
 )
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
@@ -102,7 +102,7 @@ class ActivationClaim(Claim):
                      for name, level_key in OPERATING_POINT_METRICS.items() if name in self.config}
         for name, at in operating.items():
             scores[name] = operating_point(name, a, c, at)
-        stats = _Statistics(a, c, _clusters(lab, mask), tau, scores, operating, level)
+        stats = _Statistics(a, c, cluster_ids(lab, mask), tau, scores, operating, level)
         counts = support_counts(scores)
         n_positions = int(scores["n_positions"])
         base_rate, firing_rate = counts["claimed"] / max(n_positions, 1), counts["firing"] / max(n_positions, 1)
@@ -143,25 +143,13 @@ class ActivationClaim(Claim):
             inconclusive = ("inconclusive: " + "; ".join(m.thin for m in thin) + ", and its interval "
                             "straddles the bound. " + too_few_positions(counts["claimed"], n_positions))
         undecided = [m for m in measurements if m.bound is not None and not m.decided_by_interval]
-        advice = stats.power_lines(undecided, counts, n_positions)
+        advice = stats.power_lines(undecided)
         relative = "" if not threshold.relative else " = " + threshold.describe()
         summary = (f"{self.predicate.describe()} vs firing (tau={tau:.3g}{relative}) over "
                    f"{n_positions:,} tokens: {counts['claimed']:,} claimed (base rate "
                    f"{base_rate:.3g}), {counts['firing']:,} firing, {int(scores['n_both']):,} both")
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
                            inconclusive=inconclusive, invalid=invalid, advice=advice)
-
-
-def _clusters(lab: Lab, mask: torch.Tensor) -> torch.Tensor:
-    """The cluster of each scorable position that the bootstrap resamples: its document where
-    the corpus knows it (windows of one document are not independent), else its window."""
-    import torch
-
-    rows = mask.nonzero()[:, 0]
-    documents = getattr(lab.sample, "documents", None)
-    if documents is not None and len(documents) == mask.shape[0]:
-        return torch.as_tensor(documents, dtype=torch.long)[rows]
-    return rows
 
 
 class _Statistics:
@@ -203,26 +191,11 @@ class _Statistics:
         found = [p for p in found if p is not None]
         return max(found) if found else None
 
-    def power_lines(self, undecided: list[Measurement], counts: dict[str, int], n_positions: int) -> list[str]:
+    def power_lines(self, undecided: list[Measurement]) -> list[str]:
         """For metrics the evidence does not yet decide: the positions (and corpus tokens at
         this rate) that would pin the share each rests on to +-0.05."""
-        from neurontest.measure.power import design_effect, estimate_power
-
-        sides = {side for m in undecided for side in SUPPORT.get(m.name, ()) if side != "unclaimed"}
-        lines = []
-        for side, share in (("claimed", "recall"), ("firing", "precision")):
-            if side not in sides:
-                continue
-            k, n = self.shares[share]
-            samples = self.samples.get(share)
-            p = k / n if n else 0.0
-            deff = 1.0
-            if samples is not None and samples.numel() > 1 and n and 0 < p < 1:
-                deff = design_effect(float(samples.var()), p * (1 - p) / n)
-            estimate = estimate_power(share, k, int(n), rate=counts[side] / max(n_positions, 1) or None,
-                                      level=self.level, design_effect=deff, unit=f"{side} positions")
-            lines.append(estimate.describe())
-        return lines
+        sides = {side for m in undecided for side in SUPPORT.get(m.name, ())}
+        return [e.describe() for e in share_estimates(self.scores, self.samples, sides, level=self.level)]
 
 
 def _f1(p: float, r: float) -> float:

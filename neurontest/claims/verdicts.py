@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import torch
 
     from neurontest.claims.bounds import Bound
+    from neurontest.lab import Lab
+    from neurontest.measure.power import PowerEstimate
 
 #: The position counts each metric rests on (names of `support_counts` keys).
 SUPPORT = {
@@ -116,3 +118,39 @@ def operating_level_problem(name: str, level: float, base_rate: float) -> str:
                 f"({base_rate:.3g}), so any ranking reaches it with full recall; set it above "
                 f"{base_rate:.3g}")
     return ""
+
+
+def cluster_ids(lab: Lab, mask: torch.Tensor) -> torch.Tensor:
+    """The cluster of each scorable position that the bootstrap resamples: its document where
+    the corpus knows it (windows of one document are not independent), else its window."""
+    import torch
+
+    rows = mask.nonzero()[:, 0]
+    documents = getattr(lab.sample, "documents", None)
+    if documents is not None and len(documents) == mask.shape[0]:
+        return torch.as_tensor(documents, dtype=torch.long)[rows]
+    return rows
+
+
+def share_estimates(scores: dict[str, float], samples: dict[str, torch.Tensor], sides: set[str], *,
+                    level: float, half_width: float = 0.05) -> list[PowerEstimate]:
+    """For recall (the claimed side) and precision (the firing side), as `sides` asks: the
+    share now and the positions, and corpus tokens at this rate, that pin it to +-`half_width`
+    (the design effect of clustering from the bootstrap `samples` counted in)."""
+    from neurontest.measure.power import design_effect, estimate_power
+
+    n_positions = max(int(scores["n_positions"]), 1)
+    estimates = []
+    for share, side, count in (("recall", "claimed", "n_claimed"), ("precision", "firing", "n_firing")):
+        if side not in sides:
+            continue
+        k, n = scores["n_both"], int(scores[count])
+        p = k / n if n else 0.0
+        spread = samples.get(share)
+        deff = 1.0
+        if spread is not None and spread.numel() > 1 and n and 0 < p < 1:
+            deff = design_effect(float(spread.var()), p * (1 - p) / n)
+        estimates.append(estimate_power(share, k, n, rate=(n / n_positions) or None,
+                                        half_width=half_width, level=level, design_effect=deff,
+                                        unit=f"{side} positions"))
+    return estimates
