@@ -1,4 +1,8 @@
-"""Exceptions a user can act on. Each message is one line that names the fix."""
+"""Exceptions a user can act on. Each message is one line that names the fix.
+
+Every error neurontest raises on purpose derives from `NeurontestError`, so the pytest layer
+shows any of them as its one line, at collection and at run time, with no traceback.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,27 @@ class HypothesisFileError(NeurontestError):
         self.line = line
         where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
         super().__init__(where + message)
+
+
+class NeurontestLoadError(NeurontestError):
+    """A model or corpus for a hypothesis file could not be loaded (message is the fix)."""
+
+
+class MiningFailedError(NeurontestError):
+    """Part of a mining pass failed for good (a shard kept failing on the Ray pool); nothing of
+    the pass was written to the cache."""
+
+
+class ModelMismatchError(NeurontestError):
+    """A worker loaded a model whose fingerprint differs from the driver's."""
+
+
+class TokenizerMismatchError(NeurontestError):
+    """Two models read different token ids, so their units cannot be matched token by token."""
+
+
+class ReportPathError(NeurontestError, ValueError):
+    """The report cannot be written where asked (the message names the option and the fix)."""
 
 
 class ClaimFailed(NeurontestError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
-from neurontest.engine.executors import MiningFailedError
+from neurontest.errors import MiningFailedError
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:

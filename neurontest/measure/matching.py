@@ -26,7 +26,7 @@ from neurontest.engine.direction import DirectionUnit
 from neurontest.engine.head import HeadRef
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.sae import SaeLatent
-from neurontest.errors import NeurontestError
+from neurontest.errors import TokenizerMismatchError
 
 if TYPE_CHECKING:
     import torch
@@ -45,10 +45,6 @@ class MinedModel(Protocol):
     def sample(self) -> Any: ...
     def prepare(self, units: Sequence[Any]) -> None: ...
     def activations(self, unit: Any) -> torch.Tensor: ...
-
-
-class TokenizerMismatchError(NeurontestError):
-    """Two models read different token ids, so their units cannot be matched token by token."""
 
 
 @dataclass(frozen=True)

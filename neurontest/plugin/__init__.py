@@ -187,8 +187,8 @@ def _run_settings(config: pytest.Config, values: dict[str, Any]) -> RunSettings:
 def _report_path(config: pytest.Config, option: str | None) -> Path | None:
     """The report file of this run (report/location.py): the path asked for, else one per
     selection; a folder or a path under a file is a usage error before any model work."""
-    from neurontest.report.location import (ReportPathError, check_report_path,
-                                            resolve_report_path, selection_name)
+    from neurontest.report.location import check_report_path, resolve_report_path, selection_name
+    from neurontest.errors import ReportPathError
 
     name = selection_name(config.args, Path(config.rootpath), keyword=config.option.keyword or "",
                           markexpr=config.option.markexpr or "")

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 from neurontest.claims.messages import failure_message
-from neurontest.engine.executors import MiningFailedError
-from neurontest.errors import ClaimFailed, DeviceMemoryError, HypothesisFileError
-from neurontest.plugin.session import ClaimRecord, NeurontestLoadError, session_key
+from neurontest.errors import ClaimFailed, HypothesisFileError, NeurontestError
+from neurontest.plugin.session import ClaimRecord, session_key
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
@@ -50,7 +49,7 @@ class HypothesisYamlFile(pytest.File):
             # already passed them against these models and corpora.
             checked_key = session.checked_key(self.path, targets, labs)
             checked = checked_key is not None and session.results.was_checked(checked_key)
-        except NeurontestLoadError as exc:
+        except NeurontestError as exc:  # a model or corpus that cannot load: one line
             raise self.CollectError(f"{self.path}: {exc}") from None
         collectors = []
         for entry in spec.neurons:
@@ -67,7 +66,7 @@ class HypothesisYamlFile(pytest.File):
                     raise self.CollectError(
                         f"{self.path}:{claim_entry.line}: {entry.neuron.short_id} "
                         f"{claim_entry.kind}: {exc}") from None
-                except NeurontestLoadError as exc:  # a deferred model failed to load
+                except NeurontestError as exc:  # a deferred model or corpus failed to load
                     raise self.CollectError(f"{self.path}: {exc}") from None
                 claims.append((claim_entry, claim))
             collectors.append(NeuronCollector.from_parent(
@@ -174,8 +173,7 @@ class ClaimItem(pytest.Item):
             raise ClaimFailed(message + (f"\n{drift}" if drift else ""), evidence=self.result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (ClaimFailed, NeurontestLoadError, DeviceMemoryError,
-                                         MiningFailedError)):
+        if isinstance(excinfo.value, NeurontestError):  # its message is the whole story
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from neurontest.errors import NeurontestLoadError
 from neurontest.engine.neuron import NeuronRef
 from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
 
@@ -191,7 +192,7 @@ class NeurontestSession:
     # -- running -----------------------------------------------------------------------------
     def prepared_lab(self, key: LabKey) -> Lab:
         """The lab with every planned neuron mined (one pass for all, on first call)."""
-        from neurontest.engine.executors import MiningFailedError
+        from neurontest.errors import MiningFailedError
 
         lab = self.lab(key)
         if self.planned.get(key):
@@ -359,6 +360,3 @@ def python_record(item: pytest.Item) -> ClaimRecord:
     return ClaimRecord(item.nodeid, "python", "", str(item.path), (line or 0) + 1,
                        claim_id=item.nodeid.split("::", 1)[-1])
 
-
-class NeurontestLoadError(Exception):
-    """A model or corpus for a hypothesis file could not be loaded (message is the fix)."""

@@ -19,13 +19,11 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from neurontest.errors import ReportPathError
+
 DEFAULT_FOLDER = "reports"
 DEFAULT_NAME = "neurontest.html"
 _MAX_SLUG = 60
-
-
-class ReportPathError(ValueError):
-    """The report cannot be written where asked (the message names the option and the fix)."""
 
 
 def selection_name(args: Sequence[str], rootpath: Path, *, keyword: str = "",

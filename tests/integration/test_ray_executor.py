@@ -21,7 +21,8 @@ from neurontest.lab import Lab
 
 ray = pytest.importorskip("ray")
 
-from neurontest.engine.executors import MiningFailedError, ModelMismatchError  # noqa: E402
+from neurontest.engine.executors import ModelMismatchError  # noqa: E402
+from neurontest.errors import MiningFailedError
 from neurontest.engine.executors.ray_pool import RayExecutor  # noqa: E402
 
 NEURONS = [NeuronRef(0, 3), NeuronRef(0, 5), NeuronRef(1, 2)]

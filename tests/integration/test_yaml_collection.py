@@ -125,3 +125,13 @@ def test_python_hypothesis_file_with_neuron_fixture(pytester: pytest.Pytester) -
     result = pytester.runpytest("--neurontest-model", "planted", "--neurontest-corpus", "planted",
                                 "--neurontest-report", "none")
     result.assert_outcomes(passed=2)
+
+
+def test_a_missing_corpus_file_is_one_line_not_a_traceback(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", test_months="model: planted\ncorpus: no_such_corpus.txt\nneurons:\n"
+                      + textwrap.dedent(MONTH_TRUE))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert "no_such_corpus.txt" in output
+    assert "Traceback" not in output and "site-packages" not in output and ".py:" not in output

@@ -90,3 +90,39 @@ def test_no_typing_import_goes_up_a_layer() -> None:
             if own is not None and other is not None and other < own:
                 upward.append(f"{module} -> {imported}")
     assert upward == []
+
+
+def test_no_module_cycle_even_through_imports_inside_functions() -> None:
+    # acyclic_siblings checks packages; here every module edge counts, in-function imports too
+    # (grimp reads them all), so two modules importing each other lazily still fail.
+    import grimp
+
+    graph = grimp.build_graph("neurontest", cache_dir=None)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph.find_modules_directly_imported_by(module):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert cycles == []

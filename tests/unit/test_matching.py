@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from neurontest.lab import CorpusOptions, Lab
-from neurontest.measure.matching import TokenizerMismatchError, check_same_tokenizer, match_neuron
+from neurontest.measure.matching import check_same_tokenizer, match_neuron
+from neurontest.errors import TokenizerMismatchError
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.planted import MONTH_NEURON, planted_model, planted_model_permuted
 

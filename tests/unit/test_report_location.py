@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from neurontest.report.location import (ReportPathError, check_report_path, resolve_report_path,
-                                        selection_name, write_failure)
+from neurontest.report.location import check_report_path, resolve_report_path, selection_name, write_failure
+from neurontest.errors import ReportPathError
 
 
 def test_whole_folders_get_the_suite_name(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from neurontest.engine.neuron import NeuronRef
-from neurontest.errors import NeurontestError
 
 if TYPE_CHECKING:
     import torch
@@ -22,15 +21,6 @@ if TYPE_CHECKING:
     from neurontest.engine.tokens import TokenBatch
 
 EXECUTORS = ("local", "ray")
-
-
-class MiningFailedError(NeurontestError):
-    """Part of a mining pass failed for good (a shard kept failing on the Ray pool); nothing of
-    the pass was written to the cache."""
-
-
-class ModelMismatchError(NeurontestError):
-    """A worker loaded a model whose fingerprint differs from the driver's."""
 
 
 class Executor(Protocol):

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from neurontest.engine.executors import MiningFailedError, ModelMismatchError
+from neurontest.errors import MiningFailedError, ModelMismatchError
 from neurontest.engine.executors.shards import (
     SHARDS_PER_WORKER, Shard, assemble, max_shard_rows, plan_shards,
 )
