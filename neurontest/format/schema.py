@@ -39,5 +39,12 @@ def build_schema() -> dict[str, Any]:
     # Which unit an entry names: exactly one of the four forms (format/units.py).
     entry["oneOf"] = [{"required": ["id"]}, {"required": ["layer", "neuron"]},
                       {"required": ["sae", "latent"]}, {"required": ["direction", "hook"]}]
+    # `units:` is another name for `neurons:`: exactly one of them.
+    schema["properties"]["units"] = dict(schema["properties"]["neurons"],
+                                         description="another name for `neurons:`")
+    schema["required"] = [key for key in schema.get("required", []) if key != "neurons"]
+    if not schema["required"]:
+        del schema["required"]
+    schema["oneOf"] = [{"required": ["neurons"]}, {"required": ["units"]}]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": "neurontest hypothesis file"} | {k: v for k, v in schema.items() if k != "title"}

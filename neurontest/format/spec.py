@@ -102,6 +102,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
 
     if not isinstance(data, dict):
         raise fail("a hypothesis file is a mapping with a `neurons:` list", 1)
+    data = _units_as_neurons(data, fail)
     # Types, ranges and keys of the file and its entries: the typed model (format/model.py).
     document, problem, where = validate_document(data, base_dir=path.parent)
     if document is None:
@@ -148,6 +149,22 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
         corpus_tokens=document.corpus_tokens, window=document.window, seed=document.seed,
         neurons=entries, models=list(document.models or []),
     )
+
+
+def _units_as_neurons(data: Any, fail: Any) -> Any:
+    """`units:` is another name for `neurons:` (its entries may be any unit); the rest of the
+    format reads `neurons:`."""
+    if "units" not in data:
+        return data
+    if "neurons" in data:
+        raise fail("give the units under `units:` or `neurons:`, not both", _line(data, "units"))
+    renamed = type(data)((("neurons" if k == "units" else k), v) for k, v in data.items())
+    for attribute in ("line", "key_lines"):
+        if hasattr(data, attribute):
+            setattr(renamed, attribute, getattr(data, attribute))
+    if hasattr(data, "key_lines"):
+        renamed.key_lines = {("neurons" if k == "units" else k): n for k, n in data.key_lines.items()}
+    return renamed
 
 
 def _check_spans(data: Any, window: int, fail: Any) -> None:

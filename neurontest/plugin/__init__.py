@@ -370,7 +370,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(line)
 
 
-_PYTHON_FIXTURES = {"neuron", "neurontest_lab"}
+_PYTHON_FIXTURES = {"unit", "neuron", "neurontest_lab"}
 
 
 @pytest.fixture(scope="session")
@@ -389,16 +389,19 @@ def neurontest_lab(request: pytest.FixtureRequest) -> Lab:
 
 
 @pytest.fixture
-def neuron(neurontest_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A factory for assertions on one neuron of the session's model::
+def unit(neurontest_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A factory for assertions on one unit of the session's model, in any form YAML accepts
+    (`"L1N298"`, `"L16H0"`, `"<sae>#<latent>"`, `{"sae": ..., "latent": 12}`,
+    `{"direction": "v.pt", "hook": "blocks.3.hook_resid_post"}`)::
 
-        def test_months(neuron):
-            n = neuron("L1N298", fires_on={"tokens": ["March", "April"]}, threshold=1.0)
+        def test_months(unit):
+            n = unit("L1N298", fires_on={"tokens": ["March", "April"]}, threshold=1.0)
             metrics = n.assert_fires_on(f1=">= 0.7")          # returns the measured metrics
             n.assert_examples(fires=["We met in [[March]]"], silent=["We met in the park"])
 
-    Every `assert_*` method runs the same claim as the YAML kind of that name, raises an
-    AssertionError with the measured evidence when it fails, and returns the `ClaimResult`.
+    Every `assert_*` method runs the same claim as the YAML kind of that name, through the
+    session's claim runner (results remembered, the run's settings), raises an AssertionError
+    with the measured evidence when it fails, and returns the `ClaimResult`.
     """
     from neurontest.plugin.assertions import NeuronUnderTest
 
@@ -416,7 +419,13 @@ def neuron(neurontest_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]
 
     runner = state.runner(state.lab_key(None, None, None, 100_000, 64, 0))
 
-    def make(neuron_id: str, **subject: Any) -> NeuronUnderTest:
-        return NeuronUnderTest.create(runner, neuron_id, on_result=noted, **subject)
+    def make(unit_id: Any, **subject: Any) -> NeuronUnderTest:
+        return NeuronUnderTest.create(runner, unit_id, on_result=noted, **subject)
 
     yield make
+
+
+@pytest.fixture
+def neuron(unit: Any) -> Any:
+    """The `unit` fixture under its first name (any unit form works here too)."""
+    return unit

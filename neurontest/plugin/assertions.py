@@ -10,9 +10,7 @@ Each `assert_<kind>` runs exactly the claim the YAML `kind: <kind>` runs, with t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
-
-from neurontest.engine.neuron import NeuronRef
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 if TYPE_CHECKING:
     from neurontest.claims.base import ClaimResult, Subject
@@ -32,20 +30,28 @@ class NeuronUnderTest:
         return self.runner.lab
 
     @classmethod
-    def create(cls, lab: Lab | ClaimRunner, neuron: str | NeuronRef, *, fires_on: Any = None,
-               threshold: Any = None, description: str = "",
+    def create(cls, lab: Lab | ClaimRunner, unit: str | Mapping[str, Any] | Any, *,
+               fires_on: Any = None, threshold: Any = None, description: str = "",
                on_result: Callable[[ClaimResult], None] | None = None) -> NeuronUnderTest:
-        """`fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
+        """`unit`: any unit form a hypothesis file accepts: `"L1N298"`, `"L5H3"`,
+        `"<sae>#<latent>"`, an entry's keys (`{"sae": ..., "latent": 12}`,
+        `{"direction": "v.pt", "hook": "blocks.3.hook_resid_post"}`) or a unit object.
+        `fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
         function `(ids, position, vocab) -> bool`. A bare `Lab` gets a runner with the default
         settings and no result memory."""
         from neurontest.claims.base import Subject, Threshold
         from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
         from neurontest.claims.runner import ClaimRunner
+        from neurontest.format.units import unit_from_entry, unit_from_text
 
         runner = lab if isinstance(lab, ClaimRunner) else ClaimRunner(lab)
         lab = runner.lab
-
-        ref = neuron if isinstance(neuron, NeuronRef) else NeuronRef.parse(neuron)
+        if isinstance(unit, str):
+            ref = unit_from_text(unit)
+        elif isinstance(unit, Mapping):
+            ref = unit_from_entry(unit)
+        else:
+            ref = unit
         lab.check_neuron(ref)
         predicate = None
         if callable(fires_on) and not isinstance(fires_on, Predicate):
