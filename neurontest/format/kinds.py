@@ -1,35 +1,90 @@
 """Claim kinds by their YAML name: every kind the hypothesis format knows.
 
-Built-ins (the measurement kinds in `neurontest.claims`, the perturbation kinds in
-`neurontest.perturb`) register below, the same way a third-party kind would.
+Kinds are plugins: each is named in the `neurontest.claim_kinds` entry-point group, the built-in
+ones in neurontest's own pyproject.toml exactly as a third-party package names its own:
+
+    [project.entry-points."neurontest.claim_kinds"]
+    mean_activation = "my_package.claims:MeanActivationClaim"
+
+A kind's module is imported only when a file uses it (or the schema lists every kind), so
+reading the names costs nothing.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
-from neurontest.claims.ablation import AblationClaim
-from neurontest.claims.activation import ActivationClaim
-from neurontest.claims.attends import AttendsClaim
-from neurontest.claims.base import Claim
-from neurontest.claims.examples import ExamplesClaim
-from neurontest.claims.logit_attribution import LogitAttributionClaim
-from neurontest.claims.noise import NoiseClaim
-from neurontest.claims.simplify import SimplifyClaim
-from neurontest.claims.top_examples import TopExamplesClaim
-from neurontest.perturb.adversarial import AdversarialClaim
-from neurontest.perturb.invariant import InvariantClaim
-from neurontest.perturb.necessary import NecessaryClaim
-from neurontest.perturb.sufficient import SufficientClaim
+if TYPE_CHECKING:
+    from neurontest.claims.base import Claim
 
-CLAIM_KINDS: dict[str, type[Claim]] = {}
+ENTRY_POINT_GROUP = "neurontest.claim_kinds"
+
+
+class ClaimKinds(Mapping[str, "type[Claim]"]):
+    """YAML name -> claim class, loading each class on first use."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, str] | None = None
+        self._loaded: dict[str, type[Claim]] = {}
+
+    def targets(self) -> dict[str, str]:
+        """YAML name -> "module:Class" of every installed kind (imports nothing)."""
+        if self._targets is None:
+            from importlib.metadata import entry_points
+
+            from neurontest.errors import NeurontestError
+
+            targets: dict[str, str] = {}
+            for point in entry_points(group=ENTRY_POINT_GROUP):
+                if targets.get(point.name, point.value) != point.value:
+                    raise NeurontestError(f"claim kind {point.name!r} of {point.value} clashes "
+                                          f"with {targets[point.name]}; rename one of them")
+                targets[point.name] = point.value
+            if "activation" not in targets:
+                raise NeurontestError("neurontest's claim kinds are not installed (no "
+                                      f"{ENTRY_POINT_GROUP!r} entry points): pip install -e . "
+                                      "in the project, or pip install neurontest")
+            self._targets = targets
+        return self._targets
+
+    def refresh(self) -> None:
+        """Look for installed kinds again (a package installed after the first look)."""
+        self._targets = None
+
+    def __getitem__(self, kind: str) -> type[Claim]:
+        if kind not in self._loaded:
+            module, _, name = self.targets()[kind].partition(":")
+            cls = getattr(importlib.import_module(module), name)
+            if getattr(cls, "kind", None) != kind:
+                raise ValueError(f"claim kind {kind!r} names {module}:{name}, whose `kind` is "
+                                 f"{getattr(cls, 'kind', None)!r}; make them the same")
+            self._loaded[kind] = cls
+        return self._loaded[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.targets())
+
+    def __len__(self) -> int:
+        return len(self.targets())
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.targets()
+
+
+CLAIM_KINDS = ClaimKinds()
 
 
 def register_claim(cls: type[Claim]) -> type[Claim]:
-    """Register a claim kind under `cls.kind` (raises on a duplicate name)."""
-    if cls.kind in CLAIM_KINDS:
+    """Register a claim kind from Python (a notebook, a test) under `cls.kind`; raises on a
+    name already taken. Packages use the entry-point group instead."""
+    targets = CLAIM_KINDS.targets()
+    if cls.kind in targets:
         raise ValueError(f"claim kind {cls.kind!r} is already registered")
-    CLAIM_KINDS[cls.kind] = cls
+    targets[cls.kind] = f"{cls.__module__}:{cls.__qualname__}"
+    CLAIM_KINDS._loaded[cls.kind] = cls
     return cls
 
 
@@ -40,9 +95,3 @@ def get_claim_class(kind: str) -> type[Claim]:
         hint = f"did you mean {close[0]!r}?" if close else f"known kinds: {', '.join(CLAIM_KINDS)}"
         raise ValueError(f"unknown claim kind {kind!r}; {hint}")
     return CLAIM_KINDS[kind]
-
-
-for _cls in (ActivationClaim, ExamplesClaim, TopExamplesClaim, AblationClaim, NoiseClaim,
-             SimplifyClaim, LogitAttributionClaim, InvariantClaim, NecessaryClaim, SufficientClaim,
-             AdversarialClaim, AttendsClaim):
-    register_claim(_cls)
