@@ -234,6 +234,9 @@ class Subject:
     predicate: Predicate | None
     threshold: Threshold = DEFAULT_THRESHOLD
     description: str = ""
+    #: the hypothesis file's folder, where a claim's own `python:` predicate is looked up (not
+    #: part of what the claim says: results of the same claim in another checkout are the same)
+    base_dir: Path | None = field(default=None, repr=False, compare=False)
 
 
 class Claim:
@@ -250,10 +253,11 @@ class Claim:
     def __init__(self, subject: Subject, config: dict[str, Any]) -> None:
         self.subject = subject
         #: the typed options, defaults filled in
-        self.settings: Any = validate_claim_options(self.Options, config, self.kind)
+        self.settings: Any = validate_claim_options(self.Options, config, self.kind, subject.base_dir)
         # The options as written (they key caches), where an explicit `null` means "not set",
         # as the typed model reads it.
         self.config = {k: v for k, v in config.items() if v is not None}
+        self._own_predicate: Predicate | None = None
 
     @classmethod
     def validate_options(cls, data: dict[str, Any], base_dir: Path | None = None) -> ClaimOptions:
@@ -266,11 +270,15 @@ class Claim:
 
     @property
     def predicate(self) -> Predicate:
-        """The claim's own `fires_on:` if it sets one, else its neuron's."""
+        """The claim's own `fires_on:` if it sets one (parsed once, beside its file), else its
+        neuron's."""
         if "fires_on" in self.config:
-            from neurontest.claims.predicates import predicate_from_dict
+            if self._own_predicate is None:
+                from neurontest.claims.predicates import predicate_from_dict
 
-            return predicate_from_dict(self.config["fires_on"])
+                self._own_predicate = predicate_from_dict(self.config["fires_on"],
+                                                          base_dir=self.subject.base_dir)
+            return self._own_predicate
         if self.subject.predicate is None:
             raise ValueError(f"{claim_phrase(self.kind)} needs the neuron's `fires_on:` predicate")
         return self.subject.predicate

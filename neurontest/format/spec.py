@@ -52,14 +52,19 @@ class NeuronEntry:
     threshold: Any
     claims: list[ClaimEntry] = field(default_factory=list)
     base_dir: Path | None = None  # the file's folder: where `python:` predicates are looked up
+    _subject: Subject | None = field(default=None, repr=False, compare=False)
 
     def subject(self) -> Subject:
-        from neurontest.claims.base import Subject, Threshold
-        from neurontest.claims.predicates import predicate_from_dict
+        """The unit with its predicate and threshold, parsed once for all its claims."""
+        if self._subject is None:
+            from neurontest.claims.base import Subject, Threshold
+            from neurontest.claims.predicates import predicate_from_dict
 
-        predicate = None if self.fires_on is None else predicate_from_dict(
-            self.fires_on, base_dir=self.base_dir)
-        return Subject(self.neuron, predicate, Threshold.parse(self.threshold), self.description)
+            predicate = None if self.fires_on is None else predicate_from_dict(
+                self.fires_on, base_dir=self.base_dir)
+            self._subject = Subject(self.neuron, predicate, Threshold.parse(self.threshold),
+                                    self.description, base_dir=self.base_dir)
+        return self._subject
 
     def build(self, claim: ClaimEntry) -> Claim:
         """The runnable claim object for one of this neuron's claims."""

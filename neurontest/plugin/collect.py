@@ -53,6 +53,15 @@ class HypothesisYamlFile(pytest.File):
             raise self.CollectError(f"{self.path}: {exc}") from None
         collectors = []
         for entry in spec.neurons:
+            predicate = entry.subject().predicate
+            try:  # the unit's `fires_on` names tokens of the vocabulary, whichever claims use it
+                for lab in labs if predicate is not None and not checked else ():
+                    predicate.check(lab.vocab)
+            except ValueError as exc:
+                raise self.CollectError(f"{self.path}:{entry.line}: {entry.neuron.short_id} "
+                                        f"fires_on: {exc}") from None
+            except NeurontestError as exc:
+                raise self.CollectError(f"{self.path}: {exc}") from None
             claims = []
             for claim_entry in entry.claims:
                 try:

@@ -135,3 +135,49 @@ def test_a_missing_corpus_file_is_one_line_not_a_traceback(pytester: pytest.Pyte
     output = result.stdout.str()
     assert "no_such_corpus.txt" in output
     assert "Traceback" not in output and "site-packages" not in output and ".py:" not in output
+
+
+def test_a_claim_level_python_predicate_beside_its_file_loads(pytester: pytest.Pytester) -> None:
+    # The claim's own `fires_on` is parsed once with the file's folder (it was rebuilt without
+    # it, so a module beside the YAML could not be found when the claim was built).
+    folder = pytester.mkdir("hyp")
+    (folder / "month_predicates.py").write_text(textwrap.dedent("""
+        MONTHS = {"January", "February", "March", "April", "May", "June", "July", "August",
+                  "September", "October", "November", "December"}
+
+
+        def is_month(ids, position, vocab):
+            return vocab.strings[ids[position]].strip() in MONTHS
+    """))
+    (folder / "test_months.yaml").write_text(HEADER + textwrap.dedent("""\
+      - id: L0N3
+        fires_on: {tokens: [cat]}
+        threshold: 1.0
+        claims:
+          - kind: activation
+            fires_on: {python: "month_predicates:is_month"}
+            f1: ">= 0.99"
+    """))
+    # A child process whose sys.path has the project folder, not hyp/: only the file's own
+    # folder finds the module.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--neurontest-report", "none",
+                                           "hyp/test_months.yaml")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_units_fires_on_is_checked_even_when_no_claim_reads_it(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_months", """\
+      - id: L0N3
+        fires_on: {tokens: [Marchember]}
+        claims:
+          - kind: examples
+            fires: ["we met in [[March]] 2020"]
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*test_months.yaml:6: L0N3 fires_on: 'Marchember' is not a single token*"])
+
+
+def test_units_is_another_name_for_neurons(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", test_months=HEADER.replace("neurons:", "units:") + textwrap.dedent(MONTH_TRUE))
+    pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none").assert_outcomes(passed=5)
