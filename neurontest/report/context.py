@@ -132,7 +132,9 @@ def measurement_context(m: Measurement) -> dict[str, Any]:
     bound = "" if m.bound is None else str(m.bound) + (" (whole CI)" if m.confident else "")
     return {"name": m.name, "value": fmt(m.value), "bound": bound,
             "checked": m.bound is not None, "passed": m.passed, "interval": interval,
-            "level": f"{m.level:.0%}", "detail": m.detail}
+            "level": f"{m.level:.0%}", "detail": m.detail,
+            "chance": m.chance_text(), "p_value": "" if m.p_value is None else f"{m.p_value:.2g}",
+            "thin": m.thin}
 
 
 def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens: int = MAX_TOKENS,
@@ -150,6 +152,8 @@ def result_context(result: ClaimResult, *, max_rows: int = MAX_ROWS, max_tokens:
         "measurements": [measurement_context(m) for m in result.measurements],
         "extra_failures": list(result.extra_failures),
         "inconclusive": getattr(result, "inconclusive", ""),
+        "invalid": getattr(result, "invalid", ""),
+        "advice": list(getattr(result, "advice", [])),
         "heatmaps": [h for h in heatmaps if h is not None],
         "tables": [t for t in tables if t is not None],
     }
@@ -342,4 +346,6 @@ def build_report_context(state: RunState, *, now: float | None = None,
         "neurons": sorted({c["neuron"] for c in cards}, key=_neuron_order),
         "kinds": sorted({c["kind"] for c in cards}),
         "cards": cards,
+        # The run's error control (family, method, passes that survive), when it has one.
+        "verdict_lines": list(getattr(state, "family_lines", lambda: [])()),
     }

@@ -239,8 +239,12 @@ def test_error_control_names_the_family_and_can_fail_a_weak_pass(pytester: pytes
     """))
     alone = pytester.runpytest(*OFF)
     alone.assert_outcomes(passed=2)
-    held = pytester.runpytest(*OFF, "--neurontest-error-control", "holm")
+    held = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-no-cache",
+                              "--neurontest-report", "report.html", "--neurontest-error-control", "holm")
     held.assert_outcomes(passed=1, failed=1)
+    page = (pytester.path / "report.html").read_text()
+    assert "error control: Holm (family-wise error) over 2 claims at alpha 0.05" in page
+    assert "lift" in page and "<th>chance</th>" in page  # chance and lift beside every bound
     held.stdout.fnmatch_lines(["*Holm (family-wise error) over 2 claims: adjusted p = *",
                                "*error control: Holm (family-wise error) over 2 claims at alpha 0.05: "
                                "1 of 2 passing claims survive (1 fail on their adjusted p-value)*"])
