@@ -3,6 +3,7 @@
 import itertools
 import math
 import random
+from statistics import NormalDist
 
 import pytest
 import torch
@@ -64,7 +65,12 @@ def test_bootstrap_p_value_counts_resamples_on_the_wrong_side():
     assert bootstrap_p_value(samples, ">=", 0.2) == pytest.approx(2 / 5)
     assert bootstrap_p_value(samples, "<=", 0.3) == pytest.approx(2 / 5)
     assert bootstrap_p_value(samples, "<", 0.3) == pytest.approx(3 / 5)
-    assert bootstrap_p_value(samples, ">=", 0.0) == pytest.approx(1 / 5)  # never 0
+    # No resample on the wrong side: the normal tail of the resamples, at most 1 / (1 + n), so a
+    # strong claim keeps a p-value that Holm over many claims can still use.
+    strong = bootstrap_p_value(samples, ">=", 0.0)
+    assert 0 < strong < 1 / 5
+    assert strong == pytest.approx(1 - NormalDist().cdf(0.25 / float(samples.double().std())))
+    assert bootstrap_p_value(torch.full((4,), 0.5), ">=", 0.1) == 0.0
     assert bootstrap_p_value(torch.tensor([0.5, math.nan]), ">=", 0.9) == 1.0
     assert bootstrap_p_value(samples, "==", 0.2) is None
 
