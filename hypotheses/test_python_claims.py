@@ -1,4 +1,5 @@
-"""Claims YAML cannot express, through the `neuron` fixture (same claims, same messages)."""
+"""Claims YAML cannot express, through the `unit` fixture (`neuron` is its other name: same
+claims, same messages)."""
 
 from neurontest.engine.neuron import NeuronRef
 
@@ -26,3 +27,10 @@ def test_digit_neurons_split_the_digits_between_them(neurontest_lab):
     on_two = torch.tensor(is_two)[batch.mask]
     # Each fires on its own digit and not on the other's.
     assert acts_two[on_two].mean() > 5.0 > acts_nine[on_two].mean()
+
+
+def test_the_previous_token_head_through_the_unit_fixture(unit):
+    # Any unit form YAML accepts works here: a head by its id, like `id: L16H0` in
+    # test_heads_and_latents.yaml (the same claim, the same runner, the same remembered result).
+    head = unit("L16H0", description="previous-token head")
+    head.assert_claim("attends", to="previous", mass=">= 0.7")
