@@ -9,7 +9,7 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 
 def test_month_neuron_is_sharper_than_the_context_neuron(neuron):
     plain = neuron("L0N972", fires_on=MONTHS, threshold=4.0).assert_fires_on(f1=">= 0.9")
-    context = neuron("L2N273", fires_on=MONTHS, threshold=2.0).check("activation", f1=">= 0")
+    context = neuron("L2N273", fires_on=MONTHS, threshold=2.0).check("activation", f1=">= 0.1")
     # The layer-2 neuron needs "On"/"In" before the month: claimed on every month, its recall
     # is far lower (it is silent on most months, which in the corpus do not follow On/In).
     assert context.metrics()["recall"] < plain.metrics()["recall"] - 0.3

@@ -27,7 +27,7 @@ CLAIMS = HEADER + textwrap.dedent(MONTH_NEURON + """\
     threshold: 1.0
     claims:
       - kind: activation
-        recall: ">= 0"
+        recall: ">= 0.3"
 """)
 N_CLAIMS = 6
 

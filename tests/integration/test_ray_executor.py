@@ -21,7 +21,7 @@ from neurontest.lab import Lab
 
 ray = pytest.importorskip("ray")
 
-from neurontest.engine.executors import ModelMismatchError  # noqa: E402
+from neurontest.errors import ModelMismatchError  # noqa: E402
 from neurontest.errors import MiningFailedError
 from neurontest.engine.executors.ray_pool import RayExecutor  # noqa: E402
 

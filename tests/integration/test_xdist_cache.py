@@ -43,13 +43,13 @@ OTHERS = """\
     threshold: 1.0
     claims:
       - kind: activation
-        f1: ">= 0"
+        f1: ">= 0.5"
   - id: L1N9
     fires_on: {tokens: [good]}
     threshold: 1.0
     claims:
       - kind: activation
-        recall: ">= 0"
+        recall: ">= 0.3"
       - kind: examples
         silent: ["the food was [[good]]"]
 """

@@ -219,7 +219,8 @@ neurons:
         k: 10
         share: ">= 0.9"
       - kind: ablation
-        texts: ["we met in [[March]] 2020 ."]
+        texts: ["we met in [[March]] 2020 .", "she came in [[May]] 2021 .", "on 5 [[June]] 2020 .",
+                "he left in [[April]] 2019 .", "the cat sat in [[July]] 2020 ."]
         target: "2020"
         effect: "<= -0.1"
       - kind: noise

@@ -112,7 +112,8 @@ def test_recall_at_precision_is_written_exactly(planted, lab):
 @pytest.mark.parametrize("config, error", [
     ({"recall_at_precision": ">= 0.9"}, "needs `at_precision:`"),
     ({"at_recall": 0.9, "f1": ">= 0.5"}, "only sets the level"),
-    ({"precision_at_recall": ">= 0.9", "at_recall": 1.5}, "in \\[0, 1\\]"),
+    ({"precision_at_recall": ">= 0.9", "at_recall": 1.5}, "in \\(0, 1\\]"),
+    ({"recall_at_precision": ">= 0.9", "at_precision": 0}, "at_precision"),
     ({"f1": ">= 0.5", "confidence": 1.5}, r"`confidence:` of an 'activation' claim is 1.5; give a number in \(0, 1\)"),
     ({"f1": ">= 0.5", "min_positions": -1}, "`min_positions:`"),
 ])
