@@ -189,9 +189,9 @@ class Lab:
                 raise ValueError(f"{neuron.short_id}: layer {neuron.layer} is out of range; the "
                                  f"model has layers 0..{int(model['n_layers']) - 1}")
             return
-        from neurontest.engine.activations import check_neurons
+        from neurontest.engine.units import check_units
 
-        check_neurons(self.model, [neuron])
+        check_units(self.model, [neuron])
 
     def prepare(self, neurons: Iterable[NeuronRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""

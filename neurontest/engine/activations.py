@@ -8,30 +8,16 @@ deepest layer needed (`stop_at_layer`), which sets the cost of mining.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.engine.progress import progress_task
 from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.units import capture_hooks as unit_capture_hooks
-from neurontest.engine.units import check_units, stop_layer
+from neurontest.engine.units import capture_hooks, check_units, stop_layer
 
 if TYPE_CHECKING:
     import torch
 
     from neurontest.engine.tokens import TokenBatch
-
-
-def check_neurons(model: Any, neurons: Iterable[Any]) -> None:
-    """Raise ValueError naming the valid range (or the fix) for any unit the model does not have
-    (neurons, heads, SAE latents, directions: neurontest.engine.units)."""
-    check_units(model, neurons)
-
-
-def capture_hooks(
-    neurons: Sequence[Any], sink: dict[Any, list[torch.Tensor]], model: Any = None
-) -> list[tuple[str, Callable[..., None]]]:
-    """Forward hooks that append each unit's `[batch, pos]` activations to `sink[unit]`."""
-    return unit_capture_hooks(model, neurons, sink)
 
 
 def neuron_activations(
@@ -58,7 +44,7 @@ def neuron_activations(
         return {}
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
-    check_neurons(model, neurons)
+    check_units(model, neurons)
     stop_at_layer = stop_layer(model, neurons)
     device = _model_device(model)
     full_width = batch.tokens.shape[1]
@@ -66,7 +52,7 @@ def neuron_activations(
         batch_size = fit_batch_size(model, full_width, device, rows=len(batch),
                                     logits=stop_at_layer is None)
     sink: dict[NeuronRef, list[torch.Tensor]] = {n: [] for n in neurons}
-    hooks = capture_hooks(neurons, sink, model)
+    hooks = capture_hooks(model, neurons, sink)
 
     def run_chunk(start: int, stop: int) -> None:
         rows = batch.tokens[start:stop]

@@ -29,8 +29,6 @@ from neurontest.format.units import unit_from_entry
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, Subject
 
-# LineDict lives with the loader that makes it; re-exported here for callers of the format.
-LineDict = safe_yaml.LineDict
 
 @dataclass
 class ClaimEntry:

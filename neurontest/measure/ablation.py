@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from neurontest.engine.activations import _model_device, check_neurons
+from neurontest.engine.activations import _model_device
+from neurontest.engine.units import check_units
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.tokens import (
     TokenBatch,
@@ -68,7 +69,7 @@ def ablate(
     neurons = list(dict.fromkeys(neurons)) if isinstance(neurons, (list, tuple)) else [neurons]
     if not neurons:
         raise ValueError("no neurons to ablate")
-    check_neurons(model, neurons)
+    check_units(model, neurons)
     if mode == "steer":
         if steer_by is None:
             raise ValueError("mode='steer' needs steer_by=<how much to add to each unit>")

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from neurontest.measure.ablation import ablation_hooks
-from neurontest.engine.activations import _model_device, check_neurons
+from neurontest.engine.activations import _model_device
+from neurontest.engine.units import check_units
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import read_activations
 from neurontest.engine.tokens import (
@@ -93,7 +94,7 @@ def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
     """(W_out[L][n] * g_final) @ W_U (centred first under LayerNorm): one value per vocab token."""
     import torch
 
-    check_neurons(model, [neuron])
+    check_units(model, [neuron])
     gain, centred = final_norm_gain(model)
     with torch.inference_mode():
         # The layer's own weight: `model.W_out` stacks every layer's (a ~100 MB copy, ~75 ms on
@@ -201,7 +202,7 @@ def frozen_norm_ablation(
     import torch
 
     _check_scale_hook(model)
-    check_neurons(model, [neuron])
+    check_units(model, [neuron])
     token_id = _token_id(model, token)
     batch = _batch(model, texts, prepend_bos)
     out: list[list[float]] = []

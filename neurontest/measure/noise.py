@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.activations import check_neurons
+from neurontest.engine.units import check_units
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.prefix_runs import Variant, last_token_activations
 from neurontest.engine.tokens import display_tokens, encode, merged_pieces
@@ -82,7 +82,7 @@ def noise_sensitivity(
     """
     import torch
 
-    check_neurons(model, [neuron])
+    check_units(model, [neuron])
     tokenizer = model.tokenizer
     ids = encode(tokenizer, text, prepend_bos=prepend_bos)
     first = 1 if prepend_bos and tokenizer.bos_token_id is not None else 0

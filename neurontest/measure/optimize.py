@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from neurontest.engine.activations import _model_device, check_neurons
+from neurontest.engine.activations import _model_device
+from neurontest.engine.units import check_units
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.tokens import bos_id, display_tokens, encode
 from neurontest.engine.units import read_activations
@@ -55,7 +56,7 @@ def optimize_prompts(
     """
     import torch
 
-    check_neurons(model, [neuron])
+    check_units(model, [neuron])
     if n_prompts < 1 or length < 1:
         raise ValueError("n_prompts and length must be at least 1")
     tokenizer = model.tokenizer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.activations import check_neurons
+from neurontest.engine.units import check_units
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.prefix_runs import PrefixRunner, Variant
 from neurontest.engine.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
@@ -72,7 +72,7 @@ def simplify(
     """
     import torch
 
-    check_neurons(model, [neuron])
+    check_units(model, [neuron])
     if min_tokens < 1:
         raise ValueError("min_tokens must be at least 1 (the target token)")
     tokenizer = model.tokenizer

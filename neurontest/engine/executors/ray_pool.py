@@ -184,7 +184,7 @@ class RayExecutor:
         """Every neuron's `[rows, pos]` activations, computed shard by shard on the pool."""
         import torch
 
-        from neurontest.engine.activations import check_neurons
+        from neurontest.engine.units import check_units
         from neurontest.engine.batching import CPU_BATCH_SIZE
 
         neurons = list(dict.fromkeys(neurons))
@@ -192,7 +192,7 @@ class RayExecutor:
             return {}
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
-        check_neurons(model, neurons)
+        check_units(model, neurons)
         if batch_size is None and not self.placement.uses_cuda:
             batch_size = CPU_BATCH_SIZE  # what a local CPU run uses, so shards align with its batches
         actors = self.pool(model)
