@@ -64,16 +64,6 @@ def reporting(callback: ProgressCallback) -> Iterator[None]:
         _callbacks.remove(callback)
 
 
-def push_callback(callback: ProgressCallback) -> None:
-    """Install `callback` until `pop_callback` (for hooks that cannot hold a `with` block)."""
-    _callbacks.append(callback)
-
-
-def pop_callback(callback: ProgressCallback) -> None:
-    if callback in _callbacks:
-        _callbacks.remove(callback)
-
-
 def current_callback() -> ProgressCallback | None:
     return _callbacks[-1] if _callbacks else None
 

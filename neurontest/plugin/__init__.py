@@ -59,8 +59,9 @@ _OPTIONS = [
     ("--neurontest-max-examples", "neurontest_max_examples",
      "perturbed texts per perturbation claim (default 50; a claim's `examples:` overrides it)", int),
     ("--neurontest-min-positions", "neurontest_min_positions",
-     "an activation claim whose predicate names fewer corpus positions is inconclusive (a "
-     "failure) instead of passing (default 20; a claim's `min_positions:` overrides it)", int),
+     "a bounded metric resting on fewer positions of its own side (firing ones for precision, "
+     "claimed ones for recall) is decided only by an interval wholly on one side of its bound, "
+     "else inconclusive (default 20; a claim's `min_positions:` overrides it)", int),
     ("--neurontest-error-control", "neurontest_error_control",
      "adjust the claims' one-sided p-values for running many claims at once: none (default), "
      "holm (family-wise error) or bh (Benjamini-Hochberg false discovery rate); a claim then "
@@ -92,8 +93,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 _FLAGS = [
     ("--neurontest-update-baselines", "neurontest_update_baselines",
-     "record every claim's metrics as baselines (hypotheses/baselines/<file>.<model>.json) "
-     "instead of comparing with them"),
+     "record the metrics of every claim that behaves as its file says (passed, or refuted as "
+     "an xfail) as baselines (hypotheses/baselines/<file>.<model>.json) instead of comparing"),
     ("--neurontest-update-baselines-all", "neurontest_update_baselines_all",
      "like --neurontest-update-baselines, but also record failing and inconclusive claims"),
     ("--neurontest-require-baselines", "neurontest_require_baselines",
@@ -151,8 +152,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state.also_models = list(config.getoption("neurontest_also_models")
                              or config.getini("neurontest_also_models"))
     state.match_neurons = _flag(config, "neurontest_match_neurons")
-    state.baselines = BaselineStore(update=("all" if _flag(config, "neurontest_update_baselines_all") else
-                                            "passing" if _flag(config, "neurontest_update_baselines") else ""),
+    update = ("all" if _flag(config, "neurontest_update_baselines_all")
+              else "passing" if _flag(config, "neurontest_update_baselines") else "")
+    state.baselines = BaselineStore(update=update,
                                     require=_flag(config, "neurontest_require_baselines"),
                                     root=Path(config.rootpath),
                                     worker=hasattr(config, "workerinput"))
