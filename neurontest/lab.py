@@ -207,6 +207,7 @@ class Lab:
         failed = next((self._mining_failed[n] for n in missing if n in self._mining_failed), None)
         if failed is not None:
             raise failed
+        missing = [self._bound(unit) for unit in missing]
         try:
             mined = mine(
                 self.model, self.sample.batch, missing,
@@ -219,6 +220,13 @@ class Lab:
             self._mining_failed.update(dict.fromkeys(missing, exc))
             raise
         self._activations.update(mined)
+
+    def _bound(self, unit: Any) -> Any:
+        """`unit`, holding the corpus mask of its predicate where it reads one (an attention
+        probe's source tokens: neurontest.engine.attention_mass)."""
+        if getattr(unit, "needs_sources", False) and not hasattr(unit.sources, "shape"):
+            return unit.with_sources(self.claimed(unit.sources))
+        return unit
 
     def mined(self, neuron: NeuronRef) -> torch.Tensor | None:
         """`neuron`'s corpus activations if in memory or the disk cache, else None; never runs

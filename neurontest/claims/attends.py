@@ -14,6 +14,8 @@ attention of the worst destinations goes instead, as heatmaps over their texts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field, WithJsonSchema
@@ -22,6 +24,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.attention_mass import AttentionMass
 from neurontest.engine.head import HeadRef
 from neurontest.engine.tokens import merged_pieces
 
@@ -81,8 +84,25 @@ class AttendsClaim(Claim):
                                              description="only these destination tokens count")
         mass: BoundText = Field(description="bound on the mean attention mass on the target")
 
-    def neurons_to_mine(self) -> list:
-        return []  # it reads attention patterns, not the unit's activation
+    def neurons_to_mine(self) -> list[AttentionMass]:
+        """The head's mass on the claimed sources, mined in the session's one corpus pass."""
+        return [self.probe] if isinstance(self.neuron, HeadRef) else []  # else: `check` says why
+
+    @property
+    def probe(self) -> AttentionMass:
+        """What the claim reads: an attention-mass column (two claims on one head and target
+        share it; a predicate target is keyed by its spec, and bound to its corpus mask by the
+        lab before mining)."""
+        head = self.neuron
+        target = parse_target(self.settings.to)
+        if target == FIRST:
+            return AttentionMass(head.layer, head.head, "first")
+        if isinstance(target, dict):
+            spec = json.dumps(target, sort_keys=True, default=str).encode()
+            return AttentionMass(head.layer, head.head,
+                                 f"sources-{hashlib.sha256(spec).hexdigest()[:16]}",
+                                 sources=predicate_from_dict(target))
+        return AttentionMass(head.layer, head.head, f"offset{target}")
 
     def check(self, lab: Lab) -> None:
         if not isinstance(self.neuron, HeadRef):
@@ -96,27 +116,17 @@ class AttendsClaim(Claim):
             predicate_from_dict(self.settings.from_).check(lab.vocab)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        import torch
-
-        from neurontest.measure.attention import head_patterns, mass_on
-
         head = self.neuron
         batch = lab.sample.batch
         target = parse_target(self.settings.to)
-        patterns = head_patterns(lab.model, batch, head)
+        mass = lab.activations(self.probe)
         where = batch.mask.clone()
         if target == FIRST:
-            first = torch.zeros_like(batch.mask)
-            first[:, 0] = True
-            mass = mass_on(patterns, sources=first)
             to_text = "the first token of the text"
             where[:, 0] = False  # the first token can only attend to itself
         elif isinstance(target, dict):
-            source = predicate_from_dict(target)
-            mass = mass_on(patterns, sources=lab.claimed(source))
-            to_text = f"source tokens {source.describe()}"
+            to_text = f"source tokens {predicate_from_dict(target).describe()}"
         else:
-            mass = mass_on(patterns, offset=target)
             to_text = {-1: "the previous token", 0: "the token itself"}.get(
                 target, f"the token {-target} back")
             if target != 0:
@@ -132,7 +142,7 @@ class AttendsClaim(Claim):
         measurement = Measurement(
             "mass", mean, self.bound("mass"),
             detail=f"mean share of attention{from_text} on {to_text}, over {n} corpus positions")
-        evidence = self._evidence(lab, patterns, mass, where)
+        evidence = self._evidence(lab, mass, where)
         summary = f"{head.short_id} puts {mean:.3g} of its attention{from_text} on {to_text}"
         result = ClaimResult(self.kind, head, [measurement], summary, evidence)
         if n == 0:
@@ -140,27 +150,42 @@ class AttendsClaim(Claim):
                                    "larger corpus")
         return result
 
-    def _evidence(self, lab: Lab, patterns: Any, mass: Any, where: Any) -> list[Evidence]:
-        """Heatmaps of the attention of the destinations with the least mass on the claim."""
+    def _evidence(self, lab: Lab, mass: Any, where: Any) -> list[Evidence]:
+        """The destinations with the least mass on the claim: where their attention goes
+        instead, as heatmaps over their texts (a forward over those few rows only). A run that
+        read the mass from the activation cache without loading the model shows each weakest
+        text's mass on the claim per destination instead."""
         import torch
 
         scores = torch.where(where, mass, torch.full_like(mass, float("inf")))
-        flat = scores.flatten().argsort()[: _WORST_SHOWN]
-        width = mass.shape[1]
-        rows = []
-        for index in flat.tolist():
-            row, dst = divmod(index, width)
-            if not bool(where[row, dst]):
-                break
-            tokens = lab.sample.batch.str_tokens(lab.tokenizer, row)  # BOS included
-            first = int(lab.sample.batch.has_bos)
-            shown = tokens[first: dst + 1]
+        worst = [divmod(i, mass.shape[1]) for i in scores.flatten().argsort()[: _WORST_SHOWN].tolist()]
+        worst = [(row, dst) for row, dst in worst if bool(where[row, dst])]
+        if not worst:
+            return []
+        batch = lab.sample.batch
+        first = int(batch.has_bos)
+        patterns = None
+        if lab.model_loaded:
+            from neurontest.measure.attention import head_patterns
+
+            rows = sorted({row for row, _ in worst})
+            sub = head_patterns(lab.model, batch.select(rows), self.neuron)
+            patterns = {row: sub[i] for i, row in enumerate(rows)}
+        shown_rows = []
+        for row, dst in worst:
+            tokens = batch.str_tokens(lab.tokenizer, row)  # BOS included
             # Pieces of the whole row, like its display strings: they depend on neighbours.
-            ids = lab.sample.batch.tokens[row, : len(tokens)].tolist()
+            ids = batch.tokens[row, : len(tokens)].tolist()
             pieces = merged_pieces(lab.tokenizer, ids)[first: dst + 1]
-            weights = [float(w) for w in patterns[row, dst, first: dst + 1]]
-            rows.append(TokenRow(shown, weights, [dst - first],
-                                 label=f"mass on the claim {float(mass[row, dst]):.3g}",
-                                 pieces=pieces if any(pieces) else []))
-        return [Evidence("where the attention goes instead (weakest destinations; marked: the "
-                         "destination)", rows, value_label="attention")] if rows else []
+            label = f"mass on the claim {float(mass[row, dst]):.3g}"
+            if patterns is not None:
+                weights = [float(w) for w in patterns[row][dst, first: dst + 1]]
+            else:
+                weights = [float(w) for w in mass[row, first: dst + 1]]
+                label += " (shaded: the mass on the claim at each destination)"
+            shown_rows.append(TokenRow(tokens[first: dst + 1], weights, [dst - first], label=label,
+                                       pieces=pieces if any(pieces) else []))
+        title = ("where the attention goes instead (weakest destinations; marked: the destination)"
+                 if patterns is not None else
+                 "the weakest destinations (marked) and the mass on the claim along their texts")
+        return [Evidence(title, shown_rows, value_label="attention")]

@@ -120,7 +120,7 @@ def mine(
             compute = executor.activations if executor is not None else neuron_activations
             computed = compute(
                 model, batch, missing, batch_size=batch_size,
-                progress=f"mining {len(missing)} neuron(s)" if progress else False,
+                progress=mining_label(missing) if progress else False,
             ) if missing else {}
             for neuron, values in computed.items():
                 if store is not None:
@@ -128,6 +128,19 @@ def mine(
                     store.misses += 1
                 found[neuron] = values
     return {n: found[n] for n in neurons}
+
+
+_KIND_NAMES = {"neuron": "neuron(s)", "head": "head(s)", "latent": "latent(s)",
+               "direction": "direction(s)", "attention": "attention stat(s)"}
+
+
+def mining_label(units: Sequence[Any]) -> str:
+    """What a pass mines, by kind: `mining 25 neuron(s), 3 attention stat(s)`."""
+    counts: dict[str, int] = {}
+    for unit in units:
+        counts[unit.kind] = counts.get(unit.kind, 0) + 1
+    return "mining " + ", ".join(f"{n} {_KIND_NAMES.get(kind, kind + '(s)')}"
+                                 for kind, n in counts.items())
 
 
 def cached_activations(model_key: str, corpus_key: str, neurons: Sequence[NeuronRef],

@@ -79,7 +79,13 @@ def capture_hooks(model: Any, units: Sequence[Any],
         read = type(group[0]).reader(model, group)
 
         def hook(value: torch.Tensor, hook: Any = None, read: Any = read, group: Any = group) -> None:
-            picked = read(value.detach()).float().cpu()
+            if getattr(group[0], "reads_rows", False):
+                # Chunks arrive in row order and a retried chunk is cut from the sink first, so
+                # the rows captured so far are this chunk's first corpus row.
+                first_row = sum(chunk.shape[0] for chunk in sink[group[0]])
+                picked = read(value.detach(), first_row).float().cpu()
+            else:
+                picked = read(value.detach()).float().cpu()
             for k, unit in enumerate(group):
                 sink[unit].append(picked[..., k])
 

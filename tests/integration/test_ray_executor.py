@@ -69,6 +69,23 @@ def test_mining_on_ray_writes_the_cache_a_local_run_writes(planted_lab, executor
         assert torch.equal(stores[0].load(neuron, shape), stores[1].load(neuron, shape))
 
 
+def test_attention_statistics_on_ray_equal_local_ones(planted_lab, executor):
+    """Actors return each shard's attention mass; a source-token probe gets its shard's rows."""
+    from neurontest.claims.predicates import predicate_from_dict
+    from neurontest.engine.attention_mass import AttentionMass
+    from neurontest.engine.planted import MONTHS
+
+    batch = planted_lab.sample.batch
+    months = planted_lab.claimed(predicate_from_dict({"tokens": MONTHS}))
+    units = [NeuronRef(0, 3), AttentionMass(1, 1, "offset-1"),
+             AttentionMass(1, 1, "sources-months").with_sources(months)]
+    local = neuron_activations(planted_lab.model, batch, units)
+    on_ray = executor.activations(planted_lab.model, batch, units)
+    assert executor.last_pass.shards > 2
+    for unit in units:
+        assert torch.allclose(on_ray[unit], local[unit], atol=1e-6), unit
+
+
 def test_a_worker_killed_mid_run_is_restarted_and_its_shard_retried(planted_lab, ray_cluster):
     batch = planted_lab.sample.batch
     expected = neuron_activations(planted_lab.model, batch, NEURONS, batch_size=4)

@@ -226,7 +226,9 @@ class RayExecutor:
             actor = actors[(shard.index + attempt) % len(actors)]  # a retry goes to the next actor
             rows = slice(shard.start, shard.stop)
             stats.bytes_in += tokens[rows].nbytes + mask[rows].nbytes
-            ref = actor.mine.remote(tokens[rows], mask[rows], batch.has_bos, neurons, batch_size)
+            # Units that read a corpus mask (attention probes on source tokens) take its rows.
+            units = [u.for_rows(rows) if hasattr(u, "for_rows") else u for u in neurons]
+            ref = actor.mine.remote(tokens[rows], mask[rows], batch.has_bos, units, batch_size)
             pending[ref] = (shard, time.perf_counter())
 
         for shard in shards:
