@@ -169,11 +169,13 @@ class Lab:
             self._sample = stored_sample(corpus["name"], corpus["fingerprint"], corpus["window"])
         if self._sample is None:
             from neurontest.engine.corpus import load_corpus
+            from neurontest.engine.progress import progress_task
 
             opts = self.corpus_options
-            self._sample = load_corpus(opts.spec).tokenize(
-                self.tokenizer, window=opts.window, n_tokens=opts.n_tokens, seed=opts.seed
-            )
+            tokenizer = self.tokenizer  # a deferred model loads first, as its own phase
+            with progress_task(f"preparing corpus {opts.spec or 'wiki-sample'}", phase="corpus"):
+                self._sample = load_corpus(opts.spec).tokenize(
+                    tokenizer, window=opts.window, n_tokens=opts.n_tokens, seed=opts.seed)
         return self._sample
 
     def check_neuron(self, neuron: NeuronRef) -> None:

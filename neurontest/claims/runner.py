@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.progress import timed_step
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
@@ -44,7 +45,8 @@ class ClaimRunner:
         if key is not None and (cached := self.results.result(key)) is not None:  # type: ignore[union-attr]
             return cached
         self.lab.prepare(claim.neurons_to_mine())
-        result = claim.run(self.lab, self.settings)
+        with timed_step("claims", claim.kind):  # its own time, apart from mining it triggers
+            result = claim.run(self.lab, self.settings)
         if result.tau is None:
             result.tau = self._known_tau(claim)
         if key is not None:

@@ -71,7 +71,7 @@ def neuron_activations(
     name = progress if isinstance(progress, str) else "mining"
     with ExitStack() as stack:
         task = stack.enter_context(progress_task(name, total=cumulative[-1] if cumulative else 0,
-                                                 unit="tokens", bar=True)) if progress else None
+                                                 unit="tokens", bar=True, phase="mining")) if progress else None
 
         def advance(rows: int) -> None:
             nonlocal rows_done

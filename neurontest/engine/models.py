@@ -81,7 +81,7 @@ def load_model(
     else:
         source = name
     try:
-        with quiet_loading_bars():
+        with quiet_loading_bars(), progress_task(f"loading model {name}", phase="model load"):
             bridge = TransformerBridge.boot_transformers(
                 source, dtype=torch_dtype, revision=revision, **placement.boot_kwargs()
             )
@@ -139,7 +139,7 @@ def embedded_model_folder() -> Path:
             return _private_conversion(gguf_dir)
         try:
             _announce_conversion(folder)
-            with progress_task(_CONVERSION_TASK):
+            with progress_task(_CONVERSION_TASK, phase="conversion"):
                 _convert_gguf(gguf_dir, _EMBEDDED_GGUF, staging)
             _move_into_place(staging, folder)
         except OSError as exc:  # the cache filled up while writing 500 MB
@@ -222,7 +222,7 @@ def _private_conversion(gguf_dir: Path) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="neurontest-model-")) / converted_folder().name
     atexit.register(shutil.rmtree, folder.parent, True)
     _announce_conversion(folder)
-    with progress_task(_CONVERSION_TASK):
+    with progress_task(_CONVERSION_TASK, phase="conversion"):
         _convert_gguf(gguf_dir, _EMBEDDED_GGUF, folder)
     return folder
 

@@ -24,15 +24,15 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from neurontest.engine.files import TEMP_SUFFIX, locked
 from neurontest.engine.paths import cache_root
+from neurontest.engine.progress import progress_task
 
 if TYPE_CHECKING:
     import torch
@@ -114,8 +114,10 @@ def hook_activations(model: Any, batch: TokenBatch, hook_name: str, layer: int, 
     return torch.cat(out)
 
 
-def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *, progress: bool = False) -> FittedSAE:
-    """Fit a TopK SAE to `acts` `[positions, d_in]` (float32); seeded and deterministic."""
+def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *,
+                 on_epoch: Callable[[int, float], None] | None = None) -> FittedSAE:
+    """Fit a TopK SAE to `acts` `[positions, d_in]` (float32); seeded and deterministic.
+    `on_epoch(epoch, loss)` follows the fit (the progress line's epochs, ETA and loss)."""
     import torch
 
     if fit.k < 1 or fit.k > fit.d_sae:
@@ -174,9 +176,8 @@ def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *, progress: bool = False) ->
                 g -= (g * params["W_dec"]).sum(dim=1, keepdim=True) * params["W_dec"]
                 opt.step()
                 params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True)
-        if progress:
-            print(f"neurontest: fit-sae epoch {epoch + 1}/{fit.epochs}: loss {float(loss.detach()):.4f}",
-                  file=sys.stderr, flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, float(loss.detach()))
     weights = {name: p.detach().clone().contiguous() for name, p in params.items()}
     fitted = FittedSAE(weights, fit.k, 0.0, int((~fired_last_epoch).sum()),
                        time.perf_counter() - started, n)
@@ -317,19 +318,23 @@ def fit_embedded(spec: EmbeddedSAE, folder: Path, *, progress: bool = True) -> F
     from neurontest.engine.corpus import load_corpus
     from neurontest.engine.models import load_model
 
-    say = (lambda m: print(f"neurontest: {m}", file=sys.stderr, flush=True)) if progress else (lambda m: None)
     model = load_model(spec.model)
-    sample = load_corpus(spec.corpus).tokenize(model.tokenizer, n_tokens=spec.corpus_tokens)
-    say(f"fitting SAE {spec.hook_name} (d_sae {spec.fit.d_sae}, k {spec.fit.k}) on "
-        f"{sample.n_tokens} corpus tokens into {folder}")
-    acts = hook_activations(model, sample.batch, spec.hook_name, spec.layer)
-    fitted = fit_topk_sae(acts, spec.fit, progress=progress)
+    with progress_task(f"preparing corpus {spec.corpus or 'wiki-sample'} for the SAE fit",
+                       phase="corpus"):
+        sample = load_corpus(spec.corpus).tokenize(model.tokenizer, n_tokens=spec.corpus_tokens)
+    name = (f"fitting SAE {spec.hook_name} (d_sae {spec.fit.d_sae}, k {spec.fit.k}) on "
+            f"{sample.n_tokens:,} corpus tokens, once (cached in {folder.parent})")
+    with progress_task(name, total=spec.fit.epochs, unit="epochs", bar=progress,
+                       phase="SAE fits") as task:
+        acts = hook_activations(model, sample.batch, spec.hook_name, spec.layer)
+        fitted = fit_topk_sae(acts, spec.fit,
+                              on_epoch=lambda epoch, loss: task.advance(1, f"loss {loss:.4f}"))
+        task.event.note = (f"FVU {fitted.fvu:.3f}, {fitted.dead} dead latents, done")
     cfg = sae_config(d_in=int(acts.shape[1]), fit=spec.fit, model_name=spec.model,
                      hook_name=spec.hook_name, hook_layer=spec.layer,
                      context_size=int(sample.batch.tokens.shape[1]),
                      prepend_bos=sample.batch.has_bos, dataset_path=sample.name)
     save_sae_folder(folder, fitted, cfg)
-    say(f"fitted in {fitted.seconds:.0f} s: FVU {fitted.fvu:.3f}, {fitted.dead} dead latents")
     return fitted
 
 

@@ -27,6 +27,7 @@ from neurontest.engine.head import HeadRef
 from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.sae import SaeLatent
 from neurontest.errors import TokenizerMismatchError
+from neurontest.engine.progress import progress_task
 
 if TYPE_CHECKING:
     import torch
@@ -124,9 +125,10 @@ def match_neurons(lab_a: MinedModel, neurons: Sequence[Any], lab_b: MinedModel, 
     searched = {u: candidates(u, lab_b.model, layers) for u in units}
     lab_a.prepare(units)
     batch = lab_a.sample.batch
-    found = unit_correlations(lab_b.model, batch.tokens, batch.mask, batch.has_bos,
-                              {u: lab_a.activations(u) for u in units}, searched,
-                              batch_size=lab_b.batch_size)
+    with progress_task(f"matching {len(units)} unit(s) on the other model", phase="matching"):
+        found = unit_correlations(lab_b.model, batch.tokens, batch.mask, batch.has_bos,
+                                  {u: lab_a.activations(u) for u in units}, searched,
+                                  batch_size=lab_b.batch_size)
     out = {}
     for unit, rs in found.items():
         ranked = sorted(((float(r), i) for i, r in enumerate(rs.tolist()) if math.isfinite(r)),

@@ -205,7 +205,8 @@ def check_property(
         drawn.append((text, _choices() if use_db else None))
 
     # Shown live by the pytest plugin (engine/progress.py): drawing, then running, the texts.
-    with progress_task(f"perturbing {neuron.short_id}", total=n, unit="texts") as task:
+    with progress_task(f"perturbing {neuron.short_id}", total=n, unit="texts",
+                       phase="searches") as task:
         # `find(random=Random(seed))` seeds its test with the same 64 bits: the same texts come back.
         with global_constants_only():
             fixed_seed(random.Random(seed).getrandbits(64))(collect)()

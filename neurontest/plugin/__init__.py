@@ -279,6 +279,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     if getattr(item, "drift_only", False):  # its own outcome in the summary: `drifted`
         report.user_properties.append(("neurontest_drift_only", True))
     state = item.config.stash.get(session_key, None)
+    if state is not None and state.clock is not None and hasattr(item.config, "workerinput"):
+        # The controller's phase line sums what each worker spent since its last report.
+        report.user_properties.append(("neurontest_phases", state.clock.take().to_dict()))
     record = state.records.get(item.nodeid) if state is not None else None
     if record is None:
         return
@@ -300,12 +303,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Send live progress of conversion, mining and perturbation searches to the terminal
-    reporter (plugin/progress.py), which exists from here on."""
+    """Time the run's phases, and send live progress of conversion, corpus preparation, SAE
+    fits, mining and perturbation searches to the terminal reporter (plugin/progress.py),
+    which exists from here on."""
+    from neurontest.engine.progress import PhaseClock
     from neurontest.plugin.progress import terminal_progress
 
     state = session.config.stash[session_key]
-    state.settings = dataclasses.replace(state.settings, progress=terminal_progress(session.config))
+    state.clock = PhaseClock(terminal_progress(session.config))
+    state.settings = dataclasses.replace(state.settings, progress=state.clock)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -366,6 +372,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
         lines += match_summary_lines(state)
         lines += state.baselines.summary_lines() if state.baselines is not None else []
+        if lines and state.clock is not None:
+            lines.append(state.phase_line())
     if lines:
         terminalreporter.section("neurontest")
         for line in lines:

@@ -52,6 +52,8 @@ def describe(event: ProgressEvent) -> str:
     eta = event.eta
     if eta is not None:
         parts.append(f"ETA {_duration(eta)}")
+    if event.detail:
+        parts.append(event.detail)
     return text + (": " + ", ".join(parts) if parts else " ...")
 
 
@@ -68,6 +70,8 @@ class TerminalProgress:
         self._open = False  # between a task's first line and its end
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.silent:
+            return
         started = event.done == 0 and not event.finished
         now = time.monotonic()
         if not self.tty and not (started or event.finished):

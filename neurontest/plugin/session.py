@@ -78,6 +78,7 @@ class NeurontestSession:
     precomputed: dict[str, Any] = field(default_factory=dict)
     adjusted: dict[str, float] | None = None
     family_dropped: set[str] = field(default_factory=set)  # held alone, not after adjustment
+    clock: Any = None  # neurontest.engine.progress.PhaseClock: where the run's time went
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
                 corpus_tokens: int | None, window: int, seed: int) -> LabKey:
@@ -269,10 +270,16 @@ class NeurontestSession:
         also rebuilds each claim's record from what the worker shipped)."""
         from neurontest.plugin.outcomes import outcome_of
 
+        properties = dict(report.user_properties)
+        phases = properties.get("neurontest_phases")
+        # `report.node`: set by xdist on the controller's copy of a worker's report.
+        if phases is not None and self.clock is not None and getattr(report, "node", None) is not None:
+            from neurontest.engine.progress import PhaseTimes
+
+            self.clock.times.add(PhaseTimes.from_dict(phases))  # an xdist worker's share
         outcome = outcome_of(report)
         if outcome is None:
             return
-        properties = dict(report.user_properties)
         shipped = properties.get("neurontest")
         if shipped is not None and report.nodeid not in self.records:  # an xdist controller
             self.register(record_from_dict(shipped))
@@ -327,6 +334,11 @@ class NeurontestSession:
         for record in self.records.values():
             totals[record.outcome] += 1
         return dict(totals)
+
+    def phase_line(self) -> str:
+        """Where the run's time went, phase by phase (the summary's last line)."""
+        wall = time.time() - self.started
+        return f"time: {self.clock.times.line(wall)} (wall {wall:,.0f} s)"
 
     def summary_lines(self) -> list[str]:
         counts = self.counts()

@@ -348,4 +348,16 @@ def build_report_context(state: RunState, *, now: float | None = None,
         "cards": cards,
         # The run's error control (family, method, passes that survive), when it has one.
         "verdict_lines": list(getattr(state, "family_lines", lambda: [])()),
+        "phases": phases_context(getattr(state, "clock", None), max(0.0, now - state.started)),
     }
+
+
+def phases_context(clock: Any, wall: float) -> list[dict[str, Any]]:
+    """Where the run's time went (neurontest.engine.progress.PhaseClock), as bar-chart rows."""
+    if clock is None:
+        return []
+    rows = clock.times.rows(wall)
+    longest = max((seconds for _, seconds, _ in rows), default=0.0)
+    return [{"phase": phase, "seconds": f"{seconds:,.1f} s", "note": note,
+             "width": f"{100 * seconds / longest:.1f}" if longest > 0 else "0"}
+            for phase, seconds, note in rows]

@@ -300,4 +300,4 @@ def _progress(total_rows: int, progress: bool | str) -> Any:
     from neurontest.engine.progress import ProgressTask
 
     desc = progress if isinstance(progress, str) else "mining"
-    return ProgressTask(f"{desc} on Ray", total=total_rows, unit="rows", bar=True)
+    return ProgressTask(f"{desc} on Ray", total=total_rows, unit="rows", bar=True, phase="mining")
