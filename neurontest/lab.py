@@ -225,9 +225,10 @@ class Lab:
 
     def _bound(self, unit: Any) -> Any:
         """`unit`, holding the corpus mask of its predicate where it reads one (an attention
-        probe's source tokens: neurontest.engine.attention_mass)."""
+        probe's source tokens, neurontest.engine.attention_mass; a layer scan's claimed tokens,
+        neurontest.engine.layer_scan)."""
         if getattr(unit, "needs_sources", False) and not hasattr(unit.sources, "shape"):
-            return unit.with_sources(self.claimed(unit.sources))
+            return unit.with_sources(self.claimed(unit.sources), self.sample.batch.mask)
         return unit
 
     def mined(self, neuron: NeuronRef) -> torch.Tensor | None:

@@ -60,6 +60,34 @@ def summary_line(output: str) -> str:
     return lines[-1] if lines else (output.strip().splitlines() or ["(no output)"])[-1]
 
 
+#: The phases of a cold run no suite can avoid: the model converted and loaded, the corpus
+#: prepared, SAEs fitted, and one mining pass to the deepest layer read.
+FLOOR_PHASES = ("conversion", "model load", "corpus", "SAE fits", "mining")
+
+
+def phase_seconds(output: str) -> dict[str, float]:
+    """Seconds per phase from the run's `time: ...` summary line (empty if there is none)."""
+    import re
+
+    lines = [line for line in output.splitlines() if line.startswith("time: ")]
+    if not lines:
+        return {}
+    return {name: float(seconds.replace(",", ""))
+            for name, seconds in re.findall(r"(?:^time: | · )([A-Za-z][A-Za-z ]*?) ([\d,.]+) s",
+                                            lines[-1])}
+
+
+def floor_seconds(output: str) -> tuple[float, int] | None:
+    """(The run's floor in seconds, its mining passes) from its phase line, or None."""
+    import re
+
+    phases = phase_seconds(output)
+    if "mining" not in phases:
+        return None
+    passes = re.search(r"mining [\d,.]+ s \((\d+) pass", output)
+    return sum(phases.get(p, 0.0) for p in FLOOR_PHASES), int(passes[1]) if passes else 0
+
+
 # Timed phases of a pytest run's fixed costs, in a fresh interpreter (printed as one JSON line).
 _FIXED_COSTS = r"""
 import json, time

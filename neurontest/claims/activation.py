@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+import hashlib
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -15,6 +16,7 @@ from neurontest.claims.verdicts import (
 )
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.layer_scan import SCAN_METRICS, LayerScan
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ FALSE_POSITIVES = "fires where the claim does not name the token (false positive
 FALSE_NEGATIVES = "claimed but silent (false negatives: lower recall)"
 # Metrics that only misses on claimed positions can lower: their failure shows those first.
 _RECALL_SIDE = {"recall", "recall_at_precision"}
+#: Bounds on where the unit stands among its layer's units (one mining pass scores them all).
+LAYER_RANK = ("rank_in_layer", "specificity")
 
 
 class ActivationClaim(Claim):
@@ -62,14 +66,26 @@ class ActivationClaim(Claim):
         confidence: Level | None = Field(None, description="bounds must hold for the interval at this level")
         min_positions: Annotated[int, Field(ge=0, le=10**9)] | None = Field(
             None, description="fewest claimed corpus positions for a verdict (default: run-wide, 20)")
+        rank_in_layer: BoundText | None = Field(
+            None, description="bound on the unit's rank among every unit of its layer (or SAE) "
+                              "on `rank_by`; 1: no unit of the layer fits the predicate better")
+        specificity: BoundText | None = Field(
+            None, description="bound on the share of the layer's other units it beats on `rank_by`")
+        rank_by: Literal["f1", "iou", "auprc", "pearson", "precision", "recall"] | None = Field(
+            None, description="the metric `rank_in_layer` and `specificity` rank by (default: the "
+                              "first of f1, iou, auprc, pearson, precision, recall the claim bounds, "
+                              "else f1)")
 
         @model_validator(mode="after")
         def _metric_and_levels(self) -> ActivationClaim.Options:
             names = METRIC_NAMES + tuple(OPERATING_POINT_METRICS)
-            if all(getattr(self, name) is None for name in names):
+            if all(getattr(self, name) is None for name in (*names, *LAYER_RANK)):
                 raise ValueError(
                     f"an 'activation' claim needs at least one metric bound, e.g. `f1: '>= 0.7'` "
-                    f"(metrics: {', '.join(names)})")
+                    f"(metrics: {', '.join(names + LAYER_RANK)})")
+            if self.rank_by is not None and all(getattr(self, n) is None for n in LAYER_RANK):
+                raise ValueError("`rank_by:` sets the metric of `rank_in_layer:` / `specificity:`; "
+                                 "add one of them")
             for name, level in OPERATING_POINT_METRICS.items():
                 other = name.split("_at_")[1]
                 if getattr(self, name) is not None and getattr(self, level) is None:
@@ -86,6 +102,27 @@ class ActivationClaim(Claim):
 
     def run_settings(self, settings: RunSettings) -> dict[str, Any]:
         return {"min_positions": settings.min_positions}
+
+    @property
+    def ranks_in_layer(self) -> bool:
+        return any(name in self.config for name in LAYER_RANK)
+
+    def neurons_to_mine(self) -> list[Any]:
+        return [self.neuron, self.layer_scan()] if self.ranks_in_layer else [self.neuron]
+
+    def layer_scan(self) -> LayerScan:
+        """Every unit of the claimed unit's layer against this claim's predicate and tau rule,
+        summed in the session's mining pass (keyed by the predicate, for the activation cache)."""
+        threshold = self.threshold()
+        key = hashlib.sha256(repr(self.predicate).encode()).hexdigest()[:16]
+        return LayerScan(self.neuron, key, None if threshold.relative else float(threshold.value),
+                         sources=self.predicate)
+
+    def check(self, lab: Lab) -> None:
+        super().check(lab)
+        if self.ranks_in_layer and self.neuron.kind not in ("neuron", "head", "latent"):
+            raise ValueError(f"{self.neuron.short_id}: a {self.neuron.kind} has no layer of "
+                             "siblings to rank it among; drop `rank_in_layer:` / `specificity:`")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         from neurontest.measure.metrics import operating_point
@@ -142,6 +179,17 @@ class ActivationClaim(Claim):
         if thin:
             inconclusive = ("inconclusive: " + "; ".join(m.thin for m in thin) + ", and its interval "
                             "straddles the bound. " + too_few_positions(counts["claimed"], n_positions))
+        if self.ranks_in_layer:
+            ranked, rivals, n_units = self._layer_rank(lab, threshold, counts, needed)
+            measurements = [*ranked, *measurements]
+            if any(not m.passed for m in ranked):
+                evidence = [*rivals, *evidence]
+            invalid = "; ".join(filter(None, [invalid, *(_rank_vacuous(m, n_units)
+                                                         for m in ranked)]))
+            thin = [m for m in measurements if m.inconclusive]
+            if thin and not inconclusive:
+                inconclusive = ("inconclusive: " + "; ".join(m.thin for m in thin) + ". "
+                                + too_few_positions(counts["claimed"], n_positions))
         undecided = [m for m in measurements if m.bound is not None and not m.decided_by_interval]
         advice = stats.power_lines(undecided)
         relative = "" if not threshold.relative else " = " + threshold.describe()
@@ -150,6 +198,80 @@ class ActivationClaim(Claim):
                    f"{base_rate:.3g}), {counts['firing']:,} firing, {int(scores['n_both']):,} both")
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
                            inconclusive=inconclusive, invalid=invalid, advice=advice)
+
+
+    def _rank_by(self) -> str:
+        if self.settings.rank_by is not None:
+            return self.settings.rank_by
+        return next((n for n in SCAN_METRICS if n in self.config), "f1")
+
+    def _layer_rank(self, lab: Lab, threshold: Any, counts: dict[str, int],
+                    needed: int) -> tuple[list[Measurement], list[Evidence], int]:
+        """`rank_in_layer` / `specificity` measurements, the top examples of the unit that fits
+        the predicate best in its place (shown when a rank bound fails), and the layer's size."""
+        from neurontest.measure.layer_rank import layer_scores, rank_of
+
+        metric = self._rank_by()
+        summary = lab.activations(self.layer_scan())
+        scores = layer_scores(summary, tau=None if threshold.relative else float(threshold.value),
+                              relative=float(threshold.value) if threshold.relative else None)
+        unit = self.neuron
+        rank = rank_of(scores[metric], _index_in_layer(unit), metric)
+        rivals = ", ".join(f"{_sibling(unit, i).short_id} {v:.3g}" for i, v in rank.better) or "none"
+        p_value = rank.rank / rank.n_units  # a unit drawn at random from the layer ranks this well
+        thin = thin_support(metric, counts, needed)
+        detail = (f"by {metric} ({rank.own:.3g}) among the {rank.n_units:,} units of its layer "
+                  f"(p: the chance a unit drawn at random ranks this well); units that fit "
+                  f"better: {rivals}")
+        out = []
+        for name, value in (("rank_in_layer", float(rank.rank)), ("specificity", rank.specificity)):
+            bound = self.bound(name)
+            if bound is not None:
+                out.append(Measurement(name, value, bound, detail=detail, p_value=p_value,
+                                       thin=thin))
+        evidence = []
+        if rank.better:
+            best, score = rank.better[0]
+            rival = _sibling(unit, best)
+            values = lab.activations(rival)
+            tau = float(scores["tau"][best])
+            claimed = lab.claimed(self.predicate)
+            mask = lab.sample.batch.mask
+            evidence.append(Evidence(
+                f"this predicate is about {rival.short_id} ({metric} {score:.3g}) more than "
+                f"{unit.short_id} ({rank.own:.3g}): its strongest firing", corpus_rows(
+                    lab, rival, mask & (values > tau), self.settings.show, claimed)))
+        return out, evidence, rank.n_units
+
+
+def _index_in_layer(unit: Any) -> int:
+    """The unit's place among its siblings (neurontest.engine.layer_scan.siblings)."""
+    return int(getattr(unit, "index", getattr(unit, "head", getattr(unit, "latent", 0))))
+
+
+def _sibling(unit: Any, index: int) -> Any:
+    from neurontest.engine.head import HeadRef
+    from neurontest.engine.neuron import NeuronRef
+
+    if isinstance(unit, NeuronRef):
+        return NeuronRef(unit.layer, index)
+    if isinstance(unit, HeadRef):
+        return HeadRef(unit.layer, index)
+    return unit.sae.latent(index)
+
+
+def _rank_vacuous(m: Measurement, n_units: int) -> str:
+    """A rank bound that half the layer's units would meet says nothing about this one."""
+    bound = m.bound
+    if bound is None:
+        return ""
+    if m.name == "specificity" and bound.op in (">=", ">") and bound.value <= 0.5:
+        return (f"`specificity: {bound.op} {bound.value:g}` is met by half of the layer's units "
+                "(a unit drawn at random beats half the others); claim more, e.g. '>= 0.99'")
+    if m.name == "rank_in_layer" and bound.op in ("<=", "<") and bound.value >= (n_units + 1) / 2:
+        return (f"`rank_in_layer: {bound.op} {bound.value:g}` is met by half of the layer's "
+                f"{n_units:,} units; claim a rank near the top, e.g. '<= 3'")
+    return ""
 
 
 class _Statistics:

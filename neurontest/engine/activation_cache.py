@@ -49,7 +49,10 @@ class ActivationCache:
         entry = read_torch_entry(path)
         if entry is None:
             return None
-        problem = _entry_problem(entry, shape)
+        # A layer scan's summary is `[units, F]` float64, not the corpus's columns.
+        summary = getattr(neuron, "accumulates", False)
+        problem = _entry_problem(entry, None if summary else shape,
+                                 "float64" if summary else "float32")
         if problem is not None:
             drop_cache_entry(path, problem)
             return None
@@ -65,9 +68,10 @@ class ActivationCache:
         return write_cache_entry(self.path(neuron), lambda f: torch.save(entry, f))
 
 
-def _entry_problem(entry: Any, shape: tuple[int, ...]) -> str | None:
-    """What is wrong with a stored entry (its typed record: a float32 tensor of the corpus's shape
-    whose recorded shape, dtype and checksum match), or None."""
+def _entry_problem(entry: Any, shape: tuple[int, ...] | None, dtype: str = "float32") -> str | None:
+    """What is wrong with a stored entry (its typed record: a `dtype` tensor of the corpus's
+    shape, any shape where `shape` is None, whose recorded shape, dtype and checksum match), or
+    None."""
     import torch
 
     if not isinstance(entry, dict) or not isinstance(entry.get("values"), torch.Tensor):
@@ -75,10 +79,11 @@ def _entry_problem(entry: Any, shape: tuple[int, ...]) -> str | None:
     if entry.get("format") != _FORMAT:
         return f"format {entry.get('format')!r}, expected {_FORMAT}"
     values = entry["values"]
-    if values.dtype != torch.float32 or entry.get("dtype", str(values.dtype)) != str(values.dtype):
-        return f"dtype {values.dtype} (recorded {entry.get('dtype')!r}), expected torch.float32"
-    if tuple(values.shape) != tuple(shape) or list(entry.get("shape", values.shape)) != list(shape):
-        return f"shape {tuple(values.shape)}, the corpus has {tuple(shape)}"
+    if values.dtype != getattr(torch, dtype) or entry.get("dtype", str(values.dtype)) != str(values.dtype):
+        return f"dtype {values.dtype} (recorded {entry.get('dtype')!r}), expected torch.{dtype}"
+    recorded = list(entry.get("shape", values.shape))
+    if recorded != list(values.shape) or (shape is not None and tuple(values.shape) != tuple(shape)):
+        return f"shape {tuple(values.shape)}, the corpus has {tuple(shape or recorded)}"
     if entry.get("checksum") != _checksum(values):
         return "checksum mismatch"
     return None

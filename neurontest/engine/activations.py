@@ -52,17 +52,24 @@ def neuron_activations(
         batch_size = fit_batch_size(model, full_width, device, rows=len(batch),
                                     logits=stop_at_layer is None)
     sink: dict[NeuronRef, list[torch.Tensor]] = {n: [] for n in neurons}
-    hooks = capture_hooks(model, neurons, sink)
+    position = {"start": 0}
+    hooks = capture_hooks(model, neurons, sink, position)
+    # Units that sum a summary over the pass (layer scans) instead of keeping columns.
+    summed = [ref for ref in neurons if getattr(ref, "accumulates", False)]
+    columns = [ref for ref in neurons if not getattr(ref, "accumulates", False)]
 
     def run_chunk(start: int, stop: int) -> None:
         rows = batch.tokens[start:stop]
         # Trim trailing all-pad columns: a batch of short texts runs at its own width.
         width = int(batch.lengths[start:stop].max())
+        position["start"] = start
         model.run_with_hooks(rows[:, :width].to(device), fwd_hooks=hooks,
                              stop_at_layer=stop_at_layer)
         if width < full_width:
-            for ref in neurons:
+            for ref in columns:
                 sink[ref][-1] = torch.nn.functional.pad(sink[ref][-1], (0, full_width - width))
+        for ref in summed:  # only after the chunk succeeded: a retried chunk is not added twice
+            sink[ref][:] = [ref.combine(sink[ref])]
         return_freed_heap(device)
 
     # Counted in tokens (not rows), so the reporter can show tokens/s and an ETA.
@@ -82,7 +89,8 @@ def neuron_activations(
 
         with torch.inference_mode():
             _run_with_backoff(run_chunk, len(batch), batch_size, sink, device, on_chunk=advance)
-    return {ref: torch.cat(chunks, dim=0) for ref, chunks in sink.items()}
+    return {ref: ref.combine(chunks) if ref in summed else torch.cat(chunks, dim=0)
+            for ref, chunks in sink.items()}
 
 
 def _run_with_backoff(

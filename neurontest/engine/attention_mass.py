@@ -96,7 +96,7 @@ class AttentionMass:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "layer": self.layer, "head": self.head, "to": self.to}
 
-    def with_sources(self, mask: torch.Tensor) -> AttentionMass:
+    def with_sources(self, mask: torch.Tensor, scorable: torch.Tensor | None = None) -> AttentionMass:
         """This probe holding the corpus mask of its source tokens (`[rows, pos]` bool)."""
         return replace(self, sources=mask)
 

@@ -70,22 +70,24 @@ def grouped(units: Sequence[Any]) -> dict[tuple[Any, str], list[Any]]:
     return groups
 
 
-def capture_hooks(model: Any, units: Sequence[Any],
-                  sink: dict[Any, list[torch.Tensor]]) -> list[tuple[str, Callable[..., None]]]:
+def capture_hooks(model: Any, units: Sequence[Any], sink: dict[Any, list[torch.Tensor]],
+                  position: dict[str, int] | None = None) -> list[tuple[str, Callable[..., None]]]:
     """Forward hooks that append each unit's `[batch, pos]` activations (float32 CPU) to
-    `sink[unit]`; several units of one group cost one read (one encoder matmul for an SAE)."""
+    `sink[unit]`; several units of one group cost one read (one encoder matmul for an SAE).
+    Units that read corpus masks get the chunk's first corpus row (`position["start"]`, set by
+    the pass); accumulating units append the chunk's summary as their reader returns it."""
     hooks = []
     for (_, hook_name), group in grouped(units).items():
         read = type(group[0]).reader(model, group)
 
         def hook(value: torch.Tensor, hook: Any = None, read: Any = read, group: Any = group) -> None:
             if getattr(group[0], "reads_rows", False):
-                # Chunks arrive in row order and a retried chunk is cut from the sink first, so
-                # the rows captured so far are this chunk's first corpus row.
-                first_row = sum(chunk.shape[0] for chunk in sink[group[0]])
-                picked = read(value.detach(), first_row).float().cpu()
+                picked = read(value.detach(), (position or {}).get("start", 0))
             else:
-                picked = read(value.detach()).float().cpu()
+                picked = read(value.detach())
+            if not getattr(group[0], "accumulates", False):
+                picked = picked.float()
+            picked = picked.cpu()
             for k, unit in enumerate(group):
                 sink[unit].append(picked[..., k])
 

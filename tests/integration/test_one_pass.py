@@ -1,5 +1,6 @@
-"""One pass over the corpus per session: a neuron, an attention head claimed twice (two `to:`
-forms on one head), an SAE latent and a direction are all read by the session's one mining pass,
+"""One pass over the corpus per session: a neuron (ranked among its layer), an attention head
+claimed twice (two `to:` forms on one head), an SAE latent and a direction are all read by the
+session's one mining pass,
 counted by wrapping the engine's pass; a warm run whose claim results are forgotten reads every
 statistic from the activation cache and runs no pass at all."""
 
@@ -23,6 +24,7 @@ SESSION = f"""\
     claims:
       - kind: activation
         f1: ">= 0.99"
+        rank_in_layer: "<= 1"
   - id: L1H1
     claims:
       - kind: attends
@@ -90,7 +92,8 @@ def test_every_unit_kind_is_read_in_one_pass(pytester: pytest.Pytester, tmp_path
     (units,) = counted_passes
     # The head's two `previous` claims share one statistic; the month-source claim has its own.
     assert sum(u.startswith("L1H1:") for u in units) == 2, units
-    assert "L0N3" in units and len(units) == 5, units
+    # ... and every neuron of layer 0 is scored against the month predicate in the same pass.
+    assert "L0N3" in units and "L0N3:layer" in units and len(units) == 6, units
     assert list((cache / "activations").rglob("L1H1.attn-offset-1.pt"))
 
     shutil.rmtree(cache / "results")  # forget the verdicts, keep the mined statistics

@@ -55,3 +55,17 @@ def test_bad_arguments_exit_2(capsys):
     args = SimpleNamespace(skip="mining,nonsense", repeats=1, seed_repeats=1, tokens=10, core_tokens=10)
     assert bench_run.main(args, said.append) == 2
     assert "nonsense" in said[0]
+
+
+def test_the_suite_floor_comes_from_the_runs_phase_line() -> None:
+    from neurontest.bench.suite import floor_seconds, phase_seconds
+
+    output = ("claims: 3 passed\n"
+              "time: conversion 19 s · model load 4.0 s · corpus 12 s · SAE fits 40 s · mining 1,166 s "
+              "(1 pass, 600 tokens/s) · claims 20 s (activation 5.0 s, attends 1.0 s) · other 30 s "
+              "(imports, collection, reports) (wall 1,291 s)\n")
+    assert phase_seconds(output) == {"conversion": 19.0, "model load": 4.0, "corpus": 12.0,
+                                     "SAE fits": 40.0, "mining": 1166.0, "claims": 20.0,
+                                     "other": 30.0}
+    assert floor_seconds(output) == (1241.0, 1)
+    assert floor_seconds("5 passed in 3.2s") is None

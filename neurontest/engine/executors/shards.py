@@ -76,6 +76,12 @@ def assemble(shards: Sequence[Shard], columns: Mapping[int, Mapping[NeuronRef, t
 
     out: dict[NeuronRef, torch.Tensor] = {}
     for neuron in neurons:
+        if getattr(neuron, "accumulates", False):  # a layer scan: the shards' summaries add up
+            missing = [s for s in shards if neuron not in columns.get(s.index, {})]
+            if missing:
+                raise ValueError(f"{missing[0]} returned no summary for {neuron.short_id}")
+            out[neuron] = neuron.combine([columns[s.index][neuron] for s in shards])
+            continue
         parts = []
         for shard in shards:
             if shard.index not in columns or neuron not in columns[shard.index]:
