@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from neurontest.claims.bounds import Bound
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
@@ -130,19 +131,24 @@ class AblationClaim(Claim):
 
     def _mean_over_texts(self, name: str, values: list[float], texts_of: list[int], level: float,
                          confident: bool, detail: str) -> Measurement:
-        """A mean over positions whose interval and p-value treat each text as one observation
-        (positions of one text are not independent)."""
-        from neurontest.measure.intervals import clustered_mean_interval, t_p_value
+        return mean_over_texts(name, self.bound(name), values, texts_of, level, confident, detail)
 
-        bound = self.bound(name)
-        per_text: dict[int, list[float]] = {}
-        for value, text in zip(values, texts_of):
-            per_text.setdefault(text, []).append(value)
-        text_means = [statistics.fmean(v) for v in per_text.values()]
-        n_texts = len(text_means)
-        thin = (f"{name} rests on {n_texts} text(s) ({MIN_TEXTS - n_texts} more needed); a verdict "
-                f"needs {MIN_TEXTS}") if bound is not None and n_texts < MIN_TEXTS else ""
-        return Measurement(
-            name, statistics.fmean(values), bound, interval=clustered_mean_interval(values, texts_of, level),
-            level=level, confident=confident and bound is not None, detail=detail,
-            p_value=None if bound is None else t_p_value(text_means, bound.op, bound.value), thin=thin)
+
+def mean_over_texts(name: str, bound: Bound | None, values: list[float], texts_of: list[int],
+                    level: float, confident: bool, detail: str, *, what: str = "text") -> Measurement:
+    """A mean over positions whose interval and p-value treat each text (or pair) as one
+    observation (positions of one text are not independent); fewer than `MIN_TEXTS` texts make
+    it thin. The rule every causal claim kind holds its per-text effects to."""
+    from neurontest.measure.intervals import clustered_mean_interval, t_p_value
+
+    per_text: dict[int, list[float]] = {}
+    for value, text in zip(values, texts_of):
+        per_text.setdefault(text, []).append(value)
+    text_means = [statistics.fmean(v) for v in per_text.values()]
+    n_texts = len(text_means)
+    thin = (f"{name} rests on {n_texts} {what}(s) ({MIN_TEXTS - n_texts} more needed); a verdict "
+            f"needs {MIN_TEXTS}") if bound is not None and n_texts < MIN_TEXTS else ""
+    return Measurement(
+        name, statistics.fmean(values), bound, interval=clustered_mean_interval(values, texts_of, level),
+        level=level, confident=confident and bound is not None, detail=detail,
+        p_value=None if bound is None else t_p_value(text_means, bound.op, bound.value), thin=thin)
