@@ -64,7 +64,7 @@ class ClaimKinds(Mapping[str, "type[Claim]"]):
                     raise NeurontestError(f"claim kind {point.name!r} of {point.value} clashes "
                                           f"with {targets[point.name]}; rename one of them")
                 targets[point.name] = point.value
-            self._targets = targets
+            self._targets = dict(sorted(targets.items()))  # one order, whatever installed them
         return self._targets
 
     def refresh(self) -> None:
