@@ -4,7 +4,7 @@ moves the target by a bound."""
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -20,6 +20,7 @@ from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
+    from neurontest.measure.targets import Target
 
 #: |clean - corrupt| below which a pair's `recovered` is not defined (nats or logits)
 MIN_DIFFERENCE = 0.01
@@ -64,11 +65,11 @@ class PatchingClaim(Claim):
             return self
 
     @property
-    def patched_units(self) -> list:
+    def patched_units(self) -> list[Any]:
         return list(dict.fromkeys([self.neuron, *parse_unit_ids(self.settings.units)]))
 
     @property
-    def target(self):  # noqa: ANN201 - a measure.targets.Target
+    def target(self) -> Target:
         return parse_target(self.settings.target)
 
     def check(self, lab: Lab) -> None:
@@ -105,8 +106,8 @@ class PatchingClaim(Claim):
             "effect", self.bound("effect"), effects, list(range(len(effects))), level, confident,
             f"mean patched - unpatched change over {len(effects)} pair(s)", what="pair"))
         names = ", ".join(u.short_id for u in self.patched_units)
-        summary = (f"{direction} patch of {names} over {len(runs)} pair(s): {target.label} at the "
-                   "final position")
+        where = "the position before the last" if target.is_next else "the final position"
+        summary = f"{direction} patch of {names} over {len(runs)} pair(s): {target.label} at {where}"
         if undefined:
             summary += (f"; {len(undefined)} pair(s) left out of `recovered` (|clean - corrupt| < "
                         f"{self.settings.min_difference:g}): {', '.join(str(i + 1) for i in undefined)}")
