@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
+)
 
 from neurontest.claims.options import MAX_TEXTS, Text
 from neurontest.measure.targets import Target
@@ -34,13 +36,45 @@ class Pair(BaseModel):
     corrupt: Text = Field(description="the same text, as many tokens, with the cause changed")
 
 
+#: a token as the tokenizer writes it: " " (a space) and "," are tokens, so blank is allowed
+Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class AnswerFoil(BaseModel):
     """A target pair: the logit difference answer - foil."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    answer: Text = Field(description="the token the clean text predicts")
-    foil: Text = Field(description="the token the corrupt text predicts instead")
+    answer: Token = Field(description="the token the clean text predicts")
+    foil: Token = Field(description="the token the corrupt text predicts instead")
+
+
+def _target(value: Any) -> Any:
+    """A token, `next` or {answer:, foil:}; one message for each wrong form (a union of types
+    would name pydantic's internals)."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("is an empty text; give a token (e.g. \" 2020\"), {answer:, foil:} or next")
+        if len(value) > 200:
+            raise ValueError("is a single token, not a text of more than 200 characters")
+        return value
+    if isinstance(value, dict):
+        try:
+            return AnswerFoil.model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise ValueError(f"{{answer:, foil:}} takes two tokens (quoted texts); {where or 'it'}: "
+                             f"{str(error['msg']).lower()}") from None
+    raise ValueError("is a token (a quoted text), {answer: <token>, foil: <token>} or next")
+
+
+_TARGET_SCHEMA: dict[str, Any] = {
+    "description": "a token, {answer:, foil:} or next",
+    "oneOf": [{"type": "string", "minLength": 1, "maxLength": 200},
+              {"type": "object", "required": ["answer", "foil"], "additionalProperties": False,
+               "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": 200},
+                              "foil": {"type": "string", "minLength": 1, "maxLength": 200}}}]}
 
 
 def _unit_id(value: str) -> str:
@@ -51,7 +85,7 @@ def _unit_id(value: str) -> str:
 
 
 Pairs = Annotated[list[Pair], Field(min_length=1, max_length=MAX_TEXTS)]
-TargetOption = Text | AnswerFoil
+TargetOption = Annotated[Any, AfterValidator(_target), WithJsonSchema(_TARGET_SCHEMA)]
 UnitIds = Annotated[list[Annotated[str, AfterValidator(_unit_id), WithJsonSchema(
     {"type": "string", "pattern": "^[Ll]\\d+[NnHh]\\d+$"})]], Field(min_length=1, max_length=4096)]
 TARGET_HELP = ("a token (its log-prob), {answer:, foil:} (their logit difference), or `next` "
