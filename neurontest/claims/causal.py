@@ -18,7 +18,7 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
 )
 
-from neurontest.claims.options import MAX_TEXTS, Text
+from neurontest.claims.options import MAX_TEXT_CHARS, MAX_TEXTS, Text
 from neurontest.measure.targets import Target
 
 if TYPE_CHECKING:
@@ -84,7 +84,12 @@ def _unit_id(value: str) -> str:
     return value
 
 
-Pairs = Annotated[list[Pair], Field(min_length=1, max_length=MAX_TEXTS)]
+_TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS}
+# Inline, not a $ref: a claim's schema is spliced into the file's, which keeps no claim $defs.
+Pairs = Annotated[list[Pair], Field(min_length=1, max_length=MAX_TEXTS), WithJsonSchema({
+    "type": "array", "minItems": 1, "maxItems": MAX_TEXTS,
+    "items": {"type": "object", "required": ["clean", "corrupt"], "additionalProperties": False,
+              "properties": {"clean": _TEXT_SCHEMA, "corrupt": _TEXT_SCHEMA}}})]
 TargetOption = Annotated[Any, AfterValidator(_target), WithJsonSchema(_TARGET_SCHEMA)]
 UnitIds = Annotated[list[Annotated[str, AfterValidator(_unit_id), WithJsonSchema(
     {"type": "string", "pattern": "^[Ll]\\d+[NnHh]\\d+$"})]], Field(min_length=1, max_length=4096)]
