@@ -1,5 +1,5 @@
 
-"""The `neurontest` command: `inspect`, `power`, `schema`, `bench` and `fit-sae`.
+"""The `neurontest` command: `inspect`, `power`, `screen`, `schema`, `bench` and `fit-sae`.
 
 `inspect` a neuron (HTML page + draft hypothesis), print the `schema`, `bench` the library, `fit-sae` a sparse autoencoder:
 
@@ -73,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--corpus-tokens", type=int, default=100_000,
                        help="tokens sampled from the corpus (default 100000)")
     power.set_defaults(func=_power)
+
+    screen = sub.add_parser("screen", help="rank every neuron and head by attribution patching "
+                            "over counterfactual pairs; print draft `patching` claims")
+    screen.add_argument("--pairs", type=Path, required=True,
+                        help="YAML file: a list of {clean:, corrupt:} (or a mapping with `pairs:`), "
+                             "[[marks]] as in a patching claim")
+    screen.add_argument("--target", default=None,
+                        help="a token whose log-prob is the target (default: next)")
+    screen.add_argument("--answer", default=None, help="with --foil: the logit difference answer - foil")
+    screen.add_argument("--foil", default=None, help="with --answer")
+    screen.add_argument("--top", type=int, default=10, help="units to list (default 10)")
+    screen.add_argument("--drafts", type=int, default=3, help="draft claims to print (default 3)")
+    screen.add_argument("--model", default=None, help="model (default: embedded smollm2-135m)")
+    screen.set_defaults(func=_screen)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of hypothesis files")
     schema.set_defaults(func=_schema)
@@ -168,6 +182,76 @@ def _power(args: argparse.Namespace) -> int:
     for estimate in estimates:
         print("  " + estimate.describe())
     return 0
+
+
+def _screen(args: argparse.Namespace) -> int:
+    from neurontest.errors import NeurontestError
+
+    try:
+        pairs, target = _pairs_arg(args)
+        if args.top < 1 or args.drafts < 0:
+            raise ValueError("--top is at least 1 and --drafts at least 0")
+    except (NeurontestError, ValueError, OSError) as exc:
+        _say(str(exc))
+        return 2
+    try:
+        from neurontest.claims.marked import mark_positions
+        from neurontest.engine.models import load_model
+        from neurontest.measure.attribution_patching import attribution_patching
+
+        model = load_model(args.model)
+        clean = [mark_positions(model.tokenizer, p.clean) for p in pairs]
+        corrupt = [mark_positions(model.tokenizer, p.corrupt) for p in pairs]
+        ranked = attribution_patching(model, [c.text for c in clean], [x.text for x in corrupt], target,
+                                      positions=[c.positions or x.positions for c, x in zip(clean, corrupt)])
+    except (NeurontestError, ValueError) as exc:
+        _say(str(exc))
+        return 1
+    print(f"attribution patching over {len(pairs)} pair(s), {target.label}: estimated effect of a "
+          "denoising patch (first-order: measure it with a patching claim)")
+    for rank, item in enumerate(ranked[:args.top], 1):
+        print(f"{rank:3d}. {item.unit.short_id:10s} effect {item.effect:+.4g}  share {item.share:+.3g}")
+    if args.drafts:
+        import yaml
+
+        target_yaml = ({"answer": target.answer, "foil": target.foil} if target.answer is not None
+                       else target.token or "next")
+        print("neurons:")
+        for item in ranked[:args.drafts]:
+            claim = {"kind": "patching", "pairs": [{"clean": p.clean, "corrupt": p.corrupt} for p in pairs],
+                     "target": target_yaml, "recovered": f">= {max(min(item.share, 1.0), 0.0) / 2:.2f}"}
+            print(f"  - id: {item.unit.short_id}\n    # estimated share {item.share:.3g}: a draft, "
+                  "measure before keeping\n    claims:")
+            body = yaml.safe_dump([claim], sort_keys=False, allow_unicode=True, width=100)
+            print("\n".join("      " + line for line in body.splitlines()))
+    return 0
+
+
+def _pairs_arg(args: argparse.Namespace) -> tuple[list, object]:
+    """`--pairs` read and checked as a patching claim's `pairs:`, and the target options."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from neurontest.claims.causal import Pairs
+    from neurontest.format.safe_yaml import load
+    from neurontest.measure.targets import Target
+
+    data = load(args.pairs.read_bytes())
+    if isinstance(data, dict) and "pairs" in data:
+        data = data["pairs"]
+    try:
+        pairs = TypeAdapter(Pairs).validate_python(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ", ".join(str(p) for p in error["loc"])
+        raise ValueError(f"{args.pairs}: a list of {{clean:, corrupt:}} texts ({where}: "
+                         f"{error['msg'].lower()})") from None
+    if (args.answer is None) != (args.foil is None):
+        raise ValueError("--answer and --foil go together")
+    if args.target is not None and args.answer is not None:
+        raise ValueError("give --target or --answer/--foil, not both")
+    if args.answer is not None:
+        return pairs, Target(answer=args.answer, foil=args.foil)
+    return pairs, Target(token=None if args.target in (None, "next") else args.target)
 
 
 def _predicate_arg(text: str) -> object:

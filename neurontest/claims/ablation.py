@@ -7,15 +7,19 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from neurontest.claims.bounds import Bound
+from neurontest.claims.causal import TargetOption, parse_target
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
-from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Text, Texts
+from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Texts
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
+    from neurontest.measure.ablation import AblationEffect
+    from neurontest.measure.targets import Target
 
 #: Texts below which an effect's verdict needs its interval wholly on one side of the bound.
 MIN_TEXTS = 5
@@ -36,8 +40,9 @@ class AblationClaim(Claim):
 
     class Options(ClaimOptions):
         texts: Texts = Field(description="texts whose [[marked]] positions are measured")
-        target: Text | None = Field(None, description="a token whose log-prob is measured instead "
-                                                      "of the true next token")
+        target: TargetOption | None = Field(None, description=(
+            "a token whose log-prob is measured instead of the true next token, {answer:, foil:} "
+            "(the change in their logit difference), or `next` (the default)"))
         mode: Literal["zero", "mean", "steer"] = Field(
             "zero", description="zero or corpus-mean ablation, or steering by `steer_by`")
         steer_by: Annotated[float, Field(ge=-1000, le=1000)] | None = Field(
@@ -67,15 +72,12 @@ class AblationClaim(Claim):
         return self.ablated if self.settings.mode == "mean" else []
 
     def check(self, lab: Lab) -> None:
-        from neurontest.engine.tokens import single_token_id
-
         for ref in self.ablated:
             lab.check_neuron(ref)
-        if self.settings.target:
-            single_token_id(lab.tokenizer, self.settings.target)
+        parse_target(self.settings.target).check(lab.tokenizer)
         for text in self.settings.texts:
             marked = self.checked_text(lab, text, "texts")
-            if not self.settings.target and marked.positions and max(marked.positions) == len(marked.ids) - 1:
+            if parse_target(self.settings.target).is_next and marked.positions and max(marked.positions) == len(marked.ids) - 1:
                 raise ValueError(f"{text!r}: the marked token is the last one, so it has no true "
                                  f"next token; set `target:` or mark an earlier token")
 
@@ -83,14 +85,15 @@ class AblationClaim(Claim):
         from neurontest.measure.ablation import ablate
 
         mode = self.settings.mode
-        target = self.settings.target
+        goal = parse_target(self.settings.target)
+        tokens = [t for t in (goal.token, goal.answer, goal.foil) if t is not None]
         means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
         marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
         effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
-                         steer_by=self.settings.steer_by, targets=[target] if target else ())
+                         steer_by=self.settings.steer_by, targets=tokens)
         diffs, kls, rows, texts_of, kl_texts = [], [], [], [], []
         for text_index, (m, effect) in enumerate(zip(marked, effects)):
-            series = effect.target_logprob_diff[target] if target else effect.true_next_logprob_diff
+            series = _series(effect, goal)
             positions = list(m.positions) or list(range(len(series)))
             positions = [p for p in positions if p < len(series)]
             diffs += [series[p] for p in positions]
@@ -99,7 +102,7 @@ class AblationClaim(Claim):
             kls += text_kls
             kl_texts += [text_index] * len(text_kls)
             rows.append(TokenRow(effect.str_tokens, list(series) + [0.0] * (len(effect.str_tokens) - len(series)),
-                                 positions, label=f"log-prob change of {target or 'the next token'}",
+                                 positions, label=_label(goal, "the next token"),
                                  pieces=effect.pieces))
         level, confident = claim_confidence(self.settings)
         n_texts = len(set(texts_of))
@@ -117,7 +120,7 @@ class AblationClaim(Claim):
         names = ", ".join(n.short_id for n in self.ablated)
         edit = (f"steering {names} by {self.settings.steer_by:+g}" if mode == "steer"
                 else f"{mode}-ablating {names}")
-        summary = (f"{edit}: mean log-prob change of {target or 'the true next token'} "
+        summary = (f"{edit}: mean {_label(goal, 'the true next token')} "
                    f"at {len(diffs)} position(s)")
         what = "steering (steered - clean)" if mode == "steer" else "ablation (ablated - clean)"
         evidence = [Evidence(f"log-prob change under {what}", rows, value_label="delta log-prob")]
@@ -130,19 +133,41 @@ class AblationClaim(Claim):
 
     def _mean_over_texts(self, name: str, values: list[float], texts_of: list[int], level: float,
                          confident: bool, detail: str) -> Measurement:
-        """A mean over positions whose interval and p-value treat each text as one observation
-        (positions of one text are not independent)."""
-        from neurontest.measure.intervals import clustered_mean_interval, t_p_value
+        return mean_over_texts(name, self.bound(name), values, texts_of, level, confident, detail)
 
-        bound = self.bound(name)
-        per_text: dict[int, list[float]] = {}
-        for value, text in zip(values, texts_of):
-            per_text.setdefault(text, []).append(value)
-        text_means = [statistics.fmean(v) for v in per_text.values()]
-        n_texts = len(text_means)
-        thin = (f"{name} rests on {n_texts} text(s) ({MIN_TEXTS - n_texts} more needed); a verdict "
-                f"needs {MIN_TEXTS}") if bound is not None and n_texts < MIN_TEXTS else ""
-        return Measurement(
-            name, statistics.fmean(values), bound, interval=clustered_mean_interval(values, texts_of, level),
-            level=level, confident=confident and bound is not None, detail=detail,
-            p_value=None if bound is None else t_p_value(text_means, bound.op, bound.value), thin=thin)
+
+def _series(effect: AblationEffect, target: Target) -> list[float]:
+    """The change of the target at each position: a logit difference changes by the difference
+    of the two log-prob changes (log-softmax shifts both logits alike)."""
+    if target.answer is not None:
+        return [a - f for a, f in zip(effect.target_logprob_diff[target.answer],
+                                      effect.target_logprob_diff[target.foil or ""])]
+    if target.token is not None:
+        return effect.target_logprob_diff[target.token]
+    return effect.true_next_logprob_diff
+
+
+def _label(target: Target, next_token: str) -> str:
+    if target.answer is not None:
+        return f"change of {target.label}"
+    return f"log-prob change of {target.token or next_token}"
+
+
+def mean_over_texts(name: str, bound: Bound | None, values: list[float], texts_of: list[int],
+                    level: float, confident: bool, detail: str, *, what: str = "text") -> Measurement:
+    """A mean over positions whose interval and p-value treat each text (or pair) as one
+    observation (positions of one text are not independent); fewer than `MIN_TEXTS` texts make
+    it thin. The rule every causal claim kind holds its per-text effects to."""
+    from neurontest.measure.intervals import clustered_mean_interval, t_p_value
+
+    per_text: dict[int, list[float]] = {}
+    for value, text in zip(values, texts_of):
+        per_text.setdefault(text, []).append(value)
+    text_means = [statistics.fmean(v) for v in per_text.values()]
+    n_texts = len(text_means)
+    thin = (f"{name} rests on {n_texts} {what}(s) ({MIN_TEXTS - n_texts} more needed); a verdict "
+            f"needs {MIN_TEXTS}") if bound is not None and n_texts < MIN_TEXTS else ""
+    return Measurement(
+        name, statistics.fmean(values), bound, interval=clustered_mean_interval(values, texts_of, level),
+        level=level, confident=confident and bound is not None, detail=detail,
+        p_value=None if bound is None else t_p_value(text_means, bound.op, bound.value), thin=thin)

@@ -141,6 +141,36 @@ class DirectionUnit:
 
         return [(name, make(group)) for name, group in by_hook.items()]
 
+    @classmethod
+    def state_reader(cls, model: Any, units: Sequence[DirectionUnit]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What patching copies between runs: the projection (`[..., pos, k]`)."""
+        return cls.reader(model, units)
+
+    @classmethod
+    def patchers(cls, model: Any, states: Mapping[DirectionUnit, torch.Tensor],
+                 where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        """Set each projection to `states[unit]` (`[batch, pos]`) where `where` is True; the
+        orthogonal rest of the hook's value stays as the run computes it."""
+        by_hook: dict[str, list[DirectionUnit]] = {}
+        for ref in states:
+            by_hook.setdefault(ref.hook, []).append(ref)
+
+        def make(group: list[DirectionUnit]) -> Callable[..., Any]:
+            def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
+                import torch
+
+                mask = where.to(value.device)
+                for ref in group:
+                    d = ref.vector.to(value.device, value.dtype)
+                    goal = states[ref].to(value.device, value.dtype)
+                    coeff = torch.where(mask, goal - value @ d, torch.zeros_like(goal))
+                    value = value + coeff[..., None] * d
+                return value
+
+            return hook
+
+        return [(name, make(group)) for name, group in by_hook.items()]
+
     def output_direction(self, model: Any) -> torch.Tensor:
         return residual_vector(model, self.hook, self.vector)
 

@@ -117,6 +117,36 @@ class HeadRef:
 
         return [(refs[0].hook_name, hook)]
 
+    @classmethod
+    def state_reader(cls, model: Any, units: Sequence[HeadRef]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What patching copies between runs: each head's whole z vector (`[..., pos, k,
+        d_head]`), not its norm: two runs can write the same amount in different directions."""
+        heads = [u.head for u in units]
+
+        def read(value: torch.Tensor) -> torch.Tensor:
+            return value[..., heads, :]
+
+        return read
+
+    @classmethod
+    def patchers(cls, model: Any, states: Mapping[HeadRef, torch.Tensor],
+                 where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        """One hook that sets each head's z to `states[head]` (`[batch, pos, d_head]`) where
+        `where` (`[batch, pos]`, bool) is True."""
+        refs = list(states)
+
+        def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            import torch
+
+            mask = where.to(value.device)[..., None]
+            value = value.clone()
+            for ref in refs:
+                new = states[ref].to(value.device, value.dtype)
+                value[..., ref.head, :] = torch.where(mask, new, value[..., ref.head, :])
+            return value
+
+        return [(refs[0].hook_name, hook)]
+
     def output_direction(self, model: Any) -> torch.Tensor:
         raise ValueError(
             f"{self.short_id}: an attention head has no single output direction (what it writes "

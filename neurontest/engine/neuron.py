@@ -114,6 +114,30 @@ class NeuronRef:
 
         return [(refs[0].hook_name, hook)]
 
+    @classmethod
+    def state_reader(cls, model: Any, units: Sequence[NeuronRef]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What patching copies between runs: the activation itself (`[..., pos, k]`)."""
+        return cls.reader(model, units)
+
+    @classmethod
+    def patchers(cls, model: Any, states: Mapping[NeuronRef, torch.Tensor],
+                 where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        """One hook that sets each neuron to `states[neuron]` (`[batch, pos]`) where `where`
+        (`[batch, pos]`, bool) is True, leaving every other position as the run computes it."""
+        refs = list(states)
+        columns = [r.index for r in refs]
+
+        def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
+            import torch
+
+            new = torch.stack([states[r] for r in refs], dim=-1).to(value.device, value.dtype)
+            mask = where.to(value.device)[..., None]
+            value = value.clone()
+            value[..., columns] = torch.where(mask, new, value[..., columns])
+            return value
+
+        return [(refs[0].hook_name, hook)]
+
     def output_direction(self, model: Any) -> torch.Tensor:
         """Row `index` of the layer's W_out: what one unit of activation adds to the residual."""
         import torch

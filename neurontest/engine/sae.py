@@ -188,6 +188,33 @@ class SaeLatent:
             hooks += _sae_editors(sae, refs, [float(values[r]) for r in refs], add)
         return hooks
 
+    @classmethod
+    def state_reader(cls, model: Any, units: Sequence[SaeLatent]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What patching copies between runs: the latents' activations (`[..., pos, k]`)."""
+        return cls.reader(model, units)
+
+    @classmethod
+    def patchers(cls, model: Any, states: Mapping[SaeLatent, torch.Tensor],
+                 where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+        """Where `where` is True, move each latent to `states[latent]` (`[batch, pos]`) through
+        its decoder row: the SAE's error term and every other latent stay as the run has them."""
+        import torch
+
+        by_sae: dict[Sae, list[SaeLatent]] = {}
+        for ref in states:
+            by_sae.setdefault(ref.sae, []).append(ref)
+        hooks: list[tuple[str, Callable[..., Any]]] = []
+        for sae, refs in by_sae.items():
+            goal = torch.stack([states[r] for r in refs], dim=-1)
+
+            def coeff(acts: torch.Tensor, value: torch.Tensor, goal: torch.Tensor = goal) -> torch.Tensor:
+                mask = where.to(value.device)[..., None]
+                delta = goal.to(value.device, value.dtype) - acts.to(value.dtype)
+                return torch.where(mask, delta, torch.zeros_like(delta))
+
+            hooks += _sae_hooks(sae, refs, coeff)
+        return hooks
+
     def output_direction(self, model: Any) -> torch.Tensor:
         return residual_vector(model, self.sae.hook_out, self.sae.W_dec[self.latent])
 
@@ -196,14 +223,24 @@ def _sae_editors(sae: Sae, refs: list[SaeLatent], targets: list[float],
                  add: bool) -> list[tuple[str, Callable[..., Any]]]:
     import torch
 
-    columns = [r.latent for r in refs]
     goal = torch.tensor(targets)
+
+    def coeff(acts: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        g = goal.to(value.device, value.dtype)
+        return g.expand_as(acts).to(value.dtype) if add else g - acts.to(value.dtype)
+
+    return _sae_hooks(sae, refs, coeff)
+
+
+def _sae_hooks(sae: Sae, refs: list[SaeLatent],
+               coeff: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> list[tuple[str, Callable[..., Any]]]:
+    """Hooks adding `coeff(acts, value) @ decoder rows` to the written hook, where `acts` are the
+    latents' activations in this run ([..., pos, k]): only the latents' contribution moves."""
+    columns = [r.latent for r in refs]
     held: dict[str, torch.Tensor] = {}
 
     def shift(acts: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        coeff = goal.to(value.device, value.dtype).expand_as(acts) if add else \
-            goal.to(value.device, value.dtype) - acts.to(value.dtype)
-        return value + coeff @ sae.W_dec[columns].to(value.device, value.dtype)
+        return value + coeff(acts, value) @ sae.W_dec[columns].to(value.device, value.dtype)
 
     if not sae.transcoder:
         def edit(value: torch.Tensor, hook: Any = None) -> torch.Tensor:

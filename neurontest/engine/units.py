@@ -13,7 +13,9 @@ Each has `hook_name` (where it is read), `layer` (the deepest block a forward mu
 `short_id`, `address`, `cache_key` (file-safe; a neuron's is its short id, so older activation
 caches stay valid), `group` (units with one group are read by one reader), `check(model)`,
 `reader(model, units)` (hook value [..., pos, ...] -> [..., pos, k]), `editors(model, values,
-add=)` (forward hooks that set or shift activations), `output_direction(model)` and `to_dict()`.
+add=)` (forward hooks that set or shift activations), `state_reader(model, units)` and
+`patchers(model, states, where)` (what activation patching copies from one run into another, per
+position: the activation, or a head's whole z), `output_direction(model)` and `to_dict()`.
 The functions here dispatch over a mixed list of units.
 """
 
@@ -119,6 +121,36 @@ def edit_hooks(model: Any, values: Mapping[Any, float], *,
             by_group[(unit.group, unit.hook_name)][unit] = value
         for part in by_group.values():
             hooks += cls.editors(model, part, add=add)
+    return hooks
+
+
+def state_hooks(model: Any, units: Sequence[Any],
+                sink: dict[Any, list[torch.Tensor]]) -> list[tuple[str, Callable[..., None]]]:
+    """Forward hooks that append each unit's patchable state (`[batch, pos, ...]`, float32 CPU:
+    its activation, or a head's z) to `sink[unit]`, for `patch_hooks` in another run."""
+    hooks = []
+    for (_, hook_name), group in grouped(units).items():
+        read = type(group[0]).state_reader(model, group)
+
+        def hook(value: torch.Tensor, hook: Any = None, read: Any = read, group: Any = group) -> None:
+            picked = read(value.detach()).float().cpu()
+            for k, unit in enumerate(group):  # states are [batch, pos, k, ...]
+                sink[unit].append(picked[:, :, k])
+
+        hooks.append((hook_name, hook))
+    return hooks
+
+
+def patch_hooks(model: Any, states: Mapping[Any, torch.Tensor],
+                where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
+    """Forward hooks that set each unit's state to `states[unit]` (as `state_hooks` captured it
+    in another run of the same shape) at the positions where `where` (`[batch, pos]`) is True."""
+    by_group: dict[tuple[type, Any, str], dict[Any, torch.Tensor]] = defaultdict(dict)
+    for unit, state in states.items():
+        by_group[(type(unit), unit.group, unit.hook_name)][unit] = state
+    hooks: list[tuple[str, Callable[..., Any]]] = []
+    for (cls, _, _), part in by_group.items():
+        hooks += cls.patchers(model, part, where)
     return hooks
 
 

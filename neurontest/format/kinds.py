@@ -7,7 +7,10 @@ ones in neurontest's own pyproject.toml exactly as a third-party package names i
     mean_activation = "my_package.claims:MeanActivationClaim"
 
 A kind's module is imported only when a file uses it (or the schema lists every kind), so
-reading the names costs nothing.
+reading the names costs nothing. The built-in kinds are also listed here (`BUILTIN_KINDS`), so a
+checkout whose installed metadata is older than its code (an editable install of another
+worktree, a kind added since `pip install -e .`) still knows its own kinds; entry points add
+third-party kinds, and one naming a built-in kind differently is a clash.
 """
 
 from __future__ import annotations
@@ -21,6 +24,24 @@ if TYPE_CHECKING:
     from neurontest.claims.base import Claim
 
 ENTRY_POINT_GROUP = "neurontest.claim_kinds"
+
+#: neurontest's own kinds (the same table as its pyproject.toml entry points)
+BUILTIN_KINDS = {
+    "activation": "neurontest.claims.activation:ActivationClaim",
+    "examples": "neurontest.claims.examples:ExamplesClaim",
+    "top_examples": "neurontest.claims.top_examples:TopExamplesClaim",
+    "ablation": "neurontest.claims.ablation:AblationClaim",
+    "noise": "neurontest.claims.noise:NoiseClaim",
+    "simplify": "neurontest.claims.simplify:SimplifyClaim",
+    "logit_attribution": "neurontest.claims.logit_attribution:LogitAttributionClaim",
+    "invariant": "neurontest.perturb.invariant:InvariantClaim",
+    "necessary": "neurontest.perturb.necessary:NecessaryClaim",
+    "sufficient": "neurontest.perturb.sufficient:SufficientClaim",
+    "adversarial": "neurontest.perturb.adversarial:AdversarialClaim",
+    "attends": "neurontest.claims.attends:AttendsClaim",
+    "patching": "neurontest.claims.patching:PatchingClaim",
+    "mediation": "neurontest.claims.mediation:MediationClaim",
+}
 
 
 class ClaimKinds(Mapping[str, "type[Claim]"]):
@@ -37,17 +58,13 @@ class ClaimKinds(Mapping[str, "type[Claim]"]):
 
             from neurontest.errors import NeurontestError
 
-            targets: dict[str, str] = {}
+            targets: dict[str, str] = dict(BUILTIN_KINDS)
             for point in entry_points(group=ENTRY_POINT_GROUP):
                 if targets.get(point.name, point.value) != point.value:
                     raise NeurontestError(f"claim kind {point.name!r} of {point.value} clashes "
                                           f"with {targets[point.name]}; rename one of them")
                 targets[point.name] = point.value
-            if "activation" not in targets:
-                raise NeurontestError("neurontest's claim kinds are not installed (no "
-                                      f"{ENTRY_POINT_GROUP!r} entry points): pip install -e . "
-                                      "in the project, or pip install neurontest")
-            self._targets = targets
+            self._targets = dict(sorted(targets.items()))  # one order, whatever installed them
         return self._targets
 
     def refresh(self) -> None:

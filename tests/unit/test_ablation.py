@@ -101,3 +101,25 @@ def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() ->
         AblationClaim.validate_options(options | {"texts": texts[:2], "confidence": 0.95})
     with pytest.raises(ValueError, match="`mode: steer` and `steer_by:` go together"):
         AblationClaim.validate_options({"texts": ["a"], "mode": "steer", "effect": ">= 0"})
+
+
+def test_an_answer_foil_target_is_the_change_of_their_logit_difference() -> None:
+    from neurontest.claims.ablation import AblationClaim
+    from neurontest.claims.base import Subject
+    from neurontest.engine.planted import PROMOTER_NEURON, planted_model
+    from neurontest.lab import CorpusOptions, Lab
+
+    lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)
+    texts = ["we met in [[March]]", "on 3 [[May]] the dog", "they went in [[June]] 2020",
+             "the cat sat in [[April]]", "she came in [[July]] ."]
+    runner = ClaimRunner(lab)
+
+    def run(target):
+        options = {"texts": texts, "target": target, "effect": "<= -1"}
+        return runner.run(AblationClaim(Subject(PROMOTER_NEURON, None), options))
+
+    pair, token, foil = run({"answer": PROMOTED, "foil": "the"}), run(PROMOTED), run("the")
+    assert pair.passed and "logit('2020') - logit('the')" in pair.summary
+    assert pair.metrics()["effect"] == pytest.approx(token.metrics()["effect"] - foil.metrics()["effect"],
+                                                     abs=1e-5)
+    assert run("next").metrics()["effect"] == run(None).metrics()["effect"]

@@ -15,6 +15,36 @@ from neurontest.format.spec import load_hypothesis_file
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "hypotheses").glob("*.yaml"))
 DOCS = [yaml.safe_load(p.read_text()) for p in EXAMPLES]
+# Kinds the example files do not use yet: mutated like the rest.
+DOCS.append(yaml.safe_load("""
+model: planted
+neurons:
+  - id: L1H0
+    claims:
+      - kind: patching
+        pairs:
+          - {clean: "the cat was not very [[good]]", corrupt: "the cat was the very [[good]]"}
+        target: {answer: good, foil: the}
+        direction: noising
+        units: [L1N5]
+        recovered: ">= 0.9"
+        effect: "<= 0"
+        min_difference: 0.01
+      - kind: mediation
+        texts: ["it is not [[good]]"]
+        target: next
+        through: [L1N9, L1H1]
+        mode: steer
+        steer_by: 2.0
+        mediated_share: ">= 0.5"
+        total_effect: "<= -0.1"
+      - kind: mediation
+        pairs: [{clean: "we met in [[March]]", corrupt: "we met in [[the]]"}]
+        target: "2020"
+        through: [L1N5]
+        direction: denoising
+        mediated_share: ">= 0.9"
+"""))
 FUZZ_EXAMPLES = int(os.environ.get("NEURONTEST_FUZZ_EXAMPLES", "200"))
 
 # Values a hostile or careless user writes where anything else belongs.

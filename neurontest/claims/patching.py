@@ -1,0 +1,128 @@
+"""`patching`: copying the unit's values from one run of a counterfactual pair into the other
+moves the target by a bound."""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
+
+from neurontest.claims.ablation import mean_over_texts
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
+from neurontest.claims.causal import (
+    TARGET_HELP, Pairs, TargetOption, UnitIds, checked_pairs, parse_target, parse_unit_ids,
+    undefined_pairs,
+)
+from neurontest.claims.confidence import claim_confidence
+from neurontest.claims.options import BoundText, ClaimOptions, Level
+from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+
+if TYPE_CHECKING:
+    from neurontest.lab import Lab
+    from neurontest.measure.targets import Target
+
+#: |clean - corrupt| below which a pair's `recovered` is not defined (nats or logits)
+MIN_DIFFERENCE = 0.01
+
+
+class PatchingClaim(Claim):
+    """Activation patching over counterfactual `pairs` (same token length): the unit (plus
+    `units:`) takes, at the [[marked]] positions (all if unmarked), its value from the other run
+    of the pair: clean values into the corrupt run (`direction: denoising`, the default) or
+    corrupt values into the clean run (`noising`). `target` is read at each pair's final
+    position. `recovered` is the share of the clean - corrupt difference the patch moves
+    ((patched - corrupt)/(clean - corrupt) denoising, (clean - patched)/(clean - corrupt)
+    noising), left undefined on pairs whose difference is below `min_difference`; `effect` is
+    patched - unpatched. Both are means over pairs with a t interval and a one-sided t-test
+    p-value; fewer than 5 pairs decide only when the interval lies wholly on one side of the
+    bound. A head is patched as its whole z; an SAE latent through its decoder row (the SAE's
+    error term stays)."""
+
+    kind = "patching"
+
+    class Options(ClaimOptions):
+        pairs: Pairs = Field(description="counterfactual {clean:, corrupt:} texts of one length; "
+                                         "[[marks]]: the positions patched")
+        target: TargetOption | None = Field(None, description=TARGET_HELP)
+        direction: Literal["denoising", "noising"] = Field(
+            "denoising", description="denoising: clean values into the corrupt run; noising: the reverse")
+        units: UnitIds | None = Field(None, description="more neurons or heads patched together")
+        recovered: BoundText | None = Field(None, description="bound on the mean share of the "
+                                                              "clean - corrupt difference recovered")
+        effect: BoundText | None = Field(None, description="bound on the mean patched - unpatched change")
+        min_difference: float = Field(MIN_DIFFERENCE, gt=0, le=1000, description=(
+            "pairs whose |clean - corrupt| target is below this are left out of `recovered`"))
+        confidence: Level | None = Field(None, description="the bounds must hold for the interval")
+
+        @model_validator(mode="after")
+        def _needs_a_bound(self) -> PatchingClaim.Options:
+            if self.recovered is None and self.effect is None:
+                raise ValueError("a 'patching' claim needs `recovered:` (e.g. '>= 0.8') and/or `effect:`")
+            if self.confidence is not None and len(self.pairs) < 3:
+                raise ValueError(f"`confidence:` needs at least 3 pairs for an interval over pairs "
+                                 f"(this claim has {len(self.pairs)}); add pairs or drop `confidence:`")
+            return self
+
+    @property
+    def patched_units(self) -> list[Any]:
+        return list(dict.fromkeys([self.neuron, *parse_unit_ids(self.settings.units)]))
+
+    @property
+    def target(self) -> Target:
+        return parse_target(self.settings.target)
+
+    def check(self, lab: Lab) -> None:
+        for unit in self.patched_units:
+            lab.check_neuron(unit)
+        self.target.check(lab.tokenizer)
+        checked_pairs(self, lab, list(self.settings.pairs), self.target)
+
+    def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
+        from neurontest.measure.patching import patch
+
+        target, direction = self.target, self.settings.direction
+        pairs = checked_pairs(self, lab, list(self.settings.pairs), target)
+        runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
+                     [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], target,
+                     direction=direction)
+        denoising = direction == "denoising"
+        effects = [r.patched - (r.corrupt if denoising else r.clean) for r in runs]
+        diffs = [r.clean - r.corrupt for r in runs]
+        undefined = undefined_pairs(diffs, self.settings.min_difference)
+        defined = [i for i in range(len(runs)) if i not in undefined]
+        shares = [((runs[i].patched - runs[i].corrupt) if denoising else (runs[i].clean - runs[i].patched))
+                  / diffs[i] for i in defined]
+        level, confident = claim_confidence(self.settings)
+        measurements: list[Measurement] = []
+        if shares:
+            measurements.append(mean_over_texts(
+                "recovered", self.bound("recovered"), shares, list(range(len(shares))), level,
+                confident, f"mean share of clean - corrupt recovered over {len(shares)} pair(s)",
+                what="pair"))
+            measurements += [Measurement("recovered_min", min(shares)),
+                             Measurement("recovered_median", statistics.median(shares))]
+        measurements.append(mean_over_texts(
+            "effect", self.bound("effect"), effects, list(range(len(effects))), level, confident,
+            f"mean patched - unpatched change over {len(effects)} pair(s)", what="pair"))
+        names = ", ".join(u.short_id for u in self.patched_units)
+        where = "the position before the last" if target.is_next else "the final position"
+        summary = f"{direction} patch of {names} over {len(runs)} pair(s): {target.label} at {where}"
+        if undefined:
+            summary += (f"; {len(undefined)} pair(s) left out of `recovered` (|clean - corrupt| < "
+                        f"{self.settings.min_difference:g}): {', '.join(str(i + 1) for i in undefined)}")
+        table = []
+        for i, (run, (c, x, _)) in enumerate(zip(runs, pairs), 1):
+            table += [(f"pair {i} clean: {c.text}", run.clean), (f"pair {i} corrupt: {x.text}", run.corrupt),
+                      (f"pair {i} patched", run.patched)]
+        evidence = [Evidence(f"{target.label} per pair (clean, corrupt, patched)", table=table,
+                             value_label=target.label)]
+        thin = [m.thin for m in measurements if m.inconclusive]
+        inconclusive = ("inconclusive: " + "; ".join(thin) + ", and its interval straddles the "
+                        "bound: add pairs") if thin else ""
+        if not shares and self.settings.recovered is not None and not inconclusive:
+            inconclusive = (f"inconclusive: no pair has |clean - corrupt| >= "
+                            f"{self.settings.min_difference:g} on the target, so `recovered` is "
+                            "not defined: choose pairs whose texts differ in the behaviour")
+        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
+                           inconclusive=inconclusive)
