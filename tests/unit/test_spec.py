@@ -80,3 +80,15 @@ def test_schema_accepts_example_files_and_rejects_unknown_keys():
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(GOOD.replace("f1:", "f_1:")), schema)
+
+
+def test_the_built_in_kind_table_is_the_one_pyproject_registers() -> None:
+    """Two lists of one fact: the entry points third parties see and the table a checkout
+    falls back on must not drift apart."""
+    import tomllib
+
+    from neurontest.format.kinds import BUILTIN_KINDS, ENTRY_POINT_GROUP
+
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    registered = tomllib.loads(pyproject.read_text())["project"]["entry-points"][ENTRY_POINT_GROUP]
+    assert registered == BUILTIN_KINDS
