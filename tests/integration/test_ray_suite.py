@@ -69,22 +69,26 @@ def test_a_checkpoint_matrix_mines_each_model_on_the_pool(pytester, ray_cluster,
 @pytest.mark.real_model
 def test_the_example_suite_gives_the_same_verdicts_and_baselines_under_ray(pytester, ray_cluster):
     """The whole example suite (hypotheses/) on SmolLM2, locally and on the pool, each recording
-    its baselines: same outcome for every claim, byte-identical baseline files."""
+    its baselines: same outcome for every claim, byte-identical baseline files. On a fifth of the
+    corpus (the comparison needs every claim kind, not every verdict as on the full corpus: some
+    claims are inconclusive there), so that two cold runs of the suite fit in the test budget."""
     runs = {}
     for executor in ("local", "ray"):
         folder = pytester.path / executor
         shutil.copytree(REPO / "hypotheses", folder / "hypotheses")
         result = run(pytester, str(folder / "hypotheses"), "--neurontest-executor", executor,
-                     "--neurontest-update-baselines", "--neurontest-hypothesis-profile", "ci")
-        assert result.ret == 0, result.stdout.str()[-3000:]
+                     "--neurontest-update-baselines-all", "--neurontest-hypothesis-profile", "ci",
+                     "--neurontest-corpus-tokens", "20000")
+        assert result.ret in (0, 1), result.stdout.str()[-3000:]
         runs[executor] = (result, folder / "hypotheses" / "baselines")
 
     # Node ids start with each copy's folder (local/..., ray/...): compare the rest.
     local, on_ray = ({node.split("/", 1)[1]: verdict for node, verdict in verdicts(runs[name][0]).items()}
                      for name in ("local", "ray"))
-    assert len(local) > 40 and set(local.values()) == {"PASSED", "XFAIL"}
+    assert len(local) > 40 and "ERROR" not in local.values()
+    assert "PASSED" in local.values() and "XFAIL" in local.values()
     assert on_ray == local
-    runs["ray"][0].stdout.fnmatch_lines(["mined on Ray: 1 pass(es), * shard(s), 0 retried; "
+    runs["ray"][0].stdout.fnmatch_lines(["mined on Ray: * pass(es), * shard(s), 0 retried; "
                                          "models smollm2-135m"])
     baselines = sorted(p.name for p in runs["local"][1].glob("*.json"))
     assert baselines == sorted(p.name for p in runs["ray"][1].glob("*.json")) and baselines
