@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from neurontest.claims.ablation import AblationClaim  # noqa: E402
 from neurontest.claims.base import Subject  # noqa: E402
@@ -134,3 +134,19 @@ def test_bad_control_options_are_one_line_errors(lab) -> None:
         AblationClaim.validate_options({"texts": TEXTS, "effect": "<= 0", "control": {"units": 0}})
     with pytest.raises(ValueError, match="percentil"):
         AblationClaim.validate_options({"texts": TEXTS, "effect": "<= 0", "control": {"percentil": ">= 1"}})
+
+
+def test_direction_controls_are_random_unit_directions_at_the_same_hook(lab) -> None:
+    from neurontest.engine.direction import DirectionUnit
+
+    width = int(lab.model.cfg.d_model)
+    unit = DirectionUnit.from_vector(torch.arange(width, dtype=torch.float32) + 1, "blocks.0.hook_resid_post",
+                                     name="probe")
+    controls = [c[0] for c in draw_controls(lab.model, [unit], 8, seed=1)]
+    assert [c.digest for c in controls] == [c[0].digest for c in draw_controls(lab.model, [unit], 8, seed=1)]
+    assert len({c.digest for c in controls}) == 8 and unit not in controls
+    assert all(c.hook == unit.hook and abs(float(c.vector.norm()) - 1) < 1e-5 for c in controls)
+    # Zero-ablating each, batched, runs (directions edit the residual stream per row block).
+    texts = ["we met in March 2020"]
+    effects = ablate_each(lab.model, [{c: 0.0} for c in controls[:3]], texts)
+    assert len(effects) == 3 and all(len(e) == 1 for e in effects)
