@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--corpus", default=None, help="corpus spec (default: wiki-sample)")
     inspect.add_argument("--corpus-tokens", type=int, default=100_000,
                          help="tokens sampled from the corpus (default 100000)")
+    inspect.add_argument("--split", choices=("explore", "all"), default="explore",
+                         help="corpus half drafted on: explore (default; the draft says `split: "
+                              "confirm`, so it is tested on documents it was not fitted to) or all")
     inspect.add_argument("--k", type=int, default=12, help="top and random examples to show (default 12)")
     inspect.add_argument("--out", type=Path, default=None,
                          help="HTML page to write (default reports/inspect-<neuron>.html)")
@@ -133,8 +136,10 @@ def _inspect(args: argparse.Namespace) -> int:
         from neurontest.lab import Lab
 
         _say(f"loading model {args.model or 'smollm2-135m (embedded)'} on {args.device}")
-        lab = Lab.load(args.model, args.corpus, n_tokens=args.corpus_tokens, device=args.device)
-        _say(f"mining {ref} on corpus {args.corpus or 'wiki-sample'} ({args.corpus_tokens} tokens)")
+        lab = Lab.load(args.model, args.corpus, n_tokens=args.corpus_tokens, device=args.device,
+                       split=args.split)
+        half = f", {args.split} half" if args.split != "all" else ""
+        _say(f"mining {ref} on corpus {args.corpus or 'wiki-sample'} ({args.corpus_tokens} tokens{half})")
         view = inspect_neuron(lab, ref, k=args.k)
         out = view.save_html(args.out or Path("reports") / f"inspect-{ref.cache_key}.html")
     except (NeurontestError, ValueError) as exc:

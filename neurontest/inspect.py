@@ -8,7 +8,9 @@
 
 The draft's predicate is the best simple explanation `neurontest.claims.explain` finds (highest
 F1 on the corpus), and each bound sits just below what it measured: the draft passes as written on
-the same model and corpus, and fails with any bound raised by 0.1. Its `examples` texts are checked
+the same model and corpus, and fails with any bound raised by 0.1. Drafted on a lab whose corpus
+is the `explore` half of the documents (the CLI's default), the draft says `split: confirm`: it is
+then tested on the other half, text its predicate was not fitted to (pre-registration). Its `examples` texts are checked
 on the model before they are proposed. When the best F1 is below 0.5 nothing simple explains the
 neuron, and the draft is commented out. It is a start, not a claim anyone has reviewed.
 """
@@ -210,6 +212,10 @@ def draft_hypothesis(lab: Lab, neuron: Unit, top: list[CorpusExample],
         draft["corpus_tokens"] = opts.n_tokens
     if opts.window != 64:
         draft["window"] = opts.window
+    if opts.split == "explore":  # fitted on explore: tested on the held-out half
+        draft["split"] = "confirm"
+    elif opts.split != "all":
+        draft["split"] = opts.split
     draft["neurons"] = [entry]
     return draft
 
@@ -290,8 +296,10 @@ def _yaml(draft: dict[str, Any], header: bool = True) -> str:
              "# highest F1 the search found (token sets, token classes, contexts, at a few thresholds);",
              f"# each bound sits {BOUND_MARGIN:g}-{BOUND_MARGIN + 0.01:g} below the value it measured (raised by 0.1, it",
              "# fails), and the example texts were checked on this model. Review before use."]
+    if draft.get("split") == "confirm":
+        lines.append("# It was drafted on the corpus's explore half and is tested on the confirm half.")
     lines = lines if header else []
-    for key in ("model", "revision", "corpus", "corpus_tokens", "window"):
+    for key in ("model", "revision", "corpus", "corpus_tokens", "window", "split"):
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
     lines.append("neurons:")

@@ -45,6 +45,8 @@ class CorpusOptions:
     window: int = 64
     n_tokens: int | None = 100_000
     seed: int = 0
+    #: `all`, or one half of the documents (`explore` to draft claims on, `confirm` to test them)
+    split: str = "all"
 
 
 class Lab:
@@ -103,13 +105,14 @@ class Lab:
         window: int = 64,
         n_tokens: int | None = 100_000,
         seed: int = 0,
+        split: str = "all",
         **kwargs: Any,
     ) -> Lab:
         """Load a model by name or path and pair it with a corpus spec (loaded lazily)."""
         from neurontest.engine.models import load_model
 
         bridge = load_model(model, device=device, dtype=dtype, revision=revision)
-        return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed), device=device, **kwargs)
+        return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed, split), device=device, **kwargs)
 
     @property
     def model(self) -> Any:
@@ -175,7 +178,8 @@ class Lab:
             tokenizer = self.tokenizer  # a deferred model loads first, as its own phase
             with progress_task(f"preparing corpus {opts.spec or 'wiki-sample'}", phase="corpus"):
                 self._sample = load_corpus(opts.spec).tokenize(
-                    tokenizer, window=opts.window, n_tokens=opts.n_tokens, seed=opts.seed)
+                    tokenizer, window=opts.window, n_tokens=opts.n_tokens, seed=opts.seed,
+                    split=opts.split)
         return self._sample
 
     def check_neuron(self, neuron: NeuronRef) -> None:
@@ -311,6 +315,7 @@ class Lab:
         opts = self.corpus_options
         corpus: dict[str, Any] = {"name": opts.spec or "wiki-sample", "fingerprint": None,
                                   "window": opts.window, "n_tokens": opts.n_tokens, "seed": opts.seed,
+                                  "split": opts.split,
                                   "rows": None, "scorable_tokens": None}
         if self._sample is not None:
             corpus |= {"name": self._sample.name, "fingerprint": self._sample.fingerprint,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from neurontest.claims.bounds import Bound
 from neurontest.claims.causal import TargetOption, parse_target
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
-from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Texts
+from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Seed, Texts
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.neuron import NeuronRef
 
@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 #: Texts below which an effect's verdict needs its interval wholly on one side of the bound.
 MIN_TEXTS = 5
+
+
+class ControlOptions(BaseModel):
+    """`control:` of an ablation claim: the same edit on random units of the same kind and place
+    (neurontest.measure.controls), and bounds on where the claimed unit falls among them."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+    units: Annotated[int, Field(ge=1, le=4096)] = Field(
+        32, description="how many random units of the same kind and layer get the same edit")
+    seed: Seed = Field(0, description="which random units")
+    percentile: BoundText | None = Field(
+        None, description="bound on the share of controls the unit's effect is more extreme than")
+    p_value: BoundText | None = Field(
+        None, description="bound on the permutation p-value (1 + #controls at least as extreme) / (1 + n)")
 
 
 class AblationClaim(Claim):
@@ -51,6 +66,9 @@ class AblationClaim(Claim):
         effect: BoundText | None = Field(None, description="bound on the mean log-prob change")
         kl: BoundText | None = Field(None, description="bound on the mean KL(clean || ablated)")
         confidence: Level | None = Field(None, description="`effect` must hold for the interval")
+        control: ControlOptions | None = Field(
+            None, description="the same edit on random units of the same kind and layer: a null "
+                              "distribution, the unit's percentile in it and a permutation p-value")
 
         @model_validator(mode="after")
         def _needs_a_bound(self) -> AblationClaim.Options:
@@ -62,6 +80,9 @@ class AblationClaim(Claim):
             if (self.mode == "steer") != (self.steer_by is not None):
                 raise ValueError("`mode: steer` and `steer_by:` go together (steer_by: how much to "
                                  "add to the unit's activation, e.g. 5.0)")
+            if self.control is not None and (self.effect or "").strip().startswith("=="):
+                raise ValueError("`control:` ranks the effect in the direction of its bound; an "
+                                 "`effect: '== ...'` bound has none: use <, <=, > or >=")
             return self
 
     @property
@@ -74,6 +95,8 @@ class AblationClaim(Claim):
     def check(self, lab: Lab) -> None:
         for ref in self.ablated:
             lab.check_neuron(ref)
+        if self.settings.control is not None:
+            self._check_controls(lab)
         parse_target(self.settings.target).check(lab.tokenizer)
         for text in self.settings.texts:
             marked = self.checked_text(lab, text, "texts")
@@ -82,20 +105,32 @@ class AblationClaim(Claim):
                                  f"next token; set `target:` or mark an earlier token")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.ablation import ablate
+        from neurontest.measure.ablation import ablate, ablate_each
 
         mode = self.settings.mode
         goal = parse_target(self.settings.target)
         tokens = [t for t in (goal.token, goal.answer, goal.foil) if t is not None]
-        means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
         marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
-        effects = ablate(lab.model, self.ablated, [m.text for m in marked], mode=mode, means=means,
-                         steer_by=self.settings.steer_by, targets=tokens)
+        texts = [m.text for m in marked]
+        control = self.settings.control
+        if control is None:
+            means = {n: float(lab.scorable(n).mean()) for n in self.ablated} if mode == "mean" else None
+            effects = ablate(lab.model, self.ablated, texts, mode=mode, means=means,
+                             steer_by=self.settings.steer_by, targets=tokens)
+            controls: list[list[Any]] = []
+        else:
+            from neurontest.measure.controls import draw_controls
+
+            controls = draw_controls(lab.model, self.ablated, control.units, control.seed)
+            # The unit's own edit goes through the same batched pass as its controls, so rounding
+            # is the same for all and a unit with no effect ties with controls with none.
+            every = [self._edit_values(lab, self.ablated)] + [self._edit_values(lab, c) for c in controls]
+            all_effects = ablate_each(lab.model, every, texts, add=mode == "steer", targets=tokens)
+            effects, control_effects = all_effects[0], all_effects[1:]
         diffs, kls, rows, texts_of, kl_texts = [], [], [], [], []
         for text_index, (m, effect) in enumerate(zip(marked, effects)):
-            series = _series(effect, goal)
-            positions = list(m.positions) or list(range(len(series)))
-            positions = [p for p in positions if p < len(series)]
+            series = self._series(effect)
+            positions = self._positions(m, effect)
             diffs += [series[p] for p in positions]
             texts_of += [text_index] * len(positions)
             text_kls = [effect.kl[p] for p in positions if p < len(effect.kl)]
@@ -125,11 +160,125 @@ class AblationClaim(Claim):
         what = "steering (steered - clean)" if mode == "steer" else "ablation (ablated - clean)"
         evidence = [Evidence(f"log-prob change under {what}", rows, value_label="delta log-prob")]
         failures = [] if diffs else ["no position to measure: mark tokens that have a next token"]
+        invalid = ""
+        if control is not None and diffs:
+            control_measurements, table, invalid = self._against_controls(
+                marked, effects, controls, control_effects)
+            measurements += control_measurements
+            summary += f", against {len(controls)} random control(s)"
+            evidence.append(Evidence(f"the same edit on {len(controls)} random control unit(s)",
+                                     table=table, value_label=self._control_statistic()))
         thin = [m.thin for m in measurements if m.inconclusive]
         inconclusive = ("inconclusive: " + "; ".join(thin) + ", and its interval straddles the "
                         "bound: add texts") if thin else ""
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence, failures,
-                           inconclusive=inconclusive)
+                           inconclusive=inconclusive, invalid=invalid)
+
+    def _check_controls(self, lab: Lab) -> None:
+        """The controls can be drawn: their layer holds enough other units (ValueError with the
+        fix). A run whose model is not loaded checks neurons from its recorded width."""
+        from types import SimpleNamespace
+
+        from neurontest.measure.controls import check_controls
+
+        n = self.settings.control.units
+        if lab.model_loaded:
+            check_controls(lab.model, self.ablated, n)
+        elif all(isinstance(u, NeuronRef) for u in self.ablated):
+            cfg = SimpleNamespace(d_mlp=int(lab.describe()["model"]["d_mlp"]))
+            check_controls(SimpleNamespace(cfg=cfg), self.ablated, n)
+        # (other units without the model: drawing them at run time names the same fix)
+
+    def _series(self, effect: Any) -> list[float]:
+        return _series(effect, parse_target(self.settings.target))
+
+    def _positions(self, marked: Any, effect: Any) -> list[int]:
+        """The measured positions of one text: its marks, or every position with a value."""
+        series = self._series(effect)
+        positions = list(marked.positions) or list(range(len(series)))
+        return [p for p in positions if p < len(series)]
+
+    def _edit_values(self, lab: Lab, units: list[Any]) -> dict[Any, float]:
+        """What each unit is set to (zero, its corpus mean) or, steering, shifted by."""
+        mode = self.settings.mode
+        if mode == "steer":
+            return {u: float(self.settings.steer_by) for u in units}
+        if mode == "mean":
+            return {u: float(lab.scorable(u).mean()) for u in units}
+        return {u: 0.0 for u in units}
+
+    def _control_statistic(self) -> str:
+        """What controls are ranked by: the bounded effect, else the KL."""
+        return "mean log-prob change" if self.settings.effect is not None else "mean KL"
+
+    def _statistic(self, marked: list[Any], effects: list[Any]) -> float:
+        """The number ranked against the controls: the claim's mean effect (or mean KL when only
+        `kl:` is bounded) over the measured positions, as the claim's own measurement takes it."""
+        values: list[float] = []
+        for m, effect in zip(marked, effects):
+            positions = self._positions(m, effect)
+            if self.settings.effect is not None:
+                series = self._series(effect)
+                values += [series[p] for p in positions]
+            else:
+                values += [effect.kl[p] for p in positions if p < len(effect.kl)]
+        return statistics.fmean(values) if values else 0.0
+
+    def _against_controls(self, marked: list[Any], effects: list[Any], controls: list[list[Any]],
+                          control_effects: list[list[Any]]
+                          ) -> tuple[list[Measurement], list[tuple[str, float]], str]:
+        """The control distribution, the unit's percentile in it and the permutation p-value,
+        bounded as `control:` says; and why the bounds cannot be met with this many controls."""
+        from neurontest.measure.controls import controls_needed, percentile, permutation_p_value, reachable
+
+        settings = self.settings.control
+        key = "effect" if self.settings.effect is not None else "kl"
+        bound = self.bound(key)
+        # "Extreme" is the bound's side: below an upper bound, above a lower one (a bare KL:
+        # larger).
+        lower = bound is not None and bound.op in ("<", "<=")
+        observed = self._statistic(marked, effects)
+        values = [self._statistic(marked, e) for e in control_effects]
+        p = permutation_p_value(observed, values, lower)
+        share = percentile(observed, values, lower)
+        n = len(values)
+        side = "lower" if lower else "higher"
+        p_bound = None if settings.p_value is None else Bound.parse(settings.p_value)
+        q_bound = None if settings.percentile is None else Bound.parse(settings.percentile)
+        measurements = [
+            Measurement("percentile", share, q_bound,
+                        p_value=p if q_bound is not None and q_bound.op in (">", ">=") else None,
+                        detail=f"share of {n} random control(s) whose {key} is less extreme "
+                               f"({side} is extreme) than this unit's {observed:.4g}"),
+            Measurement("p_value", p, p_bound,
+                        p_value=p if p_bound is not None and p_bound.op in ("<", "<=") else None,
+                        detail=f"exact permutation p-value (1 + #controls at least as extreme) / "
+                               f"(1 + {n})"),
+            Measurement("control_min", min(values)),
+            Measurement("control_median", statistics.median(values)),
+            Measurement("control_max", max(values)),
+        ]
+        invalid = ""
+        # 1/(n+1) is the smallest p-value n controls give: a p-value bound below it can never
+        # be met, and beating every control is only as rare as 1/(n+1), so a percentile bound
+        # `>= q` is held to the same floor with alpha = 1 - q.
+        for name, b, alpha, strict in (
+                ("p_value", p_bound, None if p_bound is None else p_bound.value,
+                 p_bound is not None and p_bound.op == "<"),
+                ("percentile", q_bound, None if q_bound is None else 1 - q_bound.value,
+                 q_bound is not None and q_bound.op == ">")):
+            special = b is not None and b.op in (("<", "<=") if name == "p_value" else (">", ">="))
+            if not special or alpha is None or reachable(alpha, n, strict):
+                continue
+            needed = controls_needed(alpha, strict)
+            fix = (f"set `control.units:` to at least {needed}" if needed is not None
+                   else "loosen the bound")
+            invalid = (f"`control.{name}: '{b}'` cannot be met by {n} control(s): beating every "
+                       f"one is as likely as 1/{n + 1} = {1 / (n + 1):.3g} for a unit like them; {fix}")
+            break
+        table = [(f"{', '.join(u.short_id for u in self.ablated)} (claimed)", observed)]
+        table += [(", ".join(u.short_id for u in units), v) for units, v in zip(controls, values)]
+        return measurements, table, invalid
 
     def _mean_over_texts(self, name: str, values: list[float], texts_of: list[int], level: float,
                          confident: bool, detail: str) -> Measurement:

@@ -280,6 +280,9 @@ ERROR_FORMS = {
     "too_short": "is a non-empty list (at least {min_length})", "too_long": "takes at most {max_length} items",
     "string_too_short": "is one non-empty text",
     "string_too_long": "has at most {max_length} characters; shorten it",
+    # inside a nested mapping (e.g. `control:`): a misspelt key, or not a mapping at all
+    "extra_forbidden": "is not an option there (docs/hypothesis-format.md lists them)",
+    "model_type": "is a mapping of options",
 }
 
 

@@ -37,6 +37,8 @@ _WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.b
 _LEE_FILE = "lee_background.cor"
 _CLEANER_VERSION = 1  # part of the cache name: bump it when the cleaner's output changes
 _MIN_TAIL = 8  # a trailing window piece shorter than this carries too little context to score
+#: `split:` values: every sampled window, or those of one half of the documents.
+SPLITS = ("all", "explore", "confirm")
 _OFFLINE_FIX = "pass a local .txt/.jsonl/.parquet file or use the embedded default 'wiki-sample'"
 
 
@@ -63,13 +65,18 @@ class TextCorpus:
         n_tokens: int | None = 100_000,
         seed: int = 0,
         prepend_bos: bool = True,
+        split: str = "all",
     ) -> CorpusSample:
         """Cut each document into windows of `window` tokens; keep rows until `n_tokens` real
         tokens (BOS and padding not counted) are reached.
 
         Each row is `[BOS] + window ids` (BOS when asked and the tokenizer has one), right-padded.
         Rows are drawn by `random.Random(seed)` and kept in corpus order; `n_tokens=None` keeps all.
+        `split` keeps the sampled rows of one half of the documents (`document_half`): `explore`
+        to fit a claim on, `confirm` to test it on; `all` (default) keeps every row.
         """
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: use one of {', '.join(SPLITS)}")
         if window < 1 or (n_tokens is not None and n_tokens < 1):
             raise ValueError(f"window and n_tokens must be >= 1, got {window} and {n_tokens}")
         if not self.texts:
@@ -77,7 +84,9 @@ class TextCorpus:
         bos = bos_id(tokenizer)
         has_bos = prepend_bos and bos is not None
         ident = tokenizer_identity(tokenizer)
-        fingerprint = _sha16([self.fingerprint, ident, window, n_tokens, seed, prepend_bos])
+        # `all` keeps the fingerprint samples had before splits existed (their caches stay valid).
+        fingerprint = _sha16([self.fingerprint, ident, window, n_tokens, seed, prepend_bos]
+                             + ([split] if split != "all" else []))
         cached = stored_sample(self.name, fingerprint, window)  # re-tokenizing costs about 2 s
         if cached is not None:
             return cached
@@ -107,10 +116,23 @@ class TextCorpus:
                 total += len(rows[j]) - has_bos
             keep.sort()
             rows, documents = [rows[j] for j in keep], [documents[j] for j in keep]
+        if split != "all":
+            halves = {d: document_half(self.texts[d]) for d in set(documents)}
+            keep = [j for j, d in enumerate(documents) if halves[d] == split]
+            if not keep:
+                raise CorpusUnavailableError(f"corpus {self.name!r} has no sampled window in its "
+                                             f"{split!r} half; sample more (corpus_tokens) or use split: all")
+            rows, documents = [rows[j] for j in keep], [documents[j] for j in keep]
         batch = batch_from_ids(rows, tokenizer, has_bos=has_bos)
         store_sample(fingerprint, batch, documents)
         batch.meta.update(corpus=self.name, corpus_fingerprint=fingerprint, window=window)
         return CorpusSample(self.name, batch, fingerprint, window, documents)
+
+
+def document_half(text: str) -> str:
+    """`explore` or `confirm`: the half a document belongs to, by a hash of its text, so the same
+    document is in the same half whatever else the corpus holds and whichever rows are sampled."""
+    return "explore" if hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0 else "confirm"
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema
 
@@ -68,6 +68,10 @@ class HypothesisDocument(BaseModel):
     window: Annotated[int, Field(ge=1, le=MAX_WINDOW)] = Field(64, description="tokens per corpus "
                                                                               "window")
     seed: Seed = Field(0, description="corpus sampling seed")
+    split: Literal["all", "explore", "confirm"] = Field(
+        "all", description="which half of the corpus documents the sampled windows come from: "
+                           "`explore` to draft claims on, `confirm` to test them on text they "
+                           "were not fitted to, `all` (default) both")
     description: str = Field("", description="free text")
     neurons: Annotated[list[UnitEntry], Field(min_length=1)] = Field(
         description="the units (neurons, heads, SAE latents, directions) and their claims")

@@ -34,6 +34,12 @@ def build_schema() -> dict[str, Any]:
     claim = {"type": "object", "required": ["kind"],
              "properties": {"kind": {"enum": list(CLAIM_KINDS)}}, "allOf": claim_variants}
     schema = HypothesisDocument.model_json_schema()
+    # A nested options model (e.g. ablation's `control:`) is a `$ref` to `#/$defs/...`: its
+    # definition must sit at the root, where the reference points.
+    for variant in claim_variants:
+        for name, definition in variant["then"].pop("$defs", {}).items():
+            if schema["$defs"].setdefault(name, definition) != definition:
+                raise ValueError(f"two option models are both named {name!r}; rename one")
     entry = schema["$defs"]["UnitEntry"]
     entry["properties"]["claims"]["items"] = claim
     # Which unit an entry names: exactly one of the four forms (format/units.py).

@@ -82,6 +82,7 @@ class HypothesisFile:
     seed: int
     neurons: list[NeuronEntry]
     models: list[str] = field(default_factory=list)  # `models:`; empty when the file names one
+    split: str = "all"  # `split:`: which half of the corpus documents (neurontest.engine.corpus)
 
 
 def load_hypothesis_file(path: Path | str) -> HypothesisFile:
@@ -150,7 +151,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
     return HypothesisFile(
         path=path, model=document.model, revision=document.revision, corpus=document.corpus,
         corpus_tokens=document.corpus_tokens, window=document.window, seed=document.seed,
-        neurons=entries, models=list(document.models or []),
+        neurons=entries, models=list(document.models or []), split=document.split,
     )
 
 

@@ -8,7 +8,7 @@ per position, never averaged here: means can hide effects that cancel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from neurontest.engine.activations import _model_device
 from neurontest.engine.units import check_units
@@ -106,6 +106,89 @@ def ablate(
                     )
                 )
     return effects
+
+
+def ablate_each(
+    model: Any,
+    edits: Sequence[Mapping[Any, float]],
+    texts: Sequence[str] | TokenBatch,
+    *,
+    add: bool = False,
+    targets: Sequence[str] = (),
+    batch_size: int = 32,
+    prepend_bos: bool = True,
+) -> list[list[AblationEffect]]:
+    """Apply each edit of `edits` (units -> value it is set to, or with `add` shifted by) on its
+    own to every text: `result[e][t]` is edit `e`'s effect on text `t`, as `ablate` measures it.
+
+    Batched for null distributions: per chunk of texts, one clean forward, then one edited forward
+    per `batch_size` rows, the texts stacked once per edit with a hook that edits each row block
+    its own way (`per_row_hooks`)."""
+    import torch
+
+    if not edits:
+        return []
+    for values in edits:
+        check_units(model, list(values))
+    target_ids = {t: single_token_id(model.tokenizer, t) for t in targets}
+    batch = texts if isinstance(texts, TokenBatch) else _encode(model, texts, prepend_bos)
+    device = _model_device(model)
+    first = int(batch.has_bos)
+    results: list[list[AblationEffect]] = [[] for _ in edits]
+    text_chunk = max(1, min(len(batch), batch_size))
+    with torch.inference_mode():
+        for start in range(0, len(batch), text_chunk):
+            chunk = batch.select(list(range(start, min(start + text_chunk, len(batch)))))
+            width, rows = int(chunk.lengths.max()), len(chunk)
+            tokens = chunk.tokens[:, :width].to(device)
+            clean = model(tokens).float().log_softmax(-1)
+            shown = []
+            for row in range(rows):
+                ids = chunk.tokens[row, first:int(chunk.lengths[row])].tolist()
+                shown.append((_text(chunk, row, model.tokenizer, ids), display_tokens(model.tokenizer, ids),
+                              merged_pieces(model.tokenizer, ids)))
+            per_forward = max(1, batch_size // rows)
+            for e0 in range(0, len(edits), per_forward):
+                group = list(edits[e0:e0 + per_forward])
+                hooks = per_row_hooks(model, group, rows, add=add)
+                edited = model.run_with_hooks(tokens.repeat(len(group), 1), fwd_hooks=hooks)
+                edited = edited.float().log_softmax(-1).view(len(group), rows, width, -1)
+                for k in range(len(group)):
+                    diff = edited[k] - clean
+                    kl = (clean.exp() * (clean - edited[k])).sum(-1).cpu()
+                    next_diff = diff[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0].cpu()
+                    by_target = {t: diff[..., i].cpu() for t, i in target_ids.items()}
+                    for row, (text, str_tokens, pieces) in enumerate(shown):
+                        n = int(chunk.lengths[row])
+                        results[e0 + k].append(AblationEffect(
+                            text=text, str_tokens=str_tokens,
+                            true_next_logprob_diff=next_diff[row, first:n - 1].tolist(),
+                            target_logprob_diff={t: v[row, first:n].tolist() for t, v in by_target.items()},
+                            kl=kl[row, first:n].clamp_min(0.0).tolist(), pieces=pieces))
+    return results
+
+
+def per_row_hooks(model: Any, edits: Sequence[Mapping[Any, float]], rows: int, *,
+                  add: bool = False) -> list[tuple[str, Callable[..., Any]]]:
+    """Hooks for a batch of `len(edits)` blocks of `rows` rows: block `e` gets edit `e`'s own
+    hooks (any unit kind: each kind's editors run on its block's slice of the hook's value)."""
+    by_name: dict[str, list[tuple[Callable[..., Any], slice]]] = {}
+    for e, values in enumerate(edits):
+        for name, fn in edit_hooks(model, values, add=add):
+            by_name.setdefault(name, []).append((fn, slice(e * rows, (e + 1) * rows)))
+
+    def make(parts: list[tuple[Callable[..., Any], slice]]) -> Callable[..., Any]:
+        def hook(value: Any, hook: Any = None) -> Any:
+            out = value.clone()
+            for fn, block in parts:
+                edited = fn(value[block], hook=hook)
+                if edited is not None:  # a hook that only reads (an SAE's input) returns None
+                    out[block] = edited
+            return out
+
+        return hook
+
+    return [(name, make(parts)) for name, parts in by_name.items()]
 
 
 def ablation_hooks(values: dict[Any, float], model: Any = None, *,

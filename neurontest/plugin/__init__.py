@@ -37,6 +37,9 @@ _OPTIONS = [
      "corpus: wiki-sample (default), lee, a .txt/.jsonl/.parquet path or a datasets hub name", str),
     ("--neurontest-corpus-tokens", "neurontest_corpus_tokens",
      "tokens sampled from the corpus (default: each file's corpus_tokens, else 100000)", int),
+    ("--neurontest-split", "neurontest_split",
+     "which half of the corpus documents to test on: all, explore or confirm (default: each "
+     "file's `split:`, else all)", str),
     ("--neurontest-device", "neurontest_device",
      "torch device: cpu (default), cuda, cuda:N, or a model split over several GPUs: "
      "cuda:0,cuda:1 or auto (docs/scaling.md)", str),
@@ -121,6 +124,9 @@ def _option(config: pytest.Config, ini: str, kind: type) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     """Create the session state (https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_configure)."""
     values = {ini: _option(config, ini, kind) for _flag, ini, _help, kind in _OPTIONS}
+    if values["neurontest_split"] not in (None, "all", "explore", "confirm"):
+        raise pytest.UsageError(f"--neurontest-split {values['neurontest_split']!r}: use all, "
+                                "explore or confirm")
     if values["neurontest_batch_size"] is not None and values["neurontest_batch_size"] < 1:
         raise pytest.UsageError("--neurontest-batch-size must be at least 1; leave it out to let "
                                 "neurontest size batches to the device")
@@ -137,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
         revision=values["neurontest_revision"],
         corpus=values["neurontest_corpus"],
         corpus_tokens=values["neurontest_corpus_tokens"],
+        split=values["neurontest_split"],
         device=values["neurontest_device"] or "cpu",
         batch_size=values["neurontest_batch_size"],
         cache=not config.getoption("neurontest_no_cache"),

@@ -333,10 +333,13 @@ def _interval_note(interval: Any) -> str:
 def _identity(info: dict[str, Any]) -> dict[str, Any]:
     model = info.get("model", {})
     corpus = info.get("corpus")
+    recorded = None if corpus is None else {
+        k: corpus.get(k) for k in ("name", "fingerprint", "window", "n_tokens", "seed")}
+    if recorded is not None and corpus.get("split", "all") != "all":
+        recorded["split"] = corpus["split"]  # which half the baseline was measured on
     return {
         "model": {k: model.get(k) for k in ("name", "revision", "fingerprint", "dtype")},
-        "corpus": None if corpus is None else
-        {k: corpus.get(k) for k in ("name", "fingerprint", "window", "n_tokens", "seed")},
+        "corpus": recorded,
     }
 
 

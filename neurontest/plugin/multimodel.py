@@ -61,7 +61,7 @@ def file_targets(session: NeurontestSession, spec: HypothesisFile) -> list[Model
         names = [spec.model]
     names += list(getattr(session, "also_models", []) or [])
     base = session.lab_key(spec.model, spec.revision, spec.corpus, spec.corpus_tokens,
-                           spec.window, spec.seed)
+                           spec.window, spec.seed, getattr(spec, "split", "all"))
     targets: list[ModelTarget] = []
     seen: set[str] = set()
     labels: set[str] = set()

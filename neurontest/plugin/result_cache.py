@@ -144,7 +144,8 @@ _IDENTITY = {
     "model": {"fingerprint": "str", "n_layers": "int", "d_mlp": "int", "name?": "str",
               "revision?": ("optional", "str"), "dtype?": "str"},
     "corpus": {"fingerprint": "str", "name?": "str", "window?": "int",
-               "n_tokens?": ("optional", "int"), "seed?": "int", "rows?": ("optional", "int"),
+               "n_tokens?": ("optional", "int"), "seed?": "int", "split?": "str",
+               "rows?": ("optional", "int"),
                "scorable_tokens?": ("optional", "int")},
     "vocab?": "str",
 }
@@ -196,8 +197,10 @@ def lab_stamp(model: str | None, revision: str | None, corpus: CorpusOptions,
     model_part, corpus_part = model_stamp(model, revision), corpus_stamp(corpus.spec)
     if model_part is None or corpus_part is None:
         return None
+    # A split other than `all` is its own lab (`all` keeps the stamps runs recorded before).
+    split = [corpus.split] if corpus.split != "all" else []
     return hash_json([_FORMAT, code_version(), model_part, revision, corpus_part, corpus.spec,
-                      corpus.window, corpus.n_tokens, corpus.seed, device])
+                      corpus.window, corpus.n_tokens, corpus.seed, device, *split])
 
 
 def claim_key(claim: Claim, identity: dict[str, Any], device: str,

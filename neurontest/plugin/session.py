@@ -39,6 +39,7 @@ class LabKey:
     corpus_tokens: int | None
     window: int
     seed: int
+    split: str = "all"
 
 
 @dataclass(eq=False)  # registered as a pytest plugin: hashed by identity
@@ -49,6 +50,7 @@ class NeurontestSession:
     revision: str | None = None
     corpus: str | None = None
     corpus_tokens: int | None = None
+    split: str | None = None  # --neurontest-split: overrides every file's `split:`
     device: str = "cpu"
     batch_size: int | None = None  # None: automatic (neurontest.engine.batching)
     cache: bool = True
@@ -81,11 +83,11 @@ class NeurontestSession:
     clock: Any = None  # neurontest.engine.progress.PhaseClock: where the run's time went
 
     def lab_key(self, model: str | None, revision: str | None, corpus: str | None,
-                corpus_tokens: int | None, window: int, seed: int) -> LabKey:
+                corpus_tokens: int | None, window: int, seed: int, split: str = "all") -> LabKey:
         """Command-line choices override what a hypothesis file names."""
         return LabKey(self.model or model, self.revision or revision, self.corpus or corpus,
                       self.corpus_tokens if self.corpus_tokens is not None else corpus_tokens,
-                      window, seed)
+                      window, seed, self.split or split)
 
     def lab(self, key: LabKey) -> Lab:
         """The lab for a key. Its model loads now, or on first use when an earlier run recorded
@@ -98,7 +100,7 @@ class NeurontestSession:
         if key in self.lab_errors:
             raise NeurontestLoadError(self.lab_errors[key])
         if key not in self.labs:
-            options = CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed)
+            options = CorpusOptions(key.corpus, key.window, key.corpus_tokens, key.seed, key.split)
             stamp = lab_stamp(key.model, key.revision, options, self.device) if self.results else None
             identity = self.results.lab_identity(stamp) if stamp else None
             settings = {"cache": self.cache, "batch_size": self.batch_size,
@@ -309,11 +311,25 @@ class NeurontestSession:
             corpus = info.get("corpus", {})
             tokens = corpus.get("scorable_tokens")  # None until the corpus is sampled
             shown = f"{tokens:,} tokens" if isinstance(tokens, int) else "not sampled"
+            split = corpus.get("split", "all")
+            shown += f", {split} half of its documents" if split != "all" else ""
             line = (f"model {info['model']['name']} ({info['model']['fingerprint']}), corpus "
                     f"{corpus.get('name', '-')} ({shown})")
             if line not in lines:
                 lines.append(line)
         return lines
+
+    def split_lines(self) -> list[str]:
+        """Which corpus split the verdicts rest on, when any claim ran on a half (`split:`): the
+        outcomes counted per split, so drafted-on (explore) and confirmed verdicts are told apart."""
+        by_split: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for record in self.records.values():
+            split = (record.lab or {}).get("corpus", {}).get("split", "all")
+            by_split[split][record.outcome] += 1
+        if set(by_split) <= {"all"}:
+            return []
+        return [f"corpus split {split}: " + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+                for split, outcomes in sorted(by_split.items())]
 
     def lab_descriptions(self) -> list[dict[str, Any]]:
         """`describe()` of every lab that has one (a lab whose model failed to load has none),
@@ -350,6 +366,7 @@ class NeurontestSession:
             lines.append(f"{remembered} claim result(s) remembered from an earlier run on the same "
                          "model, corpus and code (--neurontest-no-cache recomputes them)")
         lines += self.family_lines()
+        lines += self.split_lines()
         lines += self.model_lines()
         if self.executor is not None:
             lines.append(self.executor.describe())

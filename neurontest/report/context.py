@@ -247,6 +247,8 @@ def record_context(record: ClaimRecord, index: int, *, histogram: dict[str, Any]
         "open": record.outcome in OPEN_OUTCOMES,
         "message": message, "histogram": histogram, "histogram_ref": "",
         "model": record.lab.get("model", {}).get("fingerprint", ""),
+        # which half of the corpus documents the verdict rests on (docs/hypothesis-format.md)
+        "split": record.lab.get("corpus", {}).get("split", "all"),
         "summary": "", "measurements": [], "extra_failures": [], "heatmaps": [], "tables": [],
         "heading": "",
     }

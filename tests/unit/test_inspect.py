@@ -147,7 +147,7 @@ def test_cli_inspect(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     assert main(["inspect", "l0n3", "--model", "planted", "--corpus-tokens", "500", "--k", "5",
                  "--out", str(out)]) == 0
     captured = capsys.readouterr()
-    assert calls == [("planted", None, {"n_tokens": 500, "device": "cpu"})]
+    assert calls == [("planted", None, {"n_tokens": 500, "device": "cpu", "split": "explore"})]
     draft = yaml.safe_load(captured.out)
     claimed = lab.claimed(predicate_from_dict(draft["neurons"][0]["fires_on"]))
     assert claimed.equal(lab.claimed(TokenSet(tuple(MONTHS))))
