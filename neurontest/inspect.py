@@ -27,7 +27,7 @@ from neurontest.measure.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from neurontest.claims.explain import Explanation
-    from neurontest.engine.units import Unit
+    from neurontest.engine.units import UnitRef
     from neurontest.lab import Lab
     from neurontest.measure.top_examples import CorpusExample
 
@@ -40,7 +40,7 @@ BOUND_MARGIN = 0.02  # how far below the measured value a drafted bound sits (pl
 class NeuronInspection:
     """What `inspect_neuron` found: examples, activation histogram, stats, logit attribution."""
 
-    neuron: Unit  # a neuron, head, SAE latent or direction
+    neuron: UnitRef  # a neuron, head, SAE latent or direction
     model: dict[str, Any]
     corpus: dict[str, Any]
     top: list[CorpusExample]
@@ -132,7 +132,7 @@ def inspect_neuron(lab: Lab, neuron: Any, *, k: int = 12) -> NeuronInspection:
     from neurontest.format.units import unit_from_text
 
     ref = unit_from_text(neuron) if isinstance(neuron, str) else neuron
-    lab.check_neuron(ref)
+    lab.check_unit(ref)
     values = lab.activations(ref)
     batch = lab.sample.batch
     top = top_examples(values, batch, lab.tokenizer, k=k)
@@ -161,7 +161,7 @@ def bound_below(measured: float) -> str | None:
     return f">= {value:.2f}" if value > 0 else None
 
 
-def draft_hypothesis(lab: Lab, neuron: Unit, top: list[CorpusExample],
+def draft_hypothesis(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
                      rand: list[CorpusExample],
                      explanation: Explanation | None = None) -> dict[str, Any]:
     """A hypothesis-file mapping: `fires_on` the best simple explanation found
@@ -241,7 +241,7 @@ def _marked_text(tokenizer: Any, ids: list[int], focus: int) -> str | None:
     return (before + lead + "[[" + core + "]]" + trail + after).strip()
 
 
-def _example_texts(lab: Lab, neuron: Unit, top: list[CorpusExample],
+def _example_texts(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
                    rand: list[CorpusExample], tau: float) -> tuple[list[str], list[str]]:
     """Two texts from top examples where the marked token fires and one random context where
     nothing does, each verified on the model (context cut from the corpus can change things)."""
@@ -277,7 +277,7 @@ def _example_texts(lab: Lab, neuron: Unit, top: list[CorpusExample],
     return fires, silent
 
 
-def _unexplained_header(neuron: Unit, explanation: Explanation) -> list[str]:
+def _unexplained_header(neuron: UnitRef, explanation: Explanation) -> list[str]:
     from neurontest.claims.explain import MIN_F1
 
     best = explanation.describe() if explanation.candidate is not None else "no candidate"

@@ -18,6 +18,7 @@ from neurontest.errors import MiningFailedError
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.engine.corpus import CorpusSample
@@ -76,11 +77,11 @@ class Lab:
         self.progress = progress
         self.device = device  # part of a remembered result's key
         self.executor = executor
-        self._mining_failed: dict[NeuronRef, Exception] = {}  # a failed pass is not rerun per claim
+        self._mining_failed: dict[UnitRef, Exception] = {}  # a failed pass is not rerun per claim
         self._sample = sample
         self._load: Callable[[], Any] | None = None
         self._identity: dict[str, Any] | None = None  # describe() as an earlier run recorded it
-        self._activations: dict[NeuronRef, torch.Tensor] = {}
+        self._activations: dict[UnitRef, torch.Tensor] = {}
         self._claimed: dict[TokenPredicate, torch.Tensor] = {}
         self._vocab: Vocabulary | None = None
 
@@ -182,24 +183,24 @@ class Lab:
                     split=opts.split)
         return self._sample
 
-    def check_neuron(self, neuron: NeuronRef) -> None:
-        """ValueError naming the valid range if the model has no such neuron."""
+    def check_unit(self, unit: UnitRef) -> None:
+        """ValueError naming the valid range (or the fix) if the model has no such unit."""
         if not self.model_loaded and self._identity is not None:
             model = self._identity["model"]
-            if isinstance(neuron, NeuronRef):
-                neuron.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
+            if isinstance(unit, NeuronRef):
+                unit.check_in_range(int(model["n_layers"]), int(model["d_mlp"]))
                 return
             # Other units need the model's weights for a full check, which a warm run whose
             # results are remembered must not load: check the layer now; mining checks the rest.
-            if not 0 <= neuron.layer < int(model["n_layers"]):
-                raise ValueError(f"{neuron.short_id}: layer {neuron.layer} is out of range; the "
+            if not 0 <= unit.layer < int(model["n_layers"]):
+                raise ValueError(f"{unit.short_id}: layer {unit.layer} is out of range; the "
                                  f"model has layers 0..{int(model['n_layers']) - 1}")
             return
         from neurontest.engine.units import check_units
 
-        check_units(self.model, [neuron])
+        check_units(self.model, [unit])
 
-    def prepare(self, neurons: Iterable[NeuronRef]) -> None:
+    def prepare(self, neurons: Iterable[UnitRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
         from neurontest.engine.activation_cache import mine
 
@@ -235,7 +236,7 @@ class Lab:
             return unit.with_sources(self.claimed(unit.sources), self.sample.batch.mask)
         return unit
 
-    def mined(self, neuron: NeuronRef) -> torch.Tensor | None:
+    def mined(self, neuron: UnitRef) -> torch.Tensor | None:
         """`neuron`'s corpus activations if in memory or the disk cache, else None; never runs
         the model (reports use it)."""
         if (neuron not in self._activations and self.cache
@@ -243,7 +244,7 @@ class Lab:
             self._read_cached([neuron])
         return self._activations.get(neuron)
 
-    def _read_cached(self, neurons: list[NeuronRef]) -> None:
+    def _read_cached(self, neurons: list[UnitRef]) -> None:
         """Add whichever of `neurons` the disk activation cache holds (no model needed)."""
         from neurontest.engine.activation_cache import cached_activations
 
@@ -251,16 +252,16 @@ class Lab:
             self.model_key, self.sample.fingerprint, neurons, tuple(self.sample.batch.tokens.shape),
             self.cache))
 
-    def activations(self, neuron: NeuronRef) -> torch.Tensor:
+    def activations(self, neuron: UnitRef) -> torch.Tensor:
         """`[rows, pos]` activations of `neuron` over the corpus windows."""
         self.prepare([neuron])
         return self._activations[neuron]
 
-    def scorable(self, neuron: NeuronRef) -> torch.Tensor:
+    def scorable(self, neuron: UnitRef) -> torch.Tensor:
         """1-D activations at every scorable (non-pad, non-BOS) corpus position."""
         return self.activations(neuron)[self.sample.batch.mask]
 
-    def tau(self, neuron: NeuronRef, threshold: FiringThreshold) -> float:
+    def tau(self, neuron: UnitRef, threshold: FiringThreshold) -> float:
         """The absolute firing threshold for `neuron` (relative ones scale the corpus max)."""
         if not threshold.relative:
             return threshold.value
@@ -279,7 +280,7 @@ class Lab:
             mask = self._claimed[predicate] = predicate.mask(self.sample.batch, self.vocab)
         return mask.clone()
 
-    def score(self, neuron: NeuronRef, predicate: TokenPredicate, threshold: FiringThreshold) -> dict[str, float]:
+    def score(self, neuron: UnitRef, predicate: TokenPredicate, threshold: FiringThreshold) -> dict[str, float]:
         """Precision, recall, F1, IoU, AUPRC, Pearson, variance explained of the predicate."""
         from neurontest.measure.metrics import score_predicate
 

@@ -17,6 +17,7 @@ from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     from neurontest.lab import Lab
     from neurontest.measure.ablation import AblationEffect
     from neurontest.measure.targets import Target
@@ -86,15 +87,15 @@ class AblationClaim(Claim):
             return self
 
     @property
-    def ablated(self) -> list[NeuronRef]:
-        return [self.neuron] + [NeuronRef.parse(r) for r in self.settings.also_ablate or []]
+    def ablated(self) -> list[UnitRef]:
+        return [self.neuron] + [UnitRef.parse(r) for r in self.settings.also_ablate or []]
 
-    def neurons_to_mine(self) -> list[NeuronRef]:
+    def neurons_to_mine(self) -> list[UnitRef]:
         return self.ablated if self.settings.mode == "mean" else []
 
     def check(self, lab: Lab) -> None:
         for ref in self.ablated:
-            lab.check_neuron(ref)
+            lab.check_unit(ref)
         if self.settings.control is not None:
             self._check_controls(lab)
         parse_target(self.settings.target).check(lab.tokenizer)

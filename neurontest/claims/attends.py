@@ -108,7 +108,7 @@ class AttendsClaim(Claim):
         if not isinstance(self.neuron, HeadRef):
             raise ValueError(f"an 'attends' claim is about an attention head (id: L<layer>H<head>), "
                              f"not {self.neuron.short_id}")
-        lab.check_neuron(self.neuron)
+        lab.check_unit(self.neuron)
         target = parse_target(self.settings.to)
         if isinstance(target, dict):
             predicate_from_dict(target).check(lab.vocab)

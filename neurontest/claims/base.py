@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
 from neurontest.claims.options import ClaimOptions, claim_phrase, validate_claim_options
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import unit_from_dict
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     from neurontest.claims.marked import MarkedText
     from neurontest.claims.predicates import Predicate
     from neurontest.lab import Lab
@@ -140,7 +140,7 @@ class ClaimResult:
     """The outcome of running one claim: measurements, a one-line summary, and evidence."""
 
     kind: str
-    neuron: NeuronRef
+    neuron: UnitRef
     measurements: list[Measurement]
     summary: str
     evidence: list[Evidence] = field(default_factory=list)
@@ -230,7 +230,7 @@ def _measurement_from_dict(m: dict[str, Any]) -> Measurement:
 class Subject:
     """The neuron a group of claims is about, with its predicate and firing threshold."""
 
-    neuron: NeuronRef
+    neuron: UnitRef
     predicate: Predicate | None
     threshold: Threshold = DEFAULT_THRESHOLD
     description: str = ""
@@ -265,7 +265,7 @@ class Claim:
         return validate_claim_options(cls.Options, data, cls.kind, base_dir)
 
     @property
-    def neuron(self) -> NeuronRef:
+    def neuron(self) -> UnitRef:
         return self.subject.neuron
 
     @property
@@ -293,7 +293,7 @@ class Claim:
         raw = self.config.get(key, default)
         return None if raw is None else Bound.parse(raw)
 
-    def neurons_to_mine(self) -> list[NeuronRef]:
+    def neurons_to_mine(self) -> list[UnitRef]:
         """Neurons whose corpus activations this claim reads (mined in one pass per session)."""
         # A relative threshold is a share of the corpus max, so it needs the corpus too.
         if self.needs_corpus or (self.uses_tau and self.threshold().relative):

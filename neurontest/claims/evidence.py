@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.base import TokenRow
-from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.lab import Lab
@@ -21,7 +21,7 @@ def example_row(example: CorpusExample, label: str = "") -> TokenRow:
 
 def corpus_rows(
     lab: Lab,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     allowed: torch.Tensor,
     k: int,
     claimed: torch.Tensor,

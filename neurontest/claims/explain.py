@@ -25,9 +25,9 @@ from neurontest.claims.predicates import Context, Predicate, TokenPredicate, Tok
 from neurontest.measure.metrics import score_predicate
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
-    from neurontest.engine.neuron import NeuronRef
     from neurontest.engine.tokens import TokenBatch
     from neurontest.engine.vocabulary import Vocabulary
     from neurontest.lab import Lab
@@ -348,7 +348,7 @@ def explain(values: torch.Tensor, batch: TokenBatch, vocab: Vocabulary, *,
     return Explanation(best.candidate, threshold, scores, best.f1, ranked[:10])
 
 
-def explain_neuron(lab: Lab, neuron: NeuronRef, **options: Any) -> Explanation:
+def explain_neuron(lab: Lab, neuron: UnitRef, **options: Any) -> Explanation:
     """`explain` on the lab's corpus activations of `neuron`; its `scores` are what an
     `activation` claim with `fires_on: explanation.fires_on` measures on this lab."""
     explanation = explain(lab.activations(neuron), lab.sample.batch, lab.vocab, **options)

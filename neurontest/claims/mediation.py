@@ -90,7 +90,7 @@ class MediationClaim(Claim):
     def check(self, lab: Lab) -> None:
         target = parse_target(self.settings.target)
         for unit in self.edited + self.held:
-            lab.check_neuron(unit)
+            lab.check_unit(unit)
         both = [u.short_id for u in set(self.edited) & set(self.held)]
         if both:
             raise ValueError(f"`through:` names {', '.join(sorted(both))}, which the claim edits; a "

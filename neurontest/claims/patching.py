@@ -74,7 +74,7 @@ class PatchingClaim(Claim):
 
     def check(self, lab: Lab) -> None:
         for unit in self.patched_units:
-            lab.check_neuron(unit)
+            lab.check_unit(unit)
         self.target.check(lab.tokenizer)
         checked_pairs(self, lab, list(self.settings.pairs), self.target)
 

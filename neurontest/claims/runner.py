@@ -60,7 +60,7 @@ class ClaimRunner:
 
     def check(self, claim: Claim) -> None:
         """Collection-time checks of the claim against this lab's model (ValueError: the fix)."""
-        self.lab.check_neuron(claim.neuron)
+        self.lab.check_unit(claim.neuron)
         claim.check(self.lab)
 
     def _known_tau(self, claim: Claim) -> float | None:

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from neurontest.engine.activations import neuron_activations
 from neurontest.engine.files import (drop_cache_entry, locked, read_torch_entry, sweep_once,
                                      write_cache_entry)
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.paths import cache_root
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.engine.executors import Executor
@@ -37,11 +37,11 @@ class ActivationCache:
         self.hits = 0
         self.misses = 0
 
-    def path(self, neuron: NeuronRef) -> Path:
+    def path(self, neuron: UnitRef) -> Path:
         # A neuron's key is its short id (caches written before other units existed stay valid).
         return self.folder / f"{neuron.cache_key}.pt"
 
-    def load(self, neuron: NeuronRef, shape: tuple[int, ...]) -> torch.Tensor | None:
+    def load(self, neuron: UnitRef, shape: tuple[int, ...]) -> torch.Tensor | None:
         """The cached activations of `neuron`, or None if absent; an unreadable or corrupt entry
         is dropped with a warning (and None returned, so it is mined again)."""
 
@@ -58,7 +58,7 @@ class ActivationCache:
             return None
         return entry["values"]
 
-    def store(self, neuron: NeuronRef, values: torch.Tensor) -> bool:
+    def store(self, neuron: UnitRef, values: torch.Tensor) -> bool:
         """Write one neuron's activations; False if the cache folder cannot be written."""
         import torch
 
@@ -92,7 +92,7 @@ def _entry_problem(entry: Any, shape: tuple[int, ...] | None, dtype: str = "floa
 def mine(
     model: Any,
     batch: TokenBatch,
-    neurons: Sequence[NeuronRef],
+    neurons: Sequence[UnitRef],
     *,
     model_key: str,
     corpus_key: str,
@@ -100,7 +100,7 @@ def mine(
     batch_size: int | None = None,
     progress: bool = True,
     executor: Executor | None = None,
-) -> dict[NeuronRef, torch.Tensor]:
+) -> dict[UnitRef, torch.Tensor]:
     """Activations `[rows, pos]` of each neuron over a corpus batch, from cache where possible.
 
     All neurons missing from the cache are computed together in one batched pass that stops at
@@ -112,7 +112,7 @@ def mine(
     if cache:
         store = ActivationCache(model_key, corpus_key, cache if isinstance(cache, Path) else None)
     shape = tuple(batch.tokens.shape)
-    found: dict[NeuronRef, torch.Tensor] = {}
+    found: dict[UnitRef, torch.Tensor] = {}
     if store is not None:
         sweep_once(store.folder)  # temp files of writers killed mid-write
         _load_into(store, neurons, shape, found)
@@ -148,18 +148,18 @@ def mining_label(units: Sequence[Any]) -> str:
                                  for kind, n in counts.items())
 
 
-def cached_activations(model_key: str, corpus_key: str, neurons: Sequence[NeuronRef],
-                       shape: tuple[int, ...], cache: bool | Path = True) -> dict[NeuronRef, torch.Tensor]:
+def cached_activations(model_key: str, corpus_key: str, neurons: Sequence[UnitRef],
+                       shape: tuple[int, ...], cache: bool | Path = True) -> dict[UnitRef, torch.Tensor]:
     """Whichever of `neurons` the disk cache holds for this model and corpus (no model needed)."""
-    found: dict[NeuronRef, torch.Tensor] = {}
+    found: dict[UnitRef, torch.Tensor] = {}
     if cache:
         store = ActivationCache(model_key, corpus_key, cache if isinstance(cache, Path) else None)
         _load_into(store, list(neurons), shape, found)
     return found
 
 
-def _load_into(store: ActivationCache, neurons: Sequence[NeuronRef], shape: tuple[int, ...],
-               found: dict[NeuronRef, torch.Tensor]) -> None:
+def _load_into(store: ActivationCache, neurons: Sequence[UnitRef], shape: tuple[int, ...],
+               found: dict[UnitRef, torch.Tensor]) -> None:
     for neuron in neurons:
         values = store.load(neuron, shape)
         if values is not None:

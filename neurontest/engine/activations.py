@@ -11,10 +11,10 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.engine.progress import progress_task
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import capture_hooks, check_units, stop_layer
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.engine.tokens import TokenBatch
@@ -23,11 +23,11 @@ if TYPE_CHECKING:
 def neuron_activations(
     model: Any,
     batch: TokenBatch,
-    neurons: Sequence[NeuronRef],
+    neurons: Sequence[UnitRef],
     *,
     batch_size: int | None = None,
     progress: bool | str = False,
-) -> dict[NeuronRef, torch.Tensor]:
+) -> dict[UnitRef, torch.Tensor]:
     """Activations `[rows, pos]` (float32, CPU) of each neuron on every token of `batch`.
 
     `batch_size=None` picks the rows per forward from the device (`batching.fit_batch_size`:
@@ -51,7 +51,7 @@ def neuron_activations(
     if batch_size is None:
         batch_size = fit_batch_size(model, full_width, device, rows=len(batch),
                                     logits=stop_at_layer is None)
-    sink: dict[NeuronRef, list[torch.Tensor]] = {n: [] for n in neurons}
+    sink: dict[UnitRef, list[torch.Tensor]] = {n: [] for n in neurons}
     position = {"start": 0}
     hooks = capture_hooks(model, neurons, sink, position)
     # Units that sum a summary over the pass (layer scans) instead of keeping columns.
@@ -97,7 +97,7 @@ def _run_with_backoff(
     run_chunk: Callable[[int, int], None],
     n_rows: int,
     batch_size: int,
-    sink: dict[NeuronRef, list[Any]],
+    sink: dict[UnitRef, list[Any]],
     device: Any,
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:

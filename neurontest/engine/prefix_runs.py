@@ -30,6 +30,7 @@ from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import read_activations
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
 # Fixed cost of one forward call, in units of "one token through one layer" (measured on the
@@ -60,7 +61,7 @@ class Variant:
 
 def last_token_activations(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     base: Sequence[int],
     variants: Sequence[Variant],
     *,
@@ -77,7 +78,7 @@ class PrefixRunner:
     the previous call's variants (the next step of a simplification) skips its base run.
     """
 
-    def __init__(self, model: Any, neuron: NeuronRef, *, batch_size: int = 512) -> None:
+    def __init__(self, model: Any, neuron: UnitRef, *, batch_size: int = 512) -> None:
         self.model, self.neuron, self.batch_size = model, neuron, batch_size
         self._kept: dict[tuple[int, ...], tuple[Cache, int]] = {}
 
@@ -120,7 +121,7 @@ def shared_cost(starts: Sequence[int], length: int, layer: int, batch_size: int)
 
 
 def plain_activations(
-    model: Any, neuron: NeuronRef, variants: Sequence[Variant], *, batch_size: int = 512,
+    model: Any, neuron: UnitRef, variants: Sequence[Variant], *, batch_size: int = 512,
     fast: bool = False,
 ) -> torch.Tensor:
     """Every variant in full, in batches, stopped after the neuron's layer. `fast` attaches the
@@ -141,7 +142,7 @@ def plain_activations(
 # The packed path: the base's prefix and every variant's changed suffix in one sequence
 
 
-def packed_activations(model: Any, neuron: NeuronRef, base: Sequence[int], variants: Sequence[Variant],
+def packed_activations(model: Any, neuron: UnitRef, base: Sequence[int], variants: Sequence[Variant],
                        *, pack_tokens: int = PACK_TOKENS) -> torch.Tensor:
     """Each variant's last-position activation from packed sequences of about `pack_tokens`.
 
@@ -181,7 +182,7 @@ def _packs(starts: Sequence[int], length: int, pack_tokens: int) -> list[list[in
     return packs + ([current] if current else [])
 
 
-def _run_pack(model: Any, neuron: NeuronRef, base: list[int], variants: Sequence[Variant],
+def _run_pack(model: Any, neuron: UnitRef, base: list[int], variants: Sequence[Variant],
               length: int) -> torch.Tensor:
     import torch
 
@@ -243,7 +244,7 @@ Cache = list  # per layer (keys, values), each [rows, kv_heads, positions, head_
 
 def _shared_activations(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     base: list[int],
     variants: Sequence[Variant],
     batch_size: int,
@@ -323,7 +324,7 @@ def _group_plan(starts: Sequence[int], length: int, layer: int, batch_size: int)
     return [list(range(firsts[b], firsts[e])) for b, e in reversed(bounds)], best[-1]
 
 
-def _prefill(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache | None) -> Cache:
+def _prefill(model: Any, neuron: UnitRef, tokens: Any, deltas: Any, cache: Cache | None) -> Cache:
     """Extend `cache` with `tokens` through layers 0..L-1 and layer L's attention."""
 
     def stop(value: Any, hook: Any = None) -> None:
@@ -335,7 +336,7 @@ def _prefill(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cac
     return [(layer.keys, layer.values) for layer in hf_cache.layers[: neuron.layer + 1]]
 
 
-def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache | None,
+def _run(model: Any, neuron: UnitRef, tokens: Any, deltas: Any, cache: Cache | None,
          *, fast: bool = False) -> Any:
     """The neuron's activation at the last position of each row of `tokens`. Without
     `fast` and a cache this is an ordinary `run_with_hooks` forward: the reference."""
@@ -360,7 +361,7 @@ def _run(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, cache: Cache |
     return sink["a"]
 
 
-def _forward(model: Any, neuron: NeuronRef, tokens: Any, deltas: Any, hf_cache: Any, hooks: list,
+def _forward(model: Any, neuron: UnitRef, tokens: Any, deltas: Any, hf_cache: Any, hooks: list,
              *, direct: bool = True, extra: dict[str, Any] | None = None) -> None:
     """One forward with `hooks`; `direct` attaches them to the hook points itself instead of
     through `run_with_hooks` (the self-check's reference uses the latter)."""
@@ -484,14 +485,14 @@ class _Verdict:
 _verdicts: weakref.WeakKeyDictionary[Any, _Verdict] = weakref.WeakKeyDictionary()
 
 
-def _verdict(model: Any, neuron: NeuronRef) -> _Verdict:
+def _verdict(model: Any, neuron: UnitRef) -> _Verdict:
     """The shortcuts this model allows (checked once per model, on a short random text)."""
     if model not in _verdicts:
         _verdicts[model] = _self_check(model, neuron)
     return _verdicts[model]
 
 
-def _self_check(model: Any, neuron: NeuronRef) -> _Verdict:
+def _self_check(model: Any, neuron: UnitRef) -> _Verdict:
     import torch
 
     vocab = int(model.cfg.d_vocab)

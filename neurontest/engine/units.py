@@ -1,6 +1,6 @@
 """What a claim can be about: a unit with an activation per token, an edit, an output direction.
 
-Four kinds implement the same small interface (duck-typed, `Unit` below):
+Four kinds implement the same small interface (duck-typed, the `Unit` protocol below; `UnitRef` names the four classes):
 
 | kind        | class                      | short id              | read at                         |
 |-------------|----------------------------|-----------------------|---------------------------------|
@@ -37,11 +37,12 @@ from neurontest.engine.sae import SaeLatent, load_sae
 if TYPE_CHECKING:
     import torch
 
-Unit = NeuronRef | HeadRef | SaeLatent | DirectionUnit
+#: Any unit a claim can be about, for annotations (`Unit` is the interface they share).
+UnitRef = NeuronRef | HeadRef | SaeLatent | DirectionUnit
 UNIT_KINDS = ("neuron", "head", "latent", "direction")
 
 
-class UnitLike(Protocol):
+class Unit(Protocol):
     """The interface every unit kind implements (see the module docstring)."""
 
     kind: str

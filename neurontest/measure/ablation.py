@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from neurontest.engine.activations import _model_device
-from neurontest.engine.units import check_units
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import UnitRef, check_units
 from neurontest.engine.tokens import (
     TokenBatch,
     display_tokens,
@@ -47,11 +46,11 @@ class AblationEffect:
 
 def ablate(
     model: Any,
-    neurons: NeuronRef | Sequence[NeuronRef],
+    neurons: UnitRef | Sequence[UnitRef],
     texts: Sequence[str] | TokenBatch,
     *,
     mode: str = "zero",
-    means: dict[NeuronRef, float] | None = None,
+    means: dict[UnitRef, float] | None = None,
     steer_by: float | None = None,
     targets: Sequence[str] = (),
     batch_size: int = 16,
@@ -199,8 +198,8 @@ def ablation_hooks(values: dict[Any, float], model: Any = None, *,
 
 
 def _replacement_values(
-    neurons: list[NeuronRef], mode: str, means: dict[NeuronRef, float] | None
-) -> dict[NeuronRef, float]:
+    neurons: list[UnitRef], mode: str, means: dict[UnitRef, float] | None
+) -> dict[UnitRef, float]:
     if mode == "zero":
         return {n: 0.0 for n in neurons}
     if mode != "mean":

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 from neurontest.measure.ablation import ablation_hooks
 from neurontest.engine.activations import _model_device
 from neurontest.engine.units import check_units
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.units import read_activations
 from neurontest.engine.tokens import (
     TokenBatch,
@@ -30,6 +29,7 @@ from neurontest.engine.tokens import (
 )
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
 SCALE_HOOK = "ln_final.hook_scale"
@@ -40,7 +40,7 @@ class LogitAttribution:
     """The tokens whose logits the neuron's output direction raises and lowers most, per unit
     of activation at a position whose final-norm scale is 1 (divide by the scale for a real one)."""
 
-    neuron: NeuronRef
+    neuron: UnitRef
     promoted: list[tuple[str, float]]
     suppressed: list[tuple[str, float]]
 
@@ -90,7 +90,7 @@ def final_norm_gain(model: Any) -> tuple[torch.Tensor, bool]:
     return gain, centred
 
 
-def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
+def logit_direction(model: Any, neuron: UnitRef) -> torch.Tensor:
     """(W_out[L][n] * g_final) @ W_U (centred first under LayerNorm): one value per vocab token."""
     import torch
 
@@ -107,7 +107,7 @@ def logit_direction(model: Any, neuron: NeuronRef) -> torch.Tensor:
         return (w * gain) @ model.W_U.detach().float().cpu()
 
 
-def logit_attribution(model: Any, neuron: NeuronRef, *, k: int = 20) -> LogitAttribution:
+def logit_attribution(model: Any, neuron: UnitRef, *, k: int = 20) -> LogitAttribution:
     """The `k` most promoted and `k` most suppressed tokens of the neuron's direct path."""
     direction = logit_direction(model, neuron)
     top = direction.topk(k)
@@ -145,7 +145,7 @@ def vocabulary_ranks(direction: torch.Tensor, token_ids: Sequence[int], *,
 
 def direct_effect(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     texts: Sequence[str] | TokenBatch,
     *,
     token: str | int,
@@ -189,7 +189,7 @@ def direct_effect(
 
 def frozen_norm_ablation(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     texts: Sequence[str] | TokenBatch,
     *,
     token: str | int,

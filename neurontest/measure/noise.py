@@ -14,8 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units import check_units
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import UnitRef, check_units
 from neurontest.engine.prefix_runs import Variant, last_token_activations
 from neurontest.engine.tokens import display_tokens, encode, merged_pieces
 
@@ -28,7 +27,7 @@ class NoiseSensitivity:
     Tokens after `target` cannot reach it in a causal model; their change is exactly 0.
     """
 
-    neuron: NeuronRef
+    neuron: UnitRef
     text: str
     str_tokens: list[str]
     target: int
@@ -65,7 +64,7 @@ _rms_memo: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], float]] = weakr
 
 def noise_sensitivity(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     text: str,
     *,
     target: int = -1,

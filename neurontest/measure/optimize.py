@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neurontest.engine.activations import _model_device
-from neurontest.engine.units import check_units
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import UnitRef, check_units
 from neurontest.engine.tokens import bos_id, display_tokens, encode
 from neurontest.engine.units import read_activations
 
@@ -34,7 +33,7 @@ class OptimizedPrompt:
 
 def optimize_prompts(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     *,
     n_prompts: int = 4,
     length: int = 6,
@@ -128,12 +127,12 @@ def _fixed(ids: list[int], n: int, device: Any) -> Any:
     return torch.tensor(ids, dtype=torch.long).reshape(1, -1).expand(n, -1).to(device)
 
 
-def _stop(model: Any, neuron: NeuronRef) -> int | None:
+def _stop(model: Any, neuron: UnitRef) -> int | None:
     return neuron.layer + 1 if neuron.layer + 1 < int(model.cfg.n_layers) else None
 
 
 def _last_activation(
-    model: Any, neuron: NeuronRef, tokens: Any, projected: Any, offset: int
+    model: Any, neuron: UnitRef, tokens: Any, projected: Any, offset: int
 ) -> Any:
     """Activation at the last position, with `projected` spliced into the embeddings at `offset`."""
     import torch
@@ -157,7 +156,7 @@ def _last_activation(
     return sink["a"]
 
 
-def _plain_last_activation(model: Any, neuron: NeuronRef, rows: list[list[int]]) -> Any:
+def _plain_last_activation(model: Any, neuron: UnitRef, rows: list[list[int]]) -> Any:
     import torch
 
     sink: dict[str, torch.Tensor] = {}

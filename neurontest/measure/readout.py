@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from neurontest.engine.activations import neuron_activations
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.tokens import display_tokens, encode_texts, merged_pieces
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     from neurontest.engine.tokens import TokenBatch
 
 
@@ -39,7 +39,7 @@ class TokenActivations:
 
 def activations_on_texts(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     texts: Sequence[str],
     *,
     prepend_bos: bool = True,
@@ -53,12 +53,12 @@ def activations_on_texts(
 
 def activations_on_texts_multi(
     model: Any,
-    neurons: Sequence[NeuronRef],
+    neurons: Sequence[UnitRef],
     texts: Sequence[str],
     *,
     prepend_bos: bool = True,
     batch_size: int = 32,
-) -> dict[NeuronRef, list[TokenActivations]]:
+) -> dict[UnitRef, list[TokenActivations]]:
     """Like `activations_on_texts` for several neurons, all read from the same forward passes."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings; wrap a single text as [text]")

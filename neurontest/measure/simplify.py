@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units import check_units
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units import UnitRef, check_units
 from neurontest.engine.prefix_runs import PrefixRunner, Variant
 from neurontest.engine.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
 
@@ -36,7 +35,7 @@ class SimplificationStep:
 class Simplification:
     """Every step from the (truncated) original text down to `min_tokens` tokens."""
 
-    neuron: NeuronRef
+    neuron: UnitRef
     text: str
     steps: list[SimplificationStep]
 
@@ -56,7 +55,7 @@ class Simplification:
 
 def simplify(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     text: str,
     *,
     target: int = -1,

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from neurontest.engine.progress import progress_task
-from neurontest.engine.neuron import NeuronRef
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.perturb.sources import Encoder
 from neurontest.perturb.text import TokenText
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     from hypothesis.strategies import SearchStrategy
 
     from neurontest.lab import Lab
@@ -70,7 +70,7 @@ class PropertyOutcome:
 class Evaluator:
     """Batched, cached activations of one neuron at the trigger of `TokenText`s."""
 
-    def __init__(self, lab: Lab, neuron: NeuronRef, predicate: Predicate, encoder: Encoder) -> None:
+    def __init__(self, lab: Lab, neuron: UnitRef, predicate: Predicate, encoder: Encoder) -> None:
         from neurontest.claims.predicates import TokenPredicate
         from neurontest.engine.tokens import bos_id
 
@@ -163,7 +163,7 @@ def global_constants_only() -> Iterator[None]:
 
 def check_property(
     lab: Lab,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     predicate: Predicate,
     strategy: SearchStrategy[TokenText],
     *,

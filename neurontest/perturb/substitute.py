@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.claims.predicates import Predicate, Vocabulary
@@ -38,7 +38,7 @@ class SubstitutionResult:
     steps: int = 0
 
 
-def last_token_scores(model: Any, neuron: NeuronRef, predicate: Predicate, vocab: Vocabulary,
+def last_token_scores(model: Any, neuron: UnitRef, predicate: Predicate, vocab: Vocabulary,
                       rows: Sequence[Sequence[int]], *, batch_size: int = 256) -> tuple[Any, Any]:
     """(activation at the last token, predicate at the last token) for equal-length id rows."""
     from neurontest.engine.activations import neuron_activations
@@ -56,7 +56,7 @@ def last_token_scores(model: Any, neuron: NeuronRef, predicate: Predicate, vocab
 
 def substitution_search(
     model: Any,
-    neuron: NeuronRef,
+    neuron: UnitRef,
     predicate: Predicate,
     vocab: Vocabulary,
     starts: Sequence[Sequence[int]],
@@ -115,7 +115,7 @@ def _note_best(result: SubstitutionResult, rows: Any, acts: Any, holds: Any, met
         result.best_off = Attempt(rows[i].tolist(), float(off[i]), False, method)
 
 
-def _proposals(model: Any, neuron: NeuronRef, current: Any, allowed: Any, last_allowed: Any,
+def _proposals(model: Any, neuron: UnitRef, current: Any, allowed: Any, last_allowed: Any,
                pools: list[Any], k: int, generator: Any) -> Any:
     """`k` one-token variants of each text: half by gradient, half at random."""
     import torch
@@ -145,7 +145,7 @@ def _proposals(model: Any, neuron: NeuronRef, current: Any, allowed: Any, last_a
     return out
 
 
-def _embedding_gradient(model: Any, neuron: NeuronRef, current: Any) -> Any:
+def _embedding_gradient(model: Any, neuron: UnitRef, current: Any) -> Any:
     """d(activation at the last token) / d(token embeddings), for each text."""
     import torch
 

@@ -52,7 +52,7 @@ class NeuronUnderTest:
             ref = unit_from_entry(unit)
         else:
             ref = unit
-        lab.check_neuron(ref)
+        lab.check_unit(ref)
         predicate = None
         if callable(fires_on) and not isinstance(fires_on, Predicate):
             name = f"{getattr(fires_on, '__module__', '?')}:{getattr(fires_on, '__qualname__', fires_on)}"

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from neurontest.errors import NeurontestLoadError
-from neurontest.engine.neuron import NeuronRef
 from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     from neurontest.claims.runner import ClaimRunner
     from neurontest.claims.settings import RunSettings
     from neurontest.lab import Lab
@@ -59,7 +59,7 @@ class NeurontestSession:
     report_error: str | None = None  # why the report could not be written
     labs: dict[LabKey, Lab] = field(default_factory=dict)
     lab_errors: dict[LabKey, str] = field(default_factory=dict)
-    planned: dict[LabKey, set[NeuronRef]] = field(default_factory=lambda: defaultdict(set))
+    planned: dict[LabKey, set[UnitRef]] = field(default_factory=lambda: defaultdict(set))
     records: dict[str, ClaimRecord] = field(default_factory=dict)
     collection_errors: dict[str, bool] = field(default_factory=dict)  # nodeid -> hypothesis file?
     started: float = field(default_factory=time.time)
@@ -186,7 +186,7 @@ class NeurontestSession:
         except (NeurontestError, OSError, ValueError):
             return None
 
-    def plan(self, key: LabKey, neurons: list[NeuronRef]) -> None:
+    def plan(self, key: LabKey, neurons: list[UnitRef]) -> None:
         self.planned[key].update(neurons)
 
     def register(self, record: ClaimRecord) -> None:

@@ -187,7 +187,7 @@ def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_facto
         for item in entry.claims:
             claim = entry.build(item)
             try:
-                lab.check_neuron(claim.neuron)  # what collection checks against the model
+                lab.check_unit(claim.neuron)  # what collection checks against the model
                 claim.check(lab)
             except (ValueError, NeurontestError) as exc:
                 assert "\n" not in str(exc).strip(), str(exc)

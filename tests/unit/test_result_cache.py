@@ -127,9 +127,9 @@ def test_deferred_lab_answers_from_its_identity_until_the_model_is_needed() -> N
 
     lab = Lab.deferred(load, IDENTITY, CorpusOptions("c", 16))
     assert lab.describe() == IDENTITY and lab.model_key == "f" * 16
-    lab.check_neuron(NeuronRef(1, 7))
+    lab.check_unit(NeuronRef(1, 7))
     with pytest.raises(ValueError, match="out of range|d_mlp|has"):
-        lab.check_neuron(NeuronRef(1, 8))
+        lab.check_unit(NeuronRef(1, 8))
     assert not lab.model_loaded and loads == []
     with pytest.raises(RuntimeError, match="model loaded"):
         _ = lab.model

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.engine.tokens import TokenBatch
@@ -28,9 +28,9 @@ class Executor(Protocol):
 
     name: str
 
-    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[NeuronRef], *,
+    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[UnitRef], *,
                     batch_size: int | None = None,
-                    progress: bool | str = False) -> dict[NeuronRef, torch.Tensor]:
+                    progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
         """`[rows, pos]` float32 CPU activations of each neuron over every row of `batch`."""
         ...
 
@@ -48,9 +48,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[NeuronRef], *,
+    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[UnitRef], *,
                     batch_size: int | None = None,
-                    progress: bool | str = False) -> dict[NeuronRef, torch.Tensor]:
+                    progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
         from neurontest.engine.activations import neuron_activations
 
         return neuron_activations(model, batch, neurons, batch_size=batch_size, progress=progress)

@@ -23,11 +23,11 @@ from neurontest.engine.executors.shards import (
     SHARDS_PER_WORKER, Shard, assemble, max_shard_rows, plan_shards,
 )
 from neurontest.engine.executors.worker import MiningWorker, ModelSpec, mismatch_message
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.placement import parse_placement
 from neurontest.errors import ModelUnavailableError, NeurontestError
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
     from neurontest.engine.tokens import TokenBatch
@@ -178,9 +178,9 @@ class RayExecutor:
             self._owns_ray = False
 
     # -- mining -----------------------------------------------------------------------------
-    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[NeuronRef], *,
+    def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[UnitRef], *,
                     batch_size: int | None = None,
-                    progress: bool | str = False) -> dict[NeuronRef, torch.Tensor]:
+                    progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
         """Every neuron's `[rows, pos]` activations, computed shard by shard on the pool."""
         import torch
 
@@ -212,8 +212,8 @@ class RayExecutor:
         return assemble(shards, arrays, neurons, width)
 
     def _run_shards(self, actors: list[Any], batch: TokenBatch, shards: list[Shard],
-                    neurons: list[NeuronRef], batch_size: int | None, stats: PassStats,
-                    progress: bool | str) -> dict[int, dict[NeuronRef, Any]]:
+                    neurons: list[UnitRef], batch_size: int | None, stats: PassStats,
+                    progress: bool | str) -> dict[int, dict[UnitRef, Any]]:
         import ray
 
         tokens, mask = batch.tokens.numpy(), batch.mask.numpy()
@@ -234,7 +234,7 @@ class RayExecutor:
         for shard in shards:
             submit(shard)
         bar = _progress(len(batch), progress)  # a ProgressTask (engine/progress.py) or None
-        done: dict[int, dict[NeuronRef, Any]] = {}
+        done: dict[int, dict[UnitRef, Any]] = {}
         failed: dict[Shard, str] = {}
         try:
             while pending:

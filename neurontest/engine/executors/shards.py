@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from neurontest.engine.neuron import NeuronRef
 
 if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
     import torch
 
 # Shards per worker: more than one lets a fast worker take over a slow one's share and makes a
@@ -66,15 +66,15 @@ def max_shard_rows(width: int, n_neurons: int, budget: int = MAX_SHARD_BYTES) ->
     return max(1, budget // max(1, width * n_neurons * 4))
 
 
-def assemble(shards: Sequence[Shard], columns: Mapping[int, Mapping[NeuronRef, torch.Tensor]],
-             neurons: Sequence[NeuronRef], width: int) -> dict[NeuronRef, torch.Tensor]:
+def assemble(shards: Sequence[Shard], columns: Mapping[int, Mapping[UnitRef, torch.Tensor]],
+             neurons: Sequence[UnitRef], width: int) -> dict[UnitRef, torch.Tensor]:
     """Each neuron's `[rows, width]` activations from every shard's columns, in row order.
 
     ValueError if a shard is missing or returned the wrong shape: a partial result must never
     pass for a whole one."""
     import torch
 
-    out: dict[NeuronRef, torch.Tensor] = {}
+    out: dict[UnitRef, torch.Tensor] = {}
     for neuron in neurons:
         if getattr(neuron, "accumulates", False):  # a layer scan: the shards' summaries add up
             missing = [s for s in shards if neuron not in columns.get(s.index, {})]

@@ -13,9 +13,11 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.engine.neuron import NeuronRef
+if TYPE_CHECKING:
+    from neurontest.engine.units import UnitRef
+
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class MiningWorker:
         return {"fingerprint": self.fingerprint, "pid": os.getpid(),
                 "host": socket.gethostname(), "load_seconds": self.load_seconds}
 
-    def mine(self, tokens: Any, mask: Any, has_bos: bool, neurons: Sequence[NeuronRef],
-             batch_size: int | None) -> tuple[dict[NeuronRef, Any], float]:
+    def mine(self, tokens: Any, mask: Any, has_bos: bool, neurons: Sequence[UnitRef],
+             batch_size: int | None) -> tuple[dict[UnitRef, Any], float]:
         """Columns `[rows, pos]` (float32 numpy) of each neuron over these token rows, and the
         seconds the forward passes took (the rest of a shard's time is Ray's overhead)."""
         import torch
