@@ -30,7 +30,7 @@ _EXPORTS = {
     "logit_attribution": "neurontest.measure.attribution",
     "optimize_prompts": "neurontest.measure.optimize",
     "score_predicate": "neurontest.measure.metrics",
-    "inspect_neuron": "neurontest.inspect",
+    "inspect_neuron": "neurontest.inspection",
     "explain_neuron": "neurontest.claims.explain",
     "NeuronUnderTest": "neurontest.plugin.assertions",
     "planted_model": "neurontest.engine.planted",

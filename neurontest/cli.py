@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _inspect(args: argparse.Namespace) -> int:
     from neurontest.errors import NeurontestError
-    from neurontest.format.units import unit_from_text
+    from neurontest.format.unit_entries import unit_from_text
 
     try:
         ref = unit_from_text(args.neuron)
@@ -132,7 +132,7 @@ def _inspect(args: argparse.Namespace) -> int:
         _say("--k and --corpus-tokens must be at least 1")
         return 2
     try:
-        from neurontest.inspect import inspect_neuron
+        from neurontest.inspection import inspect_neuron
         from neurontest.lab import Lab
 
         _say(f"loading model {args.model or 'smollm2-135m (embedded)'} on {args.device}")
@@ -164,7 +164,7 @@ def _power(args: argparse.Namespace) -> int:
     from neurontest.errors import NeurontestError
 
     try:
-        from neurontest.format.units import unit_from_text
+        from neurontest.format.unit_entries import unit_from_text
 
         ref = unit_from_text(args.neuron)
         predicate, threshold = _predicate_arg(args.fires_on), _threshold_arg(args.threshold)

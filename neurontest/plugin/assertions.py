@@ -42,7 +42,7 @@ class NeuronUnderTest:
         from neurontest.claims.base import Subject, Threshold
         from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
         from neurontest.claims.runner import ClaimRunner
-        from neurontest.format.units import unit_from_entry, unit_from_text
+        from neurontest.format.unit_entries import unit_from_entry, unit_from_text
 
         runner = lab if isinstance(lab, ClaimRunner) else ClaimRunner(lab)
         lab = runner.lab

@@ -108,7 +108,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
 def test_inspection_page_renders_in_chromium(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from neurontest.engine.corpus import TextCorpus
-    from neurontest.inspect import inspect_neuron
+    from neurontest.inspection import inspect_neuron
     from neurontest.lab import CorpusOptions, Lab
     from neurontest.engine.planted import planted_corpus_texts, planted_model
 

@@ -16,7 +16,7 @@ from neurontest.claims.explain import RELATIVE_THRESHOLDS  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.predicates import TokenSet, predicate_from_dict  # noqa: E402
 from neurontest.engine.neuron import NeuronRef  # noqa: E402
-from neurontest.inspect import NeuronInspection, bound_below, inspect_neuron  # noqa: E402
+from neurontest.inspection import NeuronInspection, bound_below, inspect_neuron  # noqa: E402
 from neurontest.lab import Lab  # noqa: E402
 from neurontest.engine.planted import MONTHS  # noqa: E402
 from neurontest.format.spec import parse_hypotheses  # noqa: E402

@@ -67,7 +67,7 @@ def test_the_lab_and_its_identity_carry_the_split() -> None:
 def test_inspect_drafts_on_explore_and_the_draft_tests_on_confirm() -> None:
     import yaml
 
-    from neurontest.inspect import inspect_neuron
+    from neurontest.inspection import inspect_neuron
     from neurontest.lab import CorpusOptions, Lab
 
     lab = Lab(planted_model().model, CorpusOptions("planted", 16, None, 0, "explore"), cache=False,

@@ -129,7 +129,7 @@ def inspect_neuron(lab: Lab, neuron: Any, *, k: int = 12) -> NeuronInspection:
     from neurontest.report.context import histogram_context
     from neurontest.measure.top_examples import random_examples, top_examples
 
-    from neurontest.format.units import unit_from_text
+    from neurontest.format.unit_entries import unit_from_text
 
     ref = unit_from_text(neuron) if isinstance(neuron, str) else neuron
     lab.check_unit(ref)
@@ -169,7 +169,7 @@ def draft_hypothesis(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
     when nothing simple explains the neuron: `NeuronInspection.draft_yaml` then comments it out."""
     from neurontest.claims.explain import explain_neuron
 
-    from neurontest.format.units import unit_entry
+    from neurontest.format.unit_entries import unit_entry
 
     explanation = explanation or explain_neuron(lab, neuron)
     entry: dict[str, Any] = unit_entry(neuron)
@@ -303,7 +303,7 @@ def _yaml(draft: dict[str, Any], header: bool = True) -> str:
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
     lines.append("neurons:")
-    unit_keys = ("id", "sae", "latent", "direction", "hook")  # format/units.py `unit_entry`
+    unit_keys = ("id", "sae", "latent", "direction", "hook")  # format/unit_entries.py `unit_entry`
     for entry in draft["neurons"]:
         named = [(key, entry[key]) for key in unit_keys if key in entry]
         lines += [f"  {'- ' if i == 0 else '  '}{key}: {value if key == 'id' else q(value)}"
