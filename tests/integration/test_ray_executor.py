@@ -21,6 +21,10 @@ from neurontest.lab import Lab
 
 ray = pytest.importorskip("ray")
 
+# Under `pytest -n 2 --dist loadgroup` the Ray tests share one worker, so one local cluster runs
+# at a time (two would each claim both CPUs).
+pytestmark = pytest.mark.xdist_group("ray")
+
 from neurontest.errors import ModelMismatchError  # noqa: E402
 from neurontest.errors import MiningFailedError
 from neurontest.engine.executors.ray_pool import RayExecutor  # noqa: E402

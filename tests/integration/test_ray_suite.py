@@ -14,6 +14,10 @@ from .planted_yaml import MONTH_NEURON, PLANTED_CORPUS
 
 ray = pytest.importorskip("ray")
 
+# Under `pytest -n 2 --dist loadgroup` the Ray tests share one worker, so one local cluster runs
+# at a time (two would each claim both CPUs).
+pytestmark = pytest.mark.xdist_group("ray")
+
 REPO = Path(__file__).resolve().parents[2]
 
 
