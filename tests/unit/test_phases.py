@@ -60,8 +60,9 @@ def test_the_summary_ends_with_the_phase_line_and_the_report_shows_bars(pytester
                                                                         tmp_path) -> None:
     from integration.planted_yaml import HEADER, MONTH_NEURON
 
+    # A noise claim: long enough (about a second) to show in the line on any machine.
     pytester.makefile(".yaml", test_m=HEADER + MONTH_NEURON + textwrap.indent(
-        "- kind: activation\n  f1: '>= 0.9'\n", " " * 6))
+        "- kind: activation\n  f1: '>= 0.9'\n- kind: noise\n  text: 'we met in [[March]]'\n", " " * 6))
     report = tmp_path / "r.html"
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--neurontest-no-cache",
                                            "--neurontest-report", str(report))
@@ -70,6 +71,6 @@ def test_the_summary_ends_with_the_phase_line_and_the_report_shows_bars(pytester
     phase_line = [line for line in section.splitlines() if line.startswith("time: ")]
     assert phase_line, section
     assert re.search(r"mining [\d.]+ s \(1 pass, [\d,]+ tokens/s\)", phase_line[0]), phase_line
-    assert re.search(r"claims [\d.]+ s \(activation [\d.]+ s\)", phase_line[0]), phase_line
+    assert re.search(r"claims [\d.]+ s \(noise [\d.]+ s", phase_line[0]), phase_line
     html = report.read_text(encoding="utf-8")
     assert 'class="phases"' in html and "<th>mining</th>" in html
