@@ -17,6 +17,7 @@ from neurontest.claims.verdicts import (
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.layer_scan import SCAN_METRICS, LayerScan
+from neurontest.engine.units import index_in_place, sibling
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:
@@ -216,8 +217,8 @@ class ActivationClaim(Claim):
         scores = layer_scores(summary, tau=None if threshold.relative else float(threshold.value),
                               relative=float(threshold.value) if threshold.relative else None)
         unit = self.neuron
-        rank = rank_of(scores[metric], _index_in_layer(unit), metric)
-        rivals = ", ".join(f"{_sibling(unit, i).short_id} {v:.3g}" for i, v in rank.better) or "none"
+        rank = rank_of(scores[metric], index_in_place(unit), metric)
+        rivals = ", ".join(f"{sibling(unit, i).short_id} {v:.3g}" for i, v in rank.better) or "none"
         p_value = rank.rank / rank.n_units  # a unit drawn at random from the layer ranks this well
         thin = thin_support(metric, counts, needed)
         detail = (f"by {metric} ({rank.own:.3g}) among the {rank.n_units:,} units of its layer "
@@ -232,7 +233,7 @@ class ActivationClaim(Claim):
         evidence = []
         if rank.better:
             best, score = rank.better[0]
-            rival = _sibling(unit, best)
+            rival = sibling(unit, best)
             values = lab.activations(rival)
             tau = float(scores["tau"][best])
             claimed = lab.claimed(self.predicate)
@@ -242,22 +243,6 @@ class ActivationClaim(Claim):
                 f"{unit.short_id} ({rank.own:.3g}): its strongest firing", corpus_rows(
                     lab, rival, mask & (values > tau), self.settings.show, claimed)))
         return out, evidence, rank.n_units
-
-
-def _index_in_layer(unit: Any) -> int:
-    """The unit's place among its siblings (neurontest.engine.layer_scan.siblings)."""
-    return int(getattr(unit, "index", getattr(unit, "head", getattr(unit, "latent", 0))))
-
-
-def _sibling(unit: Any, index: int) -> Any:
-    from neurontest.engine.head import HeadRef
-    from neurontest.engine.neuron import NeuronRef
-
-    if isinstance(unit, NeuronRef):
-        return NeuronRef(unit.layer, index)
-    if isinstance(unit, HeadRef):
-        return HeadRef(unit.layer, index)
-    return unit.sae.latent(index)
 
 
 def _rank_vacuous(m: Measurement, n_units: int) -> str:

@@ -43,18 +43,13 @@ SCAN_METRICS = ("f1", "iou", "auprc", "pearson", "precision", "recall")
 def siblings(model: Any, unit: Any) -> list[Any]:
     """Every unit of `unit`'s kind in its layer (its MLP layer's neurons, its attention layer's
     heads, its SAE's latents); ValueError for a unit kind that has none."""
-    from neurontest.engine.head import HeadRef
-    from neurontest.engine.neuron import NeuronRef
-    from neurontest.engine.sae import SaeLatent
+    from neurontest.engine.units import place_size, sibling
 
-    if isinstance(unit, NeuronRef):
-        return [NeuronRef(unit.layer, i) for i in range(int(model.cfg.d_mlp))]
-    if isinstance(unit, HeadRef):
-        return [HeadRef(unit.layer, h) for h in range(int(model.cfg.n_heads))]
-    if isinstance(unit, SaeLatent):
-        return [unit.sae.latent(i) for i in range(unit.sae.d_sae)]
-    raise ValueError(f"{unit.short_id}: a {unit.kind} has no layer of siblings to rank it among; "
-                     "drop `rank_in_layer:` / `specificity:` for this unit")
+    size = place_size(model, unit) if unit.kind in ("neuron", "head", "latent") else None
+    if size is None:
+        raise ValueError(f"{unit.short_id}: a {unit.kind} has no layer of siblings to rank it "
+                         "among; drop `rank_in_layer:` / `specificity:` for this unit")
+    return [sibling(unit, i) for i in range(size)]
 
 
 def scan_edges(tau: float | None) -> torch.Tensor:

@@ -155,6 +155,40 @@ def patch_hooks(model: Any, states: Mapping[Any, torch.Tensor],
     return hooks
 
 
+def place_size(model: Any, unit: Any) -> int | None:
+    """How many units of `unit`'s kind share its place: its MLP layer's neurons, its attention
+    layer's heads, its SAE's latents (None: directions, which have no finite set of siblings)."""
+    if isinstance(unit, NeuronRef):
+        return int(model.cfg.d_mlp)
+    if isinstance(unit, HeadRef):
+        return int(model.cfg.n_heads)
+    if isinstance(unit, SaeLatent):
+        return unit.sae.d_sae
+    if isinstance(unit, DirectionUnit):
+        return None
+    raise ValueError(f"{unit.short_id}: a {unit.kind} has no place among siblings")
+
+
+def index_in_place(unit: Any) -> int:
+    """The unit's index among the units of its place (`place_size`)."""
+    if isinstance(unit, HeadRef):
+        return unit.head
+    if isinstance(unit, SaeLatent):
+        return unit.latent
+    return int(unit.index)
+
+
+def sibling(unit: Any, index: int) -> Any:
+    """The unit at `index` of `unit`'s place."""
+    if isinstance(unit, NeuronRef):
+        return NeuronRef(unit.layer, index)
+    if isinstance(unit, HeadRef):
+        return HeadRef(unit.layer, index)
+    if isinstance(unit, SaeLatent):
+        return unit.sae.latent(index)
+    raise ValueError(f"{unit.short_id}: a {unit.kind} has no siblings")
+
+
 def stop_layer(model: Any, units: Iterable[Any]) -> int | None:
     """`stop_at_layer` for a forward that reads `units` (None: the whole model)."""
     deepest = max(u.layer for u in units) + 1

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from neurontest.engine.direction import DirectionUnit
-from neurontest.engine.head import HeadRef
-from neurontest.engine.neuron import NeuronRef
 from neurontest.engine.sae import SaeLatent
+from neurontest.engine.units import index_in_place, place_size, sibling
 
 #: Two effects this close are a tie (the same edit in another batch row differs by rounding).
 TIE_TOLERANCE = 1e-6
@@ -38,27 +37,10 @@ def _pool_key(unit: Any) -> tuple[Any, ...]:
 
 def _pool_size(model: Any, unit: Any) -> int | None:
     """How many units of `unit`'s kind sit at its place (None: unlimited, i.e. directions)."""
-    if isinstance(unit, NeuronRef):
-        return int(model.cfg.d_mlp)
-    if isinstance(unit, HeadRef):
-        return int(model.cfg.n_heads)
-    if isinstance(unit, SaeLatent):
-        return unit.sae.d_sae
-    if isinstance(unit, DirectionUnit):
-        return None
-    raise ValueError(f"{unit.short_id}: no random controls for a {unit.kind} unit")
-
-
-def _member(unit: Any, index: int) -> Any:
-    if isinstance(unit, NeuronRef):
-        return NeuronRef(unit.layer, index)
-    if isinstance(unit, HeadRef):
-        return HeadRef(unit.layer, index)
-    return unit.sae.latent(index)
-
-
-def _index(unit: Any) -> int:
-    return int(unit.head) if isinstance(unit, HeadRef) else int(getattr(unit, "index", getattr(unit, "latent", 0)))
+    try:
+        return place_size(model, unit)
+    except ValueError:
+        raise ValueError(f"{unit.short_id}: no random controls for a {unit.kind} unit") from None
 
 
 def available_controls(model: Any, units: Sequence[Any]) -> dict[str, int | None]:
@@ -105,14 +87,14 @@ def draw_controls(model: Any, units: Sequence[Any], n: int, seed: int) -> list[l
                     controls[i].append(DirectionUnit.from_vector(
                         vector, first.hook, name=f"random{i}.{j}", source="control"))
             continue
-        taken = {_index(u) for u in group}
+        taken = {index_in_place(u) for u in group}
         pool = [k for k in range(_pool_size(model, first) or 0) if k not in taken]
         if len(group) == 1:
             for i, k in enumerate(rng.sample(pool, n)):
-                controls[i].append(_member(first, k))
+                controls[i].append(sibling(first, k))
         else:
             for i in range(n):
-                controls[i] += [_member(first, k) for k in rng.sample(pool, len(group))]
+                controls[i] += [sibling(first, k) for k in rng.sample(pool, len(group))]
     return controls
 
 
