@@ -122,17 +122,13 @@ class AttentionMass:
             columns = []
             for unit in units:
                 p = pattern[:, unit.head].float()  # [batch, dst, src]
-                mass = torch.zeros(batch, width, dtype=p.dtype, device=p.device)
                 if unit.to == "first":
-                    mass = p[..., 0].clone()
+                    columns.append(p[..., 0])
                 elif unit.needs_sources:
-                    src = unit.sources[first_row:first_row + batch, :width].to(p.device, p.dtype)
-                    mass = (p * src[:, None, :]).sum(-1)
+                    src = unit.sources[first_row:first_row + batch, :width].to(p.device)
+                    columns.append(mass_on(p, sources=src))
                 else:
-                    back = -int(unit.offset)  # type: ignore[arg-type]
-                    if back < width:
-                        mass[:, back:] = torch.diagonal(p, offset=-back, dim1=-2, dim2=-1)
-                columns.append(mass)
+                    columns.append(mass_on(p, offset=int(unit.offset)))  # type: ignore[arg-type]
             return torch.stack(columns, dim=-1)
 
         return read
@@ -143,3 +139,25 @@ class AttentionMass:
 
     def output_direction(self, model: Any) -> torch.Tensor:
         raise ValueError(f"{self.short_id}: attention mass has no output direction")
+
+
+def mass_on(patterns: torch.Tensor, *, offset: int | None = None,
+            sources: torch.Tensor | None = None) -> torch.Tensor:
+    """`[rows, pos]`: attention mass from each destination onto its claimed sources: the token
+    `offset` away (0 where that falls before the text), or every earlier-or-same position where
+    `sources` ([rows, pos] bool) holds."""
+    import torch
+
+    rows, width, _ = patterns.shape
+    if (offset is None) == (sources is None):
+        raise ValueError("give exactly one of offset= or sources=")
+    if sources is not None:
+        return (patterns * sources[:, None, :].to(patterns.dtype)).sum(-1)
+    if offset > 0:
+        raise ValueError(f"offset {offset} looks ahead: a causal head attends to offsets <= 0")
+    dst = torch.arange(width, device=patterns.device)
+    src = dst + offset
+    valid = src >= 0
+    mass = patterns.new_zeros(rows, width)
+    mass[:, valid] = patterns[:, dst[valid], src[valid]]
+    return mass

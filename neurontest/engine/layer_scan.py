@@ -131,10 +131,6 @@ class LayerScan:
     def for_rows(self, rows: slice) -> LayerScan:
         return self if not hasattr(self.sources, "shape") else replace(self, sources=self.sources[rows])
 
-    def width(self, model: Any) -> int:
-        """Columns of the summary: two histograms and the sums."""
-        return 2 * (len(scan_edges(self.tau)) + 1) + N_SUMS
-
     @classmethod
     def reader(cls, model: Any, units: Sequence[LayerScan]) -> Callable[..., torch.Tensor]:
         """`(value, first_row) -> [units, F, 1]` float64: one chunk's summary of the layer."""

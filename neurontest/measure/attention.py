@@ -4,7 +4,8 @@ lands on claimed source positions.
 For head h of layer L, `blocks.{L}.attn.hook_pattern[b, h, dst, src]` is the softmax over source
 positions `src <= dst`. A claim names the source positions per destination, either by a fixed
 `offset` (-1: the previous token, 0: itself) or by a mask of source tokens (a predicate); the mass
-at a destination is the sum of its attention over those sources. Forwards stop after layer L.
+at a destination is the sum of its attention over those sources (`engine.attention_mass.mass_on`,
+which the mining pass uses too). Forwards stop after layer L.
 """
 
 from __future__ import annotations
@@ -45,25 +46,3 @@ def head_patterns(model: Any, batch: TokenBatch, head: HeadRef, *,
                                  fwd_hooks=[(head.pattern_hook, capture)], stop_at_layer=stop)
             out[start:stop_row, :used, :used] = sink.pop("p")
     return out
-
-
-def mass_on(patterns: torch.Tensor, *, offset: int | None = None,
-            sources: torch.Tensor | None = None) -> torch.Tensor:
-    """`[rows, pos]`: attention mass from each destination onto its claimed sources: the token
-    `offset` away (0 where that falls before the text), or every earlier-or-same position where
-    `sources` ([rows, pos] bool) holds."""
-    import torch
-
-    rows, width, _ = patterns.shape
-    if (offset is None) == (sources is None):
-        raise ValueError("give exactly one of offset= or sources=")
-    if sources is not None:
-        return (patterns * sources[:, None, :].to(patterns.dtype)).sum(-1)
-    if offset > 0:
-        raise ValueError(f"offset {offset} looks ahead: a causal head attends to offsets <= 0")
-    dst = torch.arange(width)
-    src = dst + offset
-    valid = src >= 0
-    mass = torch.zeros(rows, width)
-    mass[:, valid] = patterns[:, dst[valid], src[valid]]
-    return mass

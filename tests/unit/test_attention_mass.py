@@ -9,10 +9,10 @@ torch = pytest.importorskip("torch")
 
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.engine.activations import neuron_activations
-from neurontest.engine.attention_mass import AttentionMass
+from neurontest.engine.attention_mass import AttentionMass, mass_on
 from neurontest.engine.head import HeadRef
 from neurontest.engine.planted import MONTHS, PREVIOUS_HEAD
-from neurontest.measure.attention import head_patterns, mass_on
+from neurontest.measure.attention import head_patterns
 
 
 @pytest.mark.parametrize("batch_size", [7, 64])
@@ -35,6 +35,9 @@ def test_mined_mass_matches_the_full_patterns(lab, batch_size: int) -> None:
     expected = {"previous": mass_on(patterns, offset=-1), "two back": mass_on(patterns, offset=-2),
                 "self": mass_on(patterns, offset=0), "first": mass_on(patterns, sources=first),
                 "months": mass_on(patterns, sources=sources)}
+    # mass_on itself, against plain indexing: the previous token's weight, and the sum over sources.
+    assert torch.equal(expected["previous"][:, 1:], torch.diagonal(patterns, offset=-1, dim1=1, dim2=2))
+    assert torch.allclose(expected["months"], (patterns * sources[:, None, :].float()).sum(-1))
     real = batch.mask
     for name, probe in probes.items():
         assert torch.allclose(mined[probe][real], expected[name][real], atol=1e-5), name
