@@ -11,8 +11,8 @@ import torch
 
 from neurontest.claims.ablation import AblationClaim
 from neurontest.claims.base import Subject
-from neurontest.engine.models import load_model
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.models.loading import load_model
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.lab import CorpusOptions, Lab
 
 torch.set_num_threads(2)

@@ -9,7 +9,7 @@ root = Path(tempfile.mkdtemp())
 (root / "models").symlink_to(Path.home() / ".cache/neurontest/models")
 os.environ["NEURONTEST_CACHE_DIR"] = str(root)
 from neurontest.lab import Lab
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 neurons = [NeuronRef(0, 972), NeuronRef(1, 100), NeuronRef(2, 273), NeuronRef(3, 1113), NeuronRef(5, 855)]
 lab = Lab.load(progress=False)
 _ = lab.sample  # tokenize first: time the mining alone

@@ -8,9 +8,9 @@ import time
 
 from transformers import AutoTokenizer
 
-from neurontest.engine import models
-from neurontest.engine.corpus import load_corpus
-from neurontest.engine.tokens import display_tokens
+from neurontest.engine.models import loading as models
+from neurontest.engine.data.corpus import load_corpus
+from neurontest.engine.data.tokens import display_tokens
 
 tokenizer = AutoTokenizer.from_pretrained(models._embedded_gguf_dir(), gguf_file=models._EMBEDDED_GGUF)
 text = " café – 月曜日 🙂 naïve" * 40 + " ".join(load_corpus(None).texts)[:30000]

@@ -21,9 +21,9 @@ _CHILD = r"""
 import json, sys, time
 from neurontest.bench.timing import peak_rss
 from neurontest.claims.predicates import predicate_from_dict
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.layer_scan import LayerScan
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.run.layer_scan import LayerScan
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.lab import Lab
 n_tokens, layer, scan = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "scan"
 lab = Lab.load(n_tokens=n_tokens, progress=False, cache=False)

@@ -9,10 +9,10 @@ import time
 
 import torch
 
-from neurontest.engine.head import HeadRef
-from neurontest.engine.models import load_model
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.tokens import encode_texts
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.models.loading import load_model
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.data.tokens import encode_texts
 from neurontest.measure.patching import patch
 from neurontest.measure.targets import Target
 

@@ -1,7 +1,7 @@
 """Claims YAML cannot express, through the `unit` fixture (`neuron` is its other name: same
 claims, same messages)."""
 
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December"]

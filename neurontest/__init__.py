@@ -16,12 +16,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "NeuronRef": "neurontest.engine.neuron",
+    "NeuronRef": "neurontest.engine.units.neuron",
     "Lab": "neurontest.lab",
-    "load_model": "neurontest.engine.models",
-    "model_fingerprint": "neurontest.engine.models",
-    "load_corpus": "neurontest.engine.corpus",
-    "neuron_activations": "neurontest.engine.activations",
+    "load_model": "neurontest.engine.models.loading",
+    "model_fingerprint": "neurontest.engine.models.loading",
+    "load_corpus": "neurontest.engine.data.corpus",
+    "neuron_activations": "neurontest.engine.run.activations",
     "activations_on_texts": "neurontest.measure.readout",
     "top_examples": "neurontest.measure.top_examples",
     "ablate": "neurontest.measure.ablation",
@@ -33,7 +33,7 @@ _EXPORTS = {
     "inspect_neuron": "neurontest.inspection",
     "explain_neuron": "neurontest.claims.explain",
     "NeuronUnderTest": "neurontest.plugin.assertions",
-    "planted_model": "neurontest.engine.planted",
+    "planted_model": "neurontest.engine.models.planted",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

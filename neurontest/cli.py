@@ -201,7 +201,7 @@ def _screen(args: argparse.Namespace) -> int:
         return 2
     try:
         from neurontest.claims.marked import mark_positions
-        from neurontest.engine.models import load_model
+        from neurontest.engine.models.loading import load_model
         from neurontest.measure.attribution_patching import attribution_patching
 
         model = load_model(args.model)
@@ -298,7 +298,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _fit_sae(args: argparse.Namespace) -> int:
-    from neurontest.engine import sae_fit
+    from neurontest.engine.models import sae_fit
     from neurontest.errors import NeurontestError
 
     try:

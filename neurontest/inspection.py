@@ -27,7 +27,7 @@ from neurontest.measure.metrics import METRIC_NAMES
 
 if TYPE_CHECKING:
     from neurontest.claims.explain import Explanation
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
     from neurontest.measure.top_examples import CorpusExample
 

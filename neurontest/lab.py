@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 from neurontest.errors import MiningFailedError
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.corpus import CorpusSample
-    from neurontest.engine.vocabulary import Vocabulary
+    from neurontest.engine.data.corpus import CorpusSample
+    from neurontest.engine.data.vocabulary import Vocabulary
 
 
 class TokenPredicate(Protocol):
@@ -63,12 +63,12 @@ class Lab:
         model: Any = None,
         corpus_options: CorpusOptions | None = None,
         cache: bool | Path = True,
-        batch_size: int | None = None,  # None: sized to the device (neurontest.engine.batching)
+        batch_size: int | None = None,  # None: sized to the device (neurontest.engine.run.batching)
         progress: bool = True,
         sample: CorpusSample | None = None,
         *,
         device: str = "cpu",
-        executor: Any = None,  # neurontest.engine.executors.Executor; None: mine in this process
+        executor: Any = None,  # neurontest.engine.run.executors.Executor; None: mine in this process
     ) -> None:
         self._model = model
         self.corpus_options = corpus_options or CorpusOptions()
@@ -110,7 +110,7 @@ class Lab:
         **kwargs: Any,
     ) -> Lab:
         """Load a model by name or path and pair it with a corpus spec (loaded lazily)."""
-        from neurontest.engine.models import load_model
+        from neurontest.engine.models.loading import load_model
 
         bridge = load_model(model, device=device, dtype=dtype, revision=revision)
         return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed, split), device=device, **kwargs)
@@ -119,7 +119,7 @@ class Lab:
     def model(self) -> Any:
         """The TransformerBridge (loaded now if the lab was deferred)."""
         if self._model is None and self._load is not None:
-            from neurontest.engine.models import model_fingerprint
+            from neurontest.engine.models.loading import model_fingerprint
 
             self._model = self._load()
             if self._identity and self._identity["model"]["fingerprint"] != model_fingerprint(self._model):
@@ -147,7 +147,7 @@ class Lab:
     def vocab(self) -> Vocabulary:
         """Each token id's string. A deferred lab reads them from the disk cache, so claims and
         tests that need only the strings do not load the model."""
-        from neurontest.engine.vocabulary import Vocabulary, vocabulary
+        from neurontest.engine.data.vocabulary import Vocabulary, vocabulary
 
         if self._vocab is None and not self.model_loaded and (self._identity or {}).get("vocab"):
             self._vocab = Vocabulary.stored(self._identity["vocab"], lambda: self.tokenizer)
@@ -157,7 +157,7 @@ class Lab:
 
     @property
     def model_key(self) -> str:
-        from neurontest.engine.models import model_fingerprint
+        from neurontest.engine.models.loading import model_fingerprint
 
         if not self.model_loaded and self._identity is not None:
             return self._identity["model"]["fingerprint"]
@@ -167,12 +167,12 @@ class Lab:
     def sample(self) -> CorpusSample:
         """The tokenized corpus windows (loaded and tokenized on first use)."""
         if self._sample is None and self._identity is not None:
-            from neurontest.engine.corpus import stored_sample
+            from neurontest.engine.data.corpus import stored_sample
 
             corpus = self._identity["corpus"]
             self._sample = stored_sample(corpus["name"], corpus["fingerprint"], corpus["window"])
         if self._sample is None:
-            from neurontest.engine.corpus import load_corpus
+            from neurontest.engine.data.corpus import load_corpus
             from neurontest.engine.progress import progress_task
 
             opts = self.corpus_options
@@ -196,13 +196,13 @@ class Lab:
                 raise ValueError(f"{unit.short_id}: layer {unit.layer} is out of range; the "
                                  f"model has layers 0..{int(model['n_layers']) - 1}")
             return
-        from neurontest.engine.units import check_units
+        from neurontest.engine.units.protocol import check_units
 
         check_units(self.model, [unit])
 
     def prepare(self, neurons: Iterable[UnitRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
-        from neurontest.engine.activation_cache import mine
+        from neurontest.engine.run.activation_cache import mine
 
         missing = [n for n in dict.fromkeys(neurons) if n not in self._activations]
         if missing and self.cache and not self.model_loaded:
@@ -230,8 +230,8 @@ class Lab:
 
     def _bound(self, unit: Any) -> Any:
         """`unit`, holding the corpus mask of its predicate where it reads one (an attention
-        probe's source tokens, neurontest.engine.attention_mass; a layer scan's claimed tokens,
-        neurontest.engine.layer_scan)."""
+        probe's source tokens, neurontest.engine.run.attention_mass; a layer scan's claimed tokens,
+        neurontest.engine.run.layer_scan)."""
         if getattr(unit, "needs_sources", False) and not hasattr(unit.sources, "shape"):
             return unit.with_sources(self.claimed(unit.sources), self.sample.batch.mask)
         return unit
@@ -246,7 +246,7 @@ class Lab:
 
     def _read_cached(self, neurons: list[UnitRef]) -> None:
         """Add whichever of `neurons` the disk activation cache holds (no model needed)."""
-        from neurontest.engine.activation_cache import cached_activations
+        from neurontest.engine.run.activation_cache import cached_activations
 
         self._activations.update(cached_activations(
             self.model_key, self.sample.fingerprint, neurons, tuple(self.sample.batch.tokens.shape),
@@ -294,7 +294,7 @@ class Lab:
         if not self.model_loaded or self._sample is None:
             return None
         if self._vocab is not None and self._vocab.key is not None:
-            from neurontest.engine.prep_cache import store_vocabulary_strings
+            from neurontest.engine.data.prep_cache import store_vocabulary_strings
 
             # A vocabulary memoised in this process may predate this cache folder.
             store_vocabulary_strings(self._vocab.key, self._vocab.strings)
@@ -309,7 +309,7 @@ class Lab:
 
     def describe(self) -> dict[str, Any]:
         """Model and corpus identity, as reports and baselines record it."""
-        from neurontest.engine.models import describe_model
+        from neurontest.engine.models.loading import describe_model
 
         if not self.model_loaded and self._identity is not None:
             return {"model": dict(self._identity["model"]), "corpus": dict(self._identity["corpus"])}

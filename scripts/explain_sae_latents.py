@@ -19,7 +19,7 @@ def main() -> None:
     from safetensors.torch import load_file
 
     from neurontest.claims.explain import explain
-    from neurontest.engine.sae_fit import (
+    from neurontest.engine.models.sae_fit import (
         SAE_CFG_FILE,
         SAE_WEIGHTS_FILE,
         embedded_sae_folder,

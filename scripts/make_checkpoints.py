@@ -31,7 +31,7 @@ import torch
 
 
 def models_dir() -> Path:
-    from neurontest.engine.paths import cache_root
+    from neurontest.engine.store.paths import cache_root
 
     return cache_root() / "models"
 
@@ -40,7 +40,7 @@ def load_base() -> tuple[Any, Any]:
     """The embedded model as a plain (unbridged) fp32 HF model, and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from neurontest.engine.models import embedded_model_folder
+    from neurontest.engine.models.loading import embedded_model_folder
 
     folder = embedded_model_folder()
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
@@ -97,7 +97,7 @@ def int8() -> tuple[Any, Any]:
 def finetune(steps: int = 10, batch: int = 8, seq: int = 64, tokens: int = 20_000,
              lr: float = 1e-4, seed: int = 0) -> Callable[[], tuple[Any, Any]]:
     def build() -> tuple[Any, Any]:
-        from neurontest.engine.corpus import load_corpus
+        from neurontest.engine.data.corpus import load_corpus
 
         torch.manual_seed(seed)
         model, tokenizer = load_base()

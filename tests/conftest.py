@@ -17,7 +17,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     import os
 
     if "NEURONTEST_CACHE_DIR" not in os.environ:
-        from neurontest.engine.paths import cache_root
+        from neurontest.engine.store.paths import cache_root
 
         shared = cache_root()
         monkeypatch.setenv("NEURONTEST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nt-cache"))

@@ -20,7 +20,7 @@ MAX_LAYER = 5  # "N neurons in layers <= 5": every set includes one in layer 5
 
 def mining(model: Any, args: Any, say: Say) -> list[Figure]:
     """The floor, neurontest's engine for N = 1, 10, 100 and the seed's way, on the same tokens."""
-    from neurontest.engine.activations import neuron_activations
+    from neurontest.engine.run.activations import neuron_activations
     from neurontest.bench.seed import seed_mine
 
     batch = sample(model, args.tokens).batch
@@ -193,8 +193,8 @@ def suite(model: Any, args: Any, say: Say) -> list[Figure]:
 
 def core(model: Any, args: Any, say: Say) -> list[Figure]:
     """The core note: mining 5 neurons in layers <= 5, cold (nothing on disk) and warm (disk cache)."""
-    from neurontest.engine.activation_cache import mine
-    from neurontest.engine.models import model_fingerprint
+    from neurontest.engine.run.activation_cache import mine
+    from neurontest.engine.models.loading import model_fingerprint
 
     s = sample(model, args.core_tokens)
     refs = pick_neurons(5, MAX_LAYER, int(model.cfg.d_mlp))
@@ -255,14 +255,14 @@ def scaling(model: Any, args: Any, say: Say) -> list[Figure]:
     overhead per shard. Skipped (no figures) without Ray."""
     import torch
 
-    from neurontest.engine.activations import neuron_activations
+    from neurontest.engine.run.activations import neuron_activations
 
     try:
         import ray
     except ImportError:
         say("scaling: skipped, Ray is not installed (pip install 'neurontest[ray]')")
         return []
-    from neurontest.engine.executors.ray_pool import RayExecutor
+    from neurontest.engine.run.executors.ray_pool import RayExecutor
 
     batch = sample(model, args.tokens).batch
     n_tok = int(batch.mask.sum())
@@ -343,8 +343,8 @@ def latents(model: Any, args: Any, say: Say) -> list[Figure]:
 
     import torch
 
-    from neurontest.engine.activations import neuron_activations
-    from neurontest.engine.sae import Sae
+    from neurontest.engine.run.activations import neuron_activations
+    from neurontest.engine.units.sae_latent import Sae
 
     batch = sample(model, args.tokens).batch
     n_tok = int(batch.mask.sum())

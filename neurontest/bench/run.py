@@ -45,7 +45,7 @@ def run(args: Any, say: Callable[[str], None],
         figures.append(figure("machine", "fp32 matmul 2048x2048 (GFLOP/s)", runs, note="GFLOP/s, not s"))
     model = None
     if not skip.issuperset({"mining", "latents", "noise", "simplify", "core", "streaming", "scaling"}):
-        from neurontest.engine.models import load_model
+        from neurontest.engine.models.loading import load_model
 
         say("loading the embedded model")
         model = load_model()

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.tokens import encode
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.data.tokens import encode
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 def seed_mine(

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurontest.engine.paths import CACHE_ENV, cache_root
+from neurontest.engine.store.paths import CACHE_ENV, cache_root
 
 
 def fresh_cache_dir(parent: Path, *, reuse_models: bool = True) -> Path:
@@ -98,10 +98,10 @@ t["import torch + transformers + transformer_lens"] = time.perf_counter() - s
 s = time.perf_counter()
 import neurontest.plugin, neurontest.plugin.collect, neurontest.claims, neurontest.lab
 t["import neurontest"] = time.perf_counter() - s
-from neurontest.engine.models import load_model, model_fingerprint
+from neurontest.engine.models.loading import load_model, model_fingerprint
 s = time.perf_counter(); model = load_model(); t["load model"] = time.perf_counter() - s
 s = time.perf_counter(); model_fingerprint(model); t["model fingerprint"] = time.perf_counter() - s
-from neurontest.engine.corpus import load_corpus
+from neurontest.engine.data.corpus import load_corpus
 s = time.perf_counter(); corpus = load_corpus(); t["load corpus texts"] = time.perf_counter() - s
 s = time.perf_counter(); corpus.tokenize(model.tokenizer, window=64, n_tokens=100_000, seed=0)
 t["tokenize 100k-token sample"] = time.perf_counter() - s
@@ -124,8 +124,8 @@ def fixed_costs(cache_dir: Path, threads: int = 0) -> dict[str, float]:
 _MINING = r"""
 import json, sys, time
 from neurontest.bench.timing import _status_kb, pick_neurons, peak_rss, sample
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.models import load_model
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.models.loading import load_model
 model = load_model()
 s = sample(model, int(sys.argv[1]))
 refs = pick_neurons(5, int(sys.argv[2]), int(model.cfg.d_mlp))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 
 # A paragraph with numbers, cut to the benchmark's text lengths; L3N1113 fires inside numbers.
 _TEXT = ("The town grew quickly after the railway arrived in the spring of 1871, and by the end of "
@@ -157,6 +157,6 @@ def text_of(tokenizer: Any, n_tokens: int) -> str:
 
 def sample(model: Any, n_tokens: int) -> Any:
     """The embedded corpus cut into 64-token windows, `n_tokens` real tokens (the plugin's way)."""
-    from neurontest.engine.corpus import load_corpus
+    from neurontest.engine.data.corpus import load_corpus
 
     return load_corpus().tokenize(model.tokenizer, window=64, n_tokens=n_tokens, seed=0)

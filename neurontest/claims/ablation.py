@@ -14,10 +14,10 @@ from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Seed, Texts
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
     from neurontest.measure.ablation import AblationEffect
     from neurontest.measure.targets import Target

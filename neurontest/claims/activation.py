@@ -16,8 +16,8 @@ from neurontest.claims.verdicts import (
 )
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
-from neurontest.engine.layer_scan import SCAN_METRICS, LayerScan
-from neurontest.engine.units import index_in_place, sibling
+from neurontest.engine.run.layer_scan import SCAN_METRICS, LayerScan
+from neurontest.engine.units.protocol import index_in_place, sibling
 from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
 
 if TYPE_CHECKING:

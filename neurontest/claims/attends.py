@@ -24,9 +24,9 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
-from neurontest.engine.attention_mass import AttentionMass
-from neurontest.engine.head import HeadRef
-from neurontest.engine.tokens import merged_pieces
+from neurontest.engine.run.attention_mass import AttentionMass
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.data.tokens import merged_pieces
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab

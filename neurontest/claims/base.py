@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
 from neurontest.claims.options import ClaimOptions, claim_phrase, validate_claim_options
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
-from neurontest.engine.units import unit_from_dict
+from neurontest.engine.models.sae_loading import unit_from_dict
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.claims.marked import MarkedText
     from neurontest.claims.predicates import Predicate
     from neurontest.lab import Lab

@@ -78,7 +78,7 @@ _TARGET_SCHEMA: dict[str, Any] = {
 
 
 def _unit_id(value: str) -> str:
-    from neurontest.engine.units import parse_unit_id
+    from neurontest.engine.units.protocol import parse_unit_id
 
     parse_unit_id(value)
     return value
@@ -110,7 +110,7 @@ def parse_target(raw: Any) -> Target:
 
 def parse_unit_ids(ids: list[str] | None) -> list[Any]:
     """`L3N946` / `L5H3` ids of an option as units."""
-    from neurontest.engine.units import parse_unit_id
+    from neurontest.engine.units.protocol import parse_unit_id
 
     return [parse_unit_id(i) for i in ids or []]
 

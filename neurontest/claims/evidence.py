@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from neurontest.claims.base import TokenRow
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
     from neurontest.lab import Lab

@@ -25,11 +25,11 @@ from neurontest.claims.predicates import Context, Predicate, TokenPredicate, Tok
 from neurontest.measure.metrics import score_predicate
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
-    from neurontest.engine.vocabulary import Vocabulary
+    from neurontest.engine.data.tokens import TokenBatch
+    from neurontest.engine.data.vocabulary import Vocabulary
     from neurontest.lab import Lab
 
 MIN_F1 = 0.5  # below this, nothing simple explains the neuron and no claim is drafted

@@ -65,7 +65,7 @@ class LogitAttributionClaim(Claim):
         mine, opposite = (ranked(1.0), ranked(-1.0)) if promoted else (ranked(-1.0), ranked(1.0))
         hits = [bool(table[i]) for i, _ in mine]
         share = sum(hits) / len(hits) if hits else 0.0
-        from neurontest.engine.tokens import lone_token_text
+        from neurontest.engine.data.tokens import lone_token_text
 
         def shown(token_id: int) -> str:
             # A byte piece of a split character decodes alone to U+FFFD: show its own form.

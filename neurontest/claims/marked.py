@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from neurontest.engine.tokens import lone_token_text
+from neurontest.engine.data.tokens import lone_token_text
 
 _MARK = re.compile(r"\[\[(.+?)\]\]")
 

@@ -71,7 +71,7 @@ def _tolerance(value: Any) -> Any:
 
 
 def _neuron_id(value: str) -> str:
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     NeuronRef.parse(value)
     return value

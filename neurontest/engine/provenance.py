@@ -59,7 +59,7 @@ def folder_stamp(folder: Path) -> str | None:
 
 def model_stamp(name: str | None, revision: str | None) -> str | None:
     """Where the model named as `--neurontest-model` would load from, or None for hub models."""
-    from neurontest.engine.models import DEFAULT_MODEL, EMBEDDED_MODELS, PLANTED_MODEL, converted_folder
+    from neurontest.engine.models.loading import DEFAULT_MODEL, EMBEDDED_MODELS, PLANTED_MODEL, converted_folder
 
     name = str(name) if name is not None else DEFAULT_MODEL
     if name == PLANTED_MODEL:
@@ -76,7 +76,7 @@ def model_stamp(name: str | None, revision: str | None) -> str | None:
 
 def corpus_stamp(spec: str | None) -> str | None:
     """Where the corpus named as `--neurontest-corpus` would load from, or None for hub data."""
-    from neurontest.engine import corpus
+    from neurontest.engine.data import corpus
 
     if spec is None or spec in (corpus.WIKI_SAMPLE, corpus.LEE):
         try:

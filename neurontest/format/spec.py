@@ -82,7 +82,7 @@ class HypothesisFile:
     seed: int
     neurons: list[NeuronEntry]
     models: list[str] = field(default_factory=list)  # `models:`; empty when the file names one
-    split: str = "all"  # `split:`: which half of the corpus documents (neurontest.engine.corpus)
+    split: str = "all"  # `split:`: which half of the corpus documents (neurontest.engine.data.corpus)
 
 
 def load_hypothesis_file(path: Path | str) -> HypothesisFile:

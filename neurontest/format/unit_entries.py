@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from neurontest.engine.direction import DirectionUnit
-from neurontest.engine.head import HeadRef
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.sae import SaeLatent, load_sae
-from neurontest.engine.units import parse_unit_id
+from neurontest.engine.units.direction import DirectionUnit
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.models.sae_loading import load_sae
+from neurontest.engine.units.sae_latent import SaeLatent
+from neurontest.engine.units.protocol import parse_unit_id
 
 _FORMS = ("`id: L3N946`, `id: L5H3`, `layer:` + `neuron:`, `sae:` + `latent:`, or "
           "`direction:` + `hook:`")

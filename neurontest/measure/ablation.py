@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.units import UnitRef, check_units
-from neurontest.engine.tokens import (
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import UnitRef, check_units
+from neurontest.engine.data.tokens import (
     TokenBatch,
     display_tokens,
     encode_texts,
     merged_pieces,
     single_token_id,
 )
-from neurontest.engine.units import edit_hooks
+from neurontest.engine.units.protocol import edit_hooks
 
 
 ABLATION_MODES = ("zero", "mean", "steer")

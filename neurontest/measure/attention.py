@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.head import HeadRef
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.head import HeadRef
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 def head_patterns(model: Any, batch: TokenBatch, head: HeadRef, *,

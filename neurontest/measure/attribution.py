@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from neurontest.measure.ablation import ablation_hooks
-from neurontest.engine.activations import _model_device
-from neurontest.engine.units import check_units
-from neurontest.engine.units import read_activations
-from neurontest.engine.tokens import (
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import check_units
+from neurontest.engine.units.protocol import read_activations
+from neurontest.engine.data.tokens import (
     TokenBatch,
     display_tokens,
     encode_texts,
@@ -29,7 +29,7 @@ from neurontest.engine.tokens import (
 )
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
 SCALE_HOOK = "ln_final.hook_scale"

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.head import HeadRef
-from neurontest.engine.neuron import NeuronRef, mlp_post_hook
-from neurontest.engine.tokens import encode_texts
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.units.neuron import NeuronRef, mlp_post_hook
+from neurontest.engine.data.tokens import encode_texts
 from neurontest.measure.patching import read_position
 from neurontest.measure.targets import Target, target_series
 
@@ -117,7 +117,7 @@ def attribution_patching(model: Any, clean: Sequence[str], corrupt: Sequence[str
 
 def _read_live(target: Target, logits: Any, labels: Any, tokenizer: Any) -> Any:
     """`target_series` without leaving the graph (for the backward pass)."""
-    from neurontest.engine.tokens import single_token_id
+    from neurontest.engine.data.tokens import single_token_id
 
     logits = logits.float()
     if target.answer is not None:

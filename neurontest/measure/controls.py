@@ -18,9 +18,9 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from neurontest.engine.direction import DirectionUnit
-from neurontest.engine.sae import SaeLatent
-from neurontest.engine.units import index_in_place, place_size, sibling
+from neurontest.engine.units.direction import DirectionUnit
+from neurontest.engine.units.sae_latent import SaeLatent
+from neurontest.engine.units.protocol import index_in_place, place_size, sibling
 
 #: Two effects this close are a tie (the same edit in another batch row differs by rounding).
 TIE_TOLERANCE = 1e-6

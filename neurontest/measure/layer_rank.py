@@ -1,5 +1,5 @@
 """Scores of every unit of a layer against one predicate, from a layer scan's summary
-(neurontest.engine.layer_scan), and where the claimed unit ranks among them.
+(neurontest.engine.run.layer_scan), and where the claimed unit ranks among them.
 
     scores = layer_scores(summary, tau=4.0)          # or relative=0.25 (a share of each max)
     rank = rank_of(scores["f1"], own=972)            # 1: no unit of the layer fits better
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from neurontest.engine.layer_scan import MAX_X, N_SUMS, SUM_X, SUM_X2, SUM_XY, scan_edges
+from neurontest.engine.run.layer_scan import MAX_X, N_SUMS, SUM_X, SUM_X2, SUM_XY, scan_edges
 
 if TYPE_CHECKING:
     import torch

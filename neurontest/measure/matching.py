@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from neurontest.engine.direction import DirectionUnit
-from neurontest.engine.head import HeadRef
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.sae import SaeLatent
+from neurontest.engine.units.direction import DirectionUnit
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.units.sae_latent import SaeLatent
 from neurontest.errors import TokenizerMismatchError
 from neurontest.engine.progress import progress_task
 
@@ -148,11 +148,11 @@ def unit_correlations(model: Any, tokens: torch.Tensor, mask: torch.Tensor, has_
     `model`, over the `mask` positions, in the order of `searched[u]`. Candidates sharing a hook
     and reader (a layer's neurons, an SAE's latents) are read once per batch. `tokens` are
     right-padded rows; a batch runs at its own width. `batch_size=None` sizes batches to the
-    device (`neurontest.engine.batching.fit_batch_size`)."""
+    device (`neurontest.engine.run.batching.fit_batch_size`)."""
     import torch
 
-    from neurontest.engine.batching import fit_batch_size
-    from neurontest.engine.units import stop_layer
+    from neurontest.engine.run.batching import fit_batch_size
+    from neurontest.engine.units.protocol import stop_layer
 
     centred, var_a = {}, {}
     for u, values in a.items():

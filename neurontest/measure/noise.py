@@ -14,9 +14,9 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units import UnitRef, check_units
-from neurontest.engine.prefix_runs import Variant, last_token_activations
-from neurontest.engine.tokens import display_tokens, encode, merged_pieces
+from neurontest.engine.units.protocol import UnitRef, check_units
+from neurontest.engine.run.prefix_runs import Variant, last_token_activations
+from neurontest.engine.data.tokens import display_tokens, encode, merged_pieces
 
 
 @dataclass

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.units import UnitRef, check_units
-from neurontest.engine.tokens import bos_id, display_tokens, encode
-from neurontest.engine.units import read_activations
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import UnitRef, check_units
+from neurontest.engine.data.tokens import bos_id, display_tokens, encode
+from neurontest.engine.units.protocol import read_activations
 
 
 @dataclass

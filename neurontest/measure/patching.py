@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.tokens import display_tokens, encode_texts
-from neurontest.engine.units import check_units, patch_hooks, state_hooks
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.data.tokens import display_tokens, encode_texts
+from neurontest.engine.units.protocol import check_units, patch_hooks, state_hooks
 from neurontest.measure.targets import Target, target_series
 
 DIRECTIONS = ("denoising", "noising")

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.tokens import display_tokens, encode_texts, merged_pieces
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.data.tokens import display_tokens, encode_texts, merged_pieces
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.units.protocol import UnitRef
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 @dataclass

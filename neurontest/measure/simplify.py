@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units import UnitRef, check_units
-from neurontest.engine.prefix_runs import PrefixRunner, Variant
-from neurontest.engine.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
+from neurontest.engine.units.protocol import UnitRef, check_units
+from neurontest.engine.run.prefix_runs import PrefixRunner, Variant
+from neurontest.engine.data.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
 
 
 @dataclass

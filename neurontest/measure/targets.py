@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.tokens import single_token_id
+from neurontest.engine.data.tokens import single_token_id
 
 if TYPE_CHECKING:
     import torch

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.tokens import display_tokens, merged_pieces
+from neurontest.engine.data.tokens import display_tokens, merged_pieces
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 @dataclass

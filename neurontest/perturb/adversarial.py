@@ -115,8 +115,8 @@ class AdversarialClaim(Claim):
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence)
 
     def _row(self, lab: Lab, attempt: Attempt, tau: float) -> TokenRow:
-        from neurontest.engine.activations import neuron_activations
-        from neurontest.engine.tokens import batch_from_ids, bos_id
+        from neurontest.engine.run.activations import neuron_activations
+        from neurontest.engine.data.tokens import batch_from_ids, bos_id
 
         bos = bos_id(lab.tokenizer)
         head = [] if bos is None else [bos]

@@ -26,7 +26,7 @@ from neurontest.perturb.sources import Encoder
 from neurontest.perturb.text import TokenText
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     from hypothesis.strategies import SearchStrategy
 
     from neurontest.lab import Lab
@@ -72,7 +72,7 @@ class Evaluator:
 
     def __init__(self, lab: Lab, neuron: UnitRef, predicate: Predicate, encoder: Encoder) -> None:
         from neurontest.claims.predicates import TokenPredicate
-        from neurontest.engine.tokens import bos_id
+        from neurontest.engine.data.tokens import bos_id
 
         self.lab, self.neuron, self.predicate, self.encoder = lab, neuron, predicate, encoder
         self.bos = bos_id(lab.tokenizer)
@@ -92,8 +92,8 @@ class Evaluator:
         return [None if enc is None or enc[1] is None else self.cache[enc] for enc in encoded]
 
     def _forward(self, items: list[tuple[tuple[tuple[int, ...], int], TokenText]]) -> None:
-        from neurontest.engine.activations import neuron_activations
-        from neurontest.engine.tokens import batch_from_ids, display_tokens, merged_pieces
+        from neurontest.engine.run.activations import neuron_activations
+        from neurontest.engine.data.tokens import batch_from_ids, display_tokens, merged_pieces
 
         head = [] if self.bos is None else [self.bos]
         batch = batch_from_ids([head + list(ids) for (ids, _), _ in items], self.lab.tokenizer,

@@ -157,7 +157,7 @@ class Encoder:
     def token_text(self, source: str) -> TokenText:
         """A [[marked]] text cut into the model's tokens; the first mark is the trigger."""
         from neurontest.claims.marked import mark_positions
-        from neurontest.engine.tokens import display_tokens
+        from neurontest.engine.data.tokens import display_tokens
 
         marked = mark_positions(self.tokenizer, source)
         # A character split over byte pieces is one piece here: each byte piece alone decodes

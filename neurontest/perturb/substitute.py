@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
     from neurontest.claims.predicates import Predicate, Vocabulary
@@ -41,8 +41,8 @@ class SubstitutionResult:
 def last_token_scores(model: Any, neuron: UnitRef, predicate: Predicate, vocab: Vocabulary,
                       rows: Sequence[Sequence[int]], *, batch_size: int = 256) -> tuple[Any, Any]:
     """(activation at the last token, predicate at the last token) for equal-length id rows."""
-    from neurontest.engine.activations import neuron_activations
-    from neurontest.engine.tokens import batch_from_ids, bos_id
+    from neurontest.engine.run.activations import neuron_activations
+    from neurontest.engine.data.tokens import batch_from_ids, bos_id
 
     bos = bos_id(vocab.tokenizer)
     head = [] if bos is None else [bos]
@@ -149,9 +149,9 @@ def _embedding_gradient(model: Any, neuron: UnitRef, current: Any) -> Any:
     """d(activation at the last token) / d(token embeddings), for each text."""
     import torch
 
-    from neurontest.engine.activations import _model_device
+    from neurontest.engine.run.activations import _model_device
     from neurontest.measure.optimize import _last_activation
-    from neurontest.engine.tokens import bos_id
+    from neurontest.engine.data.tokens import bos_id
 
     bos = bos_id(model.tokenizer)
     head = [] if bos is None else [bos]

@@ -131,7 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--neurontest-batch-size must be at least 1; leave it out to let "
                                 "neurontest size batches to the device")
     executor = _checked_executor(values)
-    from neurontest.engine.placement import parse_placement
+    from neurontest.engine.models.placement import parse_placement
 
     try:
         parse_placement(values["neurontest_device"])

@@ -19,7 +19,7 @@ The flow follows pytest-regressions and syrupy (docs/ci-gating.md):
   --neurontest-update-baselines-all records every claim. Each entry stores its `outcome` (the
   verdict it was recorded with), shown in a later drift message when today's verdict differs.
   Writes are queued and flushed once at session finish, each file atomically
-  (neurontest.engine.files: temp file, fsync, os.replace); an interrupted run writes none, and
+  (neurontest.engine.store.files: temp file, fsync, os.replace); an interrupted run writes none, and
   temp files left by a run killed mid-write are deleted when a later run collects that file.
 
 Baselines are JSON (sorted keys, one entry per claim, values rounded to 6 significant digits), so
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.tolerance import Tolerance, default_tolerance, one_tolerance, parse_tolerance  # noqa: F401
-from neurontest.engine.files import remove_abandoned_temps, write_atomic
+from neurontest.engine.store.files import remove_abandoned_temps, write_atomic
 
 if TYPE_CHECKING:
     from neurontest.claims.base import ClaimResult

@@ -37,7 +37,7 @@ class ModelTarget:
 
 def model_label(name: str | None, revision: str | None = None) -> str:
     """A short, file-name- and node-id-safe name: a local folder's name, a hub id with `/` -> `-`."""
-    from neurontest.engine.models import DEFAULT_MODEL
+    from neurontest.engine.models.loading import DEFAULT_MODEL
 
     base = str(name) if name is not None else DEFAULT_MODEL
     path = Path(base).expanduser()
@@ -51,7 +51,7 @@ def model_label(name: str | None, revision: str | None = None) -> str:
 
 def file_targets(session: NeurontestSession, spec: HypothesisFile) -> list[ModelTarget]:
     """The models one hypothesis file is tested on, reference first, without duplicates."""
-    from neurontest.engine.models import DEFAULT_MODEL
+    from neurontest.engine.models.loading import DEFAULT_MODEL
 
     if session.model:
         names: list[str | None] = [session.model]
@@ -87,7 +87,7 @@ def run_claim(session: NeurontestSession, item: Any, runner: ClaimRunner) -> tup
     match_from = getattr(item, "match_from", None)
     if match_from is None:
         return claim, runner.run(claim)
-    from neurontest.engine.units import unit_order
+    from neurontest.engine.units.protocol import unit_order
     from neurontest.measure.matching import match_neurons
 
     cache_key = (match_from, item.lab_key, claim.neuron)

@@ -24,8 +24,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import drop_cache_entry, read_json_entry, sweep_once, write_cache_entry
-from neurontest.engine.paths import cache_root
+from neurontest.engine.store.files import drop_cache_entry, read_json_entry, sweep_once, write_cache_entry
+from neurontest.engine.store.paths import cache_root
 from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from neurontest.errors import NeurontestLoadError
 from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.claims.runner import ClaimRunner
     from neurontest.claims.settings import RunSettings
     from neurontest.lab import Lab
@@ -52,7 +52,7 @@ class NeurontestSession:
     corpus_tokens: int | None = None
     split: str | None = None  # --neurontest-split: overrides every file's `split:`
     device: str = "cpu"
-    batch_size: int | None = None  # None: automatic (neurontest.engine.batching)
+    batch_size: int | None = None  # None: automatic (neurontest.engine.run.batching)
     cache: bool = True
     report_path: str | None = None
     report_written: str | None = None  # set once the report is on disk
@@ -72,7 +72,7 @@ class NeurontestSession:
     stamps: dict[LabKey, str | None] = field(default_factory=dict)  # lab -> its files' stamp
     executor_name: str = "local"  # --neurontest-executor
     ray_address: str | None = None  # --neurontest-ray-address
-    executor: Any = None  # neurontest.engine.executors.Executor, built when a lab first needs one
+    executor: Any = None  # neurontest.engine.run.executors.Executor, built when a lab first needs one
     settings: RunSettings = field(default_factory=lambda: _default_settings())
     runners: dict[LabKey, ClaimRunner] = field(default_factory=dict)
     #: --neurontest-error-control: results computed before their items ran, and each family
@@ -126,7 +126,7 @@ class NeurontestSession:
         """Who mines for every lab of the session: None for this process (`local`), else the
         executor (one Ray pool shared by all labs; each model takes its turn on it)."""
         if self.executor is None and self.executor_name != "local":
-            from neurontest.engine.executors import make_executor
+            from neurontest.engine.run.executors import make_executor
 
             self.executor = make_executor(self.executor_name, address=self.ray_address,
                                           device=self.device)
@@ -134,7 +134,7 @@ class NeurontestSession:
 
     def _load_model(self, key: LabKey) -> Any:
         from neurontest.errors import NeurontestError
-        from neurontest.engine.models import load_model
+        from neurontest.engine.models.loading import load_model
 
         if key in self.lab_errors:
             raise NeurontestLoadError(self.lab_errors[key])
@@ -200,7 +200,7 @@ class NeurontestSession:
         lab = self.lab(key)
         if self.planned.get(key):
             try:
-                from neurontest.engine.units import unit_order
+                from neurontest.engine.units.protocol import unit_order
 
                 lab.prepare(sorted(self.planned[key], key=unit_order))
             except MiningFailedError:

@@ -205,7 +205,7 @@ def _matching_lab(described: list[tuple[Any, dict[str, Any]]], info: dict[str, A
 def _neuron_histogram(described: list[tuple[Any, dict[str, Any]]], record: ClaimRecord,
                       cache: dict[tuple[int, str], Any]) -> dict[str, Any] | None:
     """Corpus histogram of the record's neuron, only from activations already mined."""
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     lab = _matching_lab(described, record.lab)
     if lab is None:
@@ -296,7 +296,7 @@ def _models(state: RunState, described: list[tuple[Any, dict[str, Any]]]) -> lis
 
 
 def _neuron_order(neuron: str) -> tuple[int, int, str]:
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     try:
         ref = NeuronRef.parse(neuron)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine import files
+from neurontest.engine.store import files
 from neurontest.report.svg import heat_css, legend_gradient
 
 if TYPE_CHECKING:

@@ -7,9 +7,9 @@ import transformers  # noqa: F401
 
 import neurontest.claims  # noqa: F401
 import neurontest.plugin.collect  # noqa: F401
-import neurontest.engine.corpus  # noqa: F401
+import neurontest.engine.data.corpus  # noqa: F401
 import neurontest.lab  # noqa: F401
-import neurontest.engine.planted  # noqa: F401
+import neurontest.engine.models.planted  # noqa: F401
 # Vocabularies memoise word pools across runs; a pool made in one child run must still be an
 # instance of the `WordPool` class the next run sees, so the perturbation modules load once too.
 import neurontest.perturb.sources  # noqa: F401

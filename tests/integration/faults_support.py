@@ -43,7 +43,7 @@ READ_ONLY = os.environ.get("FAULTS_READ_ONLY")
 
 def pytest_configure(config):
     if MINING_LOG:  # count mining passes (one line per pass, from every process)
-        import neurontest.engine.activation_cache as cache
+        import neurontest.engine.run.activation_cache as cache
 
         real = cache.neuron_activations
 

@@ -70,7 +70,7 @@ def test_update_writes_a_readable_baseline_and_rerun_passes(pytester: pytest.Pyt
 
 
 def test_perturbed_checkpoint_fails_naming_the_drifting_metric(pytester: pytest.Pytester) -> None:
-    from neurontest.engine.planted import WORDS, planted_hf_model, save_planted_folder
+    from neurontest.engine.models.planted import WORDS, planted_hf_model, save_planted_folder
 
     folder = pytester.path / "ckpt"
     save_planted_folder(folder)

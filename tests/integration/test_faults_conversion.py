@@ -13,7 +13,7 @@ import pytest
 
 from .faults_support import temp_files
 
-LOAD = ("from neurontest.engine.models import load_model; "
+LOAD = ("from neurontest.engine.models.loading import load_model; "
         "print('layers', load_model().cfg.n_layers, flush=True)")
 
 

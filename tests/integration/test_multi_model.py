@@ -20,7 +20,7 @@ CLAIMS = PLANTED_CORPUS + "neurons:\n" + MONTH_NEURON + """\
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two saved checkpoints: an exact copy, and one with the month neuron moved to L0N20 and
     the previous-token head L1H1 moved to L1H3."""
-    from neurontest.engine.planted import (MONTH_NEURON, permute_layer_heads, permute_layer_neurons,
+    from neurontest.engine.models.planted import (MONTH_NEURON, permute_layer_heads, permute_layer_neurons,
                                            planted_hf_model, save_planted_folder)
 
     root = tmp_path_factory.mktemp("checkpoints")

@@ -70,7 +70,7 @@ def _measurements(pytester: pytest.Pytester) -> dict[str, list]:
 
 def test_yaml_fixture_and_matched_unit_give_the_same_result(pytester: pytest.Pytester,
                                                            tmp_path: Path) -> None:
-    from neurontest.engine.planted import save_planted_folder
+    from neurontest.engine.models.planted import save_planted_folder
 
     copy = save_planted_folder(tmp_path / "copy")
     pytester.makeconftest(CONFTEST)

@@ -59,7 +59,7 @@ SESSION = f"""\
 @pytest.fixture
 def counted_passes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """Each mining pass over the corpus, as the short ids of the units it read."""
-    import neurontest.engine.activation_cache as activation_cache
+    import neurontest.engine.run.activation_cache as activation_cache
 
     passes: list[list[str]] = []
     real = activation_cache.neuron_activations

@@ -13,10 +13,10 @@ import signal
 import pytest
 import torch
 
-from neurontest.engine.activation_cache import ActivationCache, mine
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.planted import planted_model
+from neurontest.engine.run.activation_cache import ActivationCache, mine
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.models.planted import planted_model
 from neurontest.lab import Lab
 
 ray = pytest.importorskip("ray")
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.xdist_group("ray")
 
 from neurontest.errors import ModelMismatchError  # noqa: E402
 from neurontest.errors import MiningFailedError
-from neurontest.engine.executors.ray_pool import RayExecutor  # noqa: E402
+from neurontest.engine.run.executors.ray_pool import RayExecutor  # noqa: E402
 
 NEURONS = [NeuronRef(0, 3), NeuronRef(0, 5), NeuronRef(1, 2)]
 
@@ -76,8 +76,8 @@ def test_mining_on_ray_writes_the_cache_a_local_run_writes(planted_lab, executor
 def test_attention_statistics_on_ray_equal_local_ones(planted_lab, executor):
     """Actors return each shard's attention mass; a source-token probe gets its shard's rows."""
     from neurontest.claims.predicates import predicate_from_dict
-    from neurontest.engine.attention_mass import AttentionMass
-    from neurontest.engine.planted import MONTHS
+    from neurontest.engine.run.attention_mass import AttentionMass
+    from neurontest.engine.models.planted import MONTHS
 
     batch = planted_lab.sample.batch
     months = planted_lab.claimed(predicate_from_dict({"tokens": MONTHS}))

@@ -48,8 +48,8 @@ def verdicts(result: pytest.RunResult) -> dict[str, str]:
 
 
 def test_a_checkpoint_matrix_mines_each_model_on_the_pool(pytester, ray_cluster, tmp_path):
-    from neurontest.engine.planted import MONTH_NEURON as L0N3, permute_layer_neurons
-    from neurontest.engine.planted import planted_hf_model, save_planted_folder
+    from neurontest.engine.models.planted import MONTH_NEURON as L0N3, permute_layer_neurons
+    from neurontest.engine.models.planted import planted_hf_model, save_planted_folder
 
     moved = planted_hf_model()
     perm = list(range(32))

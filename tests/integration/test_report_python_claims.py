@@ -9,7 +9,7 @@ from .test_yaml_collection import MONTH_TRUE
 
 PY_CLAIMS = """
     import pytest
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     def test_months(neuron):
         n = neuron("L0N3", fires_on=["March", "April", "May"], threshold=1.0)

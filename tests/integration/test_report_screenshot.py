@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from neurontest.claims.base import Bound, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.report import write_run_report
 from neurontest.plugin.session import ClaimRecord, NeurontestSession
 
@@ -107,10 +107,10 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
 
 def test_inspection_page_renders_in_chromium(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from neurontest.engine.corpus import TextCorpus
+    from neurontest.engine.data.corpus import TextCorpus
     from neurontest.inspection import inspect_neuron
     from neurontest.lab import CorpusOptions, Lab
-    from neurontest.engine.planted import planted_corpus_texts, planted_model
+    from neurontest.engine.models.planted import planted_corpus_texts, planted_model
 
     planted = planted_model()
     sample = TextCorpus.from_texts("planted", planted_corpus_texts(60)).tokenize(

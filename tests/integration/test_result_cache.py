@@ -26,7 +26,7 @@ CLAIMS = MONTH_NEURON + """\
 """
 
 PYTHON_CLAIMS = f"""
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 
 def test_assertion_api(neuron):
     neuron("L0N3", fires_on={MONTHS.strip("[]").split(", ")!r}, threshold=1.0).assert_fires_on(f1=">= 0.99")
@@ -52,7 +52,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: 
 
 
 def _forbid_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    import neurontest.engine.models
+    import neurontest.engine.models.loading
 
     loads: list[str] = []
 
@@ -60,7 +60,7 @@ def _forbid_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         loads.append(str(name))
         raise AssertionError("the warm run loaded the model")
 
-    monkeypatch.setattr(neurontest.engine.models, "load_model", refuse)
+    monkeypatch.setattr(neurontest.engine.models.loading, "load_model", refuse)
     return loads
 
 

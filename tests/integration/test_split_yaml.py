@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from neurontest.engine.corpus import document_half
-from neurontest.engine.planted import MONTHS
+from neurontest.engine.data.corpus import document_half
+from neurontest.engine.models.planted import MONTHS
 
 OFF = ("-p", "no:cacheprovider", "--neurontest-report", "none", "--neurontest-no-cache")
 

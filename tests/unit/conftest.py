@@ -8,15 +8,15 @@ import pytest
 
 @pytest.fixture(scope="module")
 def planted():
-    from neurontest.engine.planted import planted_model
+    from neurontest.engine.models.planted import planted_model
 
     return planted_model()
 
 
 @pytest.fixture(scope="module")
 def lab(planted):
-    from neurontest.engine.corpus import TextCorpus
-    from neurontest.engine.planted import planted_corpus_texts
+    from neurontest.engine.data.corpus import TextCorpus
+    from neurontest.engine.models.planted import planted_corpus_texts
     from neurontest.lab import CorpusOptions, Lab
 
     sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(120)).tokenize(

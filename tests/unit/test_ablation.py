@@ -8,9 +8,9 @@ pytest.importorskip("torch")
 
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.measure.ablation import ablate  # noqa: E402
-from neurontest.engine.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
 from neurontest.measure.readout import activations_on_texts  # noqa: E402
-from neurontest.engine.tokens import encode_texts  # noqa: E402
+from neurontest.engine.data.tokens import encode_texts  # noqa: E402
 
 TEXTS = ["we met in March 2020 .", "the cat sat on the mat", "on 3 May the dog went in June"]
 
@@ -83,7 +83,7 @@ def test_targets_must_be_single_tokens(planted):
 def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() -> None:
     from neurontest.claims.ablation import AblationClaim
     from neurontest.claims.base import Subject
-    from neurontest.engine.planted import PROMOTED, PROMOTER_NEURON, planted_model
+    from neurontest.engine.models.planted import PROMOTED, PROMOTER_NEURON, planted_model
     from neurontest.lab import CorpusOptions, Lab
 
     lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)
@@ -106,7 +106,7 @@ def test_steering_the_promoter_raises_its_token_and_is_checked_as_an_option() ->
 def test_an_answer_foil_target_is_the_change_of_their_logit_difference() -> None:
     from neurontest.claims.ablation import AblationClaim
     from neurontest.claims.base import Subject
-    from neurontest.engine.planted import PROMOTER_NEURON, planted_model
+    from neurontest.engine.models.planted import PROMOTER_NEURON, planted_model
     from neurontest.lab import CorpusOptions, Lab
 
     lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)

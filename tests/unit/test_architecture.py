@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 
 
@@ -22,18 +24,27 @@ def test_import_contracts_are_kept() -> None:
     assert "0 broken" in out.stdout
 
 
-def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
-    # The contract must be able to fail: copy the package, add one engine -> pytest-layer import.
+@pytest.mark.parametrize(("module", "upward", "broken"), [
+    # engine -> the pytest layer
+    (("engine", "store", "paths.py"), "from neurontest.plugin import session_key",
+     "neurontest.engine.store.paths -> neurontest.plugin"),
+    # inside the engine: a unit reaching up into the mining pass
+    (("engine", "units", "neuron.py"), "from neurontest.engine.run.activations import neuron_activations",
+     "neurontest.engine.units.neuron -> neurontest.engine.run.activations"),
+])
+def test_an_upward_import_breaks_the_contracts(tmp_path: Path, module: tuple[str, ...], upward: str,
+                                               broken: str) -> None:
+    # The contracts must be able to fail: copy the package, add one upward import.
     shutil.copytree(ROOT / "neurontest", tmp_path / "neurontest")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    with open(tmp_path / "neurontest" / "engine" / "paths.py", "a", encoding="utf-8") as f:
-        f.write("\n\ndef _upward():\n    from neurontest.plugin import session_key  # noqa: F401\n")
+    with open(tmp_path.joinpath("neurontest", *module), "a", encoding="utf-8") as f:
+        f.write(f"\n\ndef _upward():\n    {upward}  # noqa: F401\n")
     out = subprocess.run(_lint_imports()[:1] + ["--config", str(tmp_path / "pyproject.toml"),
                                                 "--no-cache"],
                          cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.returncode != 0
-    assert "neurontest.engine.paths -> neurontest.plugin" in out.stdout
+    assert broken in out.stdout
 
 
 def test_ruff_finds_no_defects() -> None:

@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neurontest.claims.predicates import predicate_from_dict
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.attention_mass import AttentionMass, mass_on
-from neurontest.engine.head import HeadRef
-from neurontest.engine.planted import MONTHS, PREVIOUS_HEAD
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.run.attention_mass import AttentionMass, mass_on
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.models.planted import MONTHS, PREVIOUS_HEAD
 from neurontest.measure.attention import head_patterns
 
 

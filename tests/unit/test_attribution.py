@@ -11,7 +11,7 @@ from neurontest.measure.attribution import (  # noqa: E402
     frozen_norm_ablation,
     logit_attribution,
 )
-from neurontest.engine.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, PROMOTED, planted_model  # noqa: E402
 
 TEXTS = ["we met in March", "on 3 May and in June 2020 ."]
 
@@ -51,7 +51,7 @@ def test_logit_direction_reads_the_neurons_own_layer(planted):
     import torch
 
     from neurontest.measure.attribution import final_norm_gain, logit_direction
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     model = planted.model
     gain, centred = final_norm_gain(model)

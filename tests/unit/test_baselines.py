@@ -82,7 +82,7 @@ def test_claims_matrix_from_plain_records() -> None:
 def test_headline_is_the_failing_bound_else_the_first_bounded_metric() -> None:
     from neurontest.claims.base import Bound, ClaimResult, Measurement
     from neurontest.report.matrix import headline
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     def result(recall: float) -> ClaimResult:
         return ClaimResult("activation", NeuronRef(0, 1), [
@@ -103,7 +103,7 @@ def _store_item(tmp_path: Path, config: dict | None = None, claim_id: str = "L0N
 
 def _result(value: float, interval: tuple[float, float] | None, metric: str = "precision"):
     from neurontest.claims.base import ClaimResult, Measurement
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     return ClaimResult("activation", NeuronRef(0, 1),
                        [Measurement(metric, value, interval=interval)], "")

@@ -13,9 +13,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine import batching  # noqa: E402
-from neurontest.engine.activations import neuron_activations  # noqa: E402
-from neurontest.engine.batching import (  # noqa: E402
+from neurontest.engine.run import batching  # noqa: E402
+from neurontest.engine.run.activations import neuron_activations  # noqa: E402
+from neurontest.engine.run.batching import (  # noqa: E402
     CPU_BATCH_SIZE,
     FREE_MEMORY_SHARE,
     MAX_BATCH_SIZE,
@@ -26,8 +26,8 @@ from neurontest.engine.batching import (  # noqa: E402
 )
 from neurontest.errors import DeviceMemoryError  # noqa: E402
 from neurontest.lab import Lab  # noqa: E402
-from neurontest.engine.planted import planted_corpus_texts, planted_model  # noqa: E402
-from neurontest.engine.tokens import encode_texts  # noqa: E402
+from neurontest.engine.models.planted import planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.engine.data.tokens import encode_texts  # noqa: E402
 
 GIB = 1024**3
 # SmolLM2-135M's shape, the embedded default model.

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from neurontest.claims.base import Bound, ClaimResult, Evidence, Measurement, TokenRow, result_to_dict
-from neurontest.engine.files import CacheWarning
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.store.files import CacheWarning
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.plugin.result_cache import ResultCache
 
 
@@ -103,7 +103,7 @@ def test_a_missing_field_or_a_foreign_envelope_is_dropped(tmp_path: Path) -> Non
 def test_activation_entries_are_checked_for_shape_dtype_and_checksum(tmp_path: Path) -> None:
     import torch
 
-    from neurontest.engine.activation_cache import ActivationCache
+    from neurontest.engine.run.activation_cache import ActivationCache
 
     cache = ActivationCache("m", "c", root=tmp_path)
     neuron, values = NeuronRef(0, 3), torch.arange(12, dtype=torch.float32).reshape(3, 4)
@@ -127,8 +127,8 @@ def test_a_tokenized_sample_is_checked_against_its_checksum(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from neurontest.engine import prep_cache
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data import prep_cache
+    from neurontest.engine.data.tokens import TokenBatch
 
     monkeypatch.setenv("NEURONTEST_CACHE_DIR", str(tmp_path))
     batch = TokenBatch(torch.tensor([[1, 5, 6], [1, 7, 0]]), torch.tensor([[False, True, True],

@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 from neurontest.claims.ablation import AblationClaim  # noqa: E402
 from neurontest.claims.base import Subject  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
-from neurontest.engine.head import HeadRef  # noqa: E402
-from neurontest.engine.neuron import NeuronRef  # noqa: E402
-from neurontest.engine.planted import (  # noqa: E402
+from neurontest.engine.units.head import HeadRef  # noqa: E402
+from neurontest.engine.units.neuron import NeuronRef  # noqa: E402
+from neurontest.engine.models.planted import (  # noqa: E402
     MONTH_NEURON, PREVIOUS_HEAD, PROMOTED, PROMOTER_NEURON, planted_model,
 )
 from neurontest.measure.ablation import ablate, ablate_each  # noqa: E402
@@ -137,7 +137,7 @@ def test_bad_control_options_are_one_line_errors(lab) -> None:
 
 
 def test_direction_controls_are_random_unit_directions_at_the_same_hook(lab) -> None:
-    from neurontest.engine.direction import DirectionUnit
+    from neurontest.engine.units.direction import DirectionUnit
 
     width = int(lab.model.cfg.d_model)
     unit = DirectionUnit.from_vector(torch.arange(width, dtype=torch.float32) + 1, "blocks.0.hook_resid_post",

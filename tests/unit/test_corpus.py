@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from neurontest.engine import corpus as corpus_mod
-from neurontest.engine.corpus import CorpusSample, TextCorpus, load_corpus, wiki_to_paragraphs
+from neurontest.engine.data import corpus as corpus_mod
+from neurontest.engine.data.corpus import CorpusSample, TextCorpus, load_corpus, wiki_to_paragraphs
 from neurontest.errors import CorpusUnavailableError
 
 WORDS = [f"w{i}" for i in range(200)] + "the cat sat on a mat dog ran far away".split()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neurontest.engine.tokens import display_tokens, merged_pieces
+from neurontest.engine.data.tokens import display_tokens, merged_pieces
 
 TEXT = "café – 月曜日 🙂 naïve"
 
@@ -15,7 +15,7 @@ def smollm2_tokenizer():
     pytest.importorskip("transformers")
     from transformers import AutoTokenizer
 
-    from neurontest.engine import models
+    from neurontest.engine.models import loading as models
     from neurontest.errors import ModelUnavailableError
 
     try:
@@ -94,7 +94,7 @@ def test_long_junk_costs_a_bounded_number_of_short_decodes(smollm2_tokenizer):
 
 def test_planted_tokenizer_shows_each_token_as_it_decodes():
     pytest.importorskip("transformers")
-    from neurontest.engine.planted import _tokenizer
+    from neurontest.engine.models.planted import _tokenizer
 
     tokenizer = _tokenizer()
     ids = _ids(tokenizer, "the cat sat in March 2020 .")
@@ -123,7 +123,7 @@ def test_sentencepiece_byte_fallback_is_merged_too():
 
 def test_corpus_examples_and_readouts_show_characters_not_pieces(smollm2_tokenizer):
     torch = pytest.importorskip("torch")
-    from neurontest.engine.tokens import encode_texts
+    from neurontest.engine.data.tokens import encode_texts
     from neurontest.measure.readout import split_rows
     from neurontest.measure.top_examples import top_examples
 
@@ -146,7 +146,7 @@ def test_corpus_examples_and_readouts_show_characters_not_pieces(smollm2_tokeniz
 
 def test_split_characters_in_errors_are_named_by_their_pieces_forms(smollm2_tokenizer) -> None:
     from neurontest.claims.marked import mark_positions
-    from neurontest.engine.tokens import single_token_id
+    from neurontest.engine.data.tokens import single_token_id
 
     tokenizer = smollm2_tokenizer
     with pytest.raises(ValueError) as info:

@@ -16,8 +16,8 @@ from neurontest.claims.explain import (  # noqa: E402
     token_sets,
 )
 from neurontest.claims.predicates import Context, TokenSet, predicate_from_dict  # noqa: E402
-from neurontest.engine.corpus import TextCorpus  # noqa: E402
-from neurontest.engine.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.engine.data.corpus import TextCorpus  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
 from neurontest.lab import CorpusOptions, Lab  # noqa: E402
 
 

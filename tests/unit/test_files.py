@@ -1,4 +1,4 @@
-"""Shared writes (neurontest.engine.files): atomic replaces, the inter-process lock, cleanup after
+"""Shared writes (neurontest.engine.store.files): atomic replaces, the inter-process lock, cleanup after
 writers killed with SIGKILL, and caches that degrade to one warning when they cannot be written."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from neurontest.engine import files
+from neurontest.engine.store import files
 
 # A child that starts an atomic write of `target` and blocks halfway until it is killed.
 _SLOW_WRITER = """
 import sys, time
-from neurontest.engine.files import write_atomic
+from neurontest.engine.store.files import write_atomic
 
 def write(handle):
     handle.write(b"half of a file")

@@ -200,7 +200,7 @@ def test_what_loads_runs_on_the_planted_model_without_a_traceback(tmp_path_facto
 def _claim(kind: str, **options: Any) -> Any:
     from neurontest.claims.base import Subject
     from neurontest.claims.predicates import predicate_from_dict
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     subject = Subject(NeuronRef(0, 3), predicate_from_dict({"tokens": ["March", "May"]}))
     return CLAIM_KINDS[kind](subject, options)

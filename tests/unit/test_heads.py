@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine.tokens import TokenBatch
+from neurontest.engine.data.tokens import TokenBatch
 from neurontest.measure.heads import pattern_masks, scan_heads, top_heads
 
 

@@ -15,10 +15,10 @@ from neurontest.cli import main  # noqa: E402
 from neurontest.claims.explain import RELATIVE_THRESHOLDS  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.predicates import TokenSet, predicate_from_dict  # noqa: E402
-from neurontest.engine.neuron import NeuronRef  # noqa: E402
+from neurontest.engine.units.neuron import NeuronRef  # noqa: E402
 from neurontest.inspection import NeuronInspection, bound_below, inspect_neuron  # noqa: E402
 from neurontest.lab import Lab  # noqa: E402
-from neurontest.engine.planted import MONTHS  # noqa: E402
+from neurontest.engine.models.planted import MONTHS  # noqa: E402
 from neurontest.format.spec import parse_hypotheses  # noqa: E402
 
 
@@ -221,7 +221,7 @@ def test_smollm2_neuron_without_simple_explanation_is_flagged(smollm2: Lab) -> N
 
 
 def test_heads_and_latents_are_inspected_and_drafted_in_their_own_form(lab: Lab, tmp_path: Path) -> None:
-    from neurontest.engine.planted import PREVIOUS_HEAD
+    from neurontest.engine.models.planted import PREVIOUS_HEAD
     from .test_units import write_saelens
 
     head = inspect_neuron(lab, "L1H1", k=6)

@@ -7,8 +7,8 @@ import pytest
 from neurontest.lab import CorpusOptions, Lab
 from neurontest.measure.matching import check_same_tokenizer, match_neuron
 from neurontest.errors import TokenizerMismatchError
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.planted import MONTH_NEURON, planted_model, planted_model_permuted
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.models.planted import MONTH_NEURON, planted_model, planted_model_permuted
 
 CORPUS = CorpusOptions("planted", window=16, n_tokens=None)
 
@@ -36,7 +36,7 @@ def test_month_claim_passes_on_the_matched_neuron_only(permuted) -> None:
     from neurontest.claims.activation import ActivationClaim
     from neurontest.claims.base import Subject, Threshold
     from neurontest.claims.predicates import predicate_from_dict
-    from neurontest.engine.planted import MONTHS
+    from neurontest.engine.models.planted import MONTHS
 
     predicate = predicate_from_dict({"tokens": MONTHS})
     lab_b = lab(permuted.model)
@@ -72,7 +72,7 @@ def test_different_tokenizers_are_refused() -> None:
 
 def test_several_neurons_and_layers_in_one_pass(permuted) -> None:
     from neurontest.measure.matching import match_neurons
-    from neurontest.engine.planted import CONTEXT_NEURON, DIGIT_NEURON
+    from neurontest.engine.models.planted import CONTEXT_NEURON, DIGIT_NEURON
 
     wanted = [MONTH_NEURON, DIGIT_NEURON, CONTEXT_NEURON]
     found = match_neurons(lab(planted_model().model), wanted, lab(permuted.model))
@@ -84,8 +84,8 @@ def test_several_neurons_and_layers_in_one_pass(permuted) -> None:
 
 # -- every unit kind: heads by output norm, SAE latents within their SAE, directions as they are --
 def test_a_moved_head_is_matched_by_its_output_norm() -> None:
-    from neurontest.engine.head import HeadRef
-    from neurontest.engine.planted import PREVIOUS_HEAD
+    from neurontest.engine.units.head import HeadRef
+    from neurontest.engine.models.planted import PREVIOUS_HEAD
 
     moved = planted_model_permuted(month_to=20, previous_head_to=3)
     match = match_neuron(lab(planted_model().model), PREVIOUS_HEAD, lab(moved.model))
@@ -97,8 +97,8 @@ def test_a_moved_head_is_matched_by_its_output_norm() -> None:
 def test_latents_match_within_their_sae_and_directions_stay(tmp_path, permuted) -> None:
     import numpy as np
 
-    from neurontest.engine.direction import DirectionUnit
-    from neurontest.engine.sae import read_sae_folder
+    from neurontest.engine.units.direction import DirectionUnit
+    from neurontest.engine.units.sae_latent import read_sae_folder
     from .test_units import D_MODEL, MONTH_DIM, write_saelens
 
     latent = read_sae_folder(write_saelens(tmp_path / "sae")).latent(0)

@@ -17,8 +17,8 @@ torch = pytest.importorskip("torch")
 from neurontest.claims.base import Subject  # noqa: E402
 from neurontest.claims.mediation import MediationClaim  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
-from neurontest.engine.head import HeadRef  # noqa: E402
-from neurontest.engine.planted import CONTEXT_NEURON, MONTH_NEURON, PROMOTER_NEURON  # noqa: E402
+from neurontest.engine.units.head import HeadRef  # noqa: E402
+from neurontest.engine.models.planted import CONTEXT_NEURON, MONTH_NEURON, PROMOTER_NEURON  # noqa: E402
 from neurontest.measure.mediation import mediate  # noqa: E402
 from neurontest.measure.targets import Target  # noqa: E402
 

@@ -76,7 +76,7 @@ def sanity(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, tuple[bool
 
 def month_labels(lab, neuron) -> tuple[torch.Tensor, torch.Tensor]:
     from neurontest.claims.predicates import predicate_from_dict
-    from neurontest.engine.planted import MONTHS
+    from neurontest.engine.models.planted import MONTHS
 
     mask = lab.sample.batch.mask
     predicate = predicate_from_dict({"tokens": MONTHS})
@@ -94,7 +94,7 @@ def test_the_checks_can_fail() -> None:
 
 
 def test_missing_and_extra_labels_on_the_planted_month_neuron() -> None:
-    from neurontest.engine.planted import MONTH_NEURON, planted_model
+    from neurontest.engine.models.planted import MONTH_NEURON, planted_model
     from neurontest.lab import CorpusOptions, Lab
 
     lab = Lab(planted_model().model, CorpusOptions("planted", 16, None), cache=False, progress=False)
@@ -107,8 +107,8 @@ def test_missing_and_extra_labels_on_the_planted_month_neuron() -> None:
 def test_missing_and_extra_labels_on_smollm2_month_neuron() -> None:
     # L0N972 of SmolLM2-135M (hypotheses/test_months.yaml, tau 4) is a good, not perfect, month
     # detector: its corpus activations come from the shared activation cache when warm.
-    from neurontest.engine.models import load_model
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.models.loading import load_model
+    from neurontest.engine.units.neuron import NeuronRef
     from neurontest.errors import ModelUnavailableError
     from neurontest.lab import CorpusOptions, Lab
 

@@ -1,4 +1,4 @@
-"""The embedded model's converted folder as a cache entry (neurontest.engine.models), with the
+"""The embedded model's converted folder as a cache entry (neurontest.engine.models.loading), with the
 dequantizing itself replaced by a fake that writes small files: checked on use, rebuilt when
 damaged, built aside and renamed, converted privately when the cache cannot be written. The real
 conversion under concurrency is tests/integration/test_faults_conversion.py."""
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from neurontest.engine import files, models
+from neurontest.engine.store import files
+
+from neurontest.engine.models import loading as models
 
 
 @pytest.fixture

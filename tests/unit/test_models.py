@@ -3,8 +3,8 @@
 import pytest
 
 from neurontest.errors import ModelUnavailableError
-from neurontest.engine.models import load_model, model_fingerprint
-from neurontest.engine.planted import planted_model
+from neurontest.engine.models.loading import load_model, model_fingerprint
+from neurontest.engine.models.planted import planted_model
 
 
 def test_missing_local_folder_is_one_line_error_naming_the_fix():

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 
 from neurontest.measure.noise import noise_sensitivity  # noqa: E402
-from neurontest.engine.planted import planted_model  # noqa: E402
+from neurontest.engine.models.planted import planted_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

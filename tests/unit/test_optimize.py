@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 
 from neurontest.measure.optimize import optimize_prompts  # noqa: E402
-from neurontest.engine.planted import MONTHS, planted_model  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, planted_model  # noqa: E402
 from neurontest.measure.readout import activations_on_texts  # noqa: E402
 
 

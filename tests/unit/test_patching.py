@@ -18,11 +18,11 @@ torch = pytest.importorskip("torch")
 from neurontest.claims.base import Subject  # noqa: E402
 from neurontest.claims.patching import PatchingClaim  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
-from neurontest.engine.direction import DirectionUnit  # noqa: E402
-from neurontest.engine.head import HeadRef  # noqa: E402
-from neurontest.engine.planted import MONTH_NEURON, PROMOTER_NEURON, WORDS  # noqa: E402
-from neurontest.engine.sae import Sae  # noqa: E402
-from neurontest.engine.units import edit_hooks  # noqa: E402
+from neurontest.engine.units.direction import DirectionUnit  # noqa: E402
+from neurontest.engine.units.head import HeadRef  # noqa: E402
+from neurontest.engine.models.planted import MONTH_NEURON, PROMOTER_NEURON, WORDS  # noqa: E402
+from neurontest.engine.units.sae_latent import Sae  # noqa: E402
+from neurontest.engine.units.protocol import edit_hooks  # noqa: E402
 from neurontest.measure.patching import patch  # noqa: E402
 from neurontest.measure.targets import Target  # noqa: E402
 

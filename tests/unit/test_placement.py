@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from neurontest.engine.placement import Placement, parse_placement
+from neurontest.engine.models.placement import Placement, parse_placement
 
 
 @pytest.mark.parametrize("spec, kwargs, gpus", [
@@ -25,7 +25,7 @@ def test_single_devices_and_leading_gpu_lists(spec, kwargs, gpus):
 
 
 def test_a_gpu_list_not_starting_at_zero_gets_a_memory_budget_on_those_gpus_only(monkeypatch):
-    import neurontest.engine.placement as placement_module
+    import neurontest.engine.models.placement as placement_module
 
     monkeypatch.setattr(placement_module, "_free_memory", lambda gpus: {i: 10 * i for i in gpus})
     assert parse_placement("cuda:2,cuda:5").boot_kwargs() == {
@@ -56,7 +56,7 @@ def test_load_model_passes_the_split_to_transformer_bridge(monkeypatch):
     """The boot call gets n_devices / device_map instead of device (mocked: no GPUs here)."""
     from transformer_lens.model_bridge import TransformerBridge
 
-    from neurontest.engine import models
+    from neurontest.engine.models import loading as models
 
     seen = {}
 

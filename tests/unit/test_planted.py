@@ -10,16 +10,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine.activations import neuron_activations  # noqa: E402
-from neurontest.engine.models import model_fingerprint  # noqa: E402
-from neurontest.engine.planted import (  # noqa: E402
+from neurontest.engine.run.activations import neuron_activations  # noqa: E402
+from neurontest.engine.models.loading import model_fingerprint  # noqa: E402
+from neurontest.engine.models.planted import (  # noqa: E402
     MONTHS,
     PlantedNeuron,
     _build,
     planted_corpus_texts,
     planted_model,
 )
-from neurontest.engine.tokens import encode_texts  # noqa: E402
+from neurontest.engine.data.tokens import encode_texts  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_promoter_promotes_its_token_at_month_positions(planted):
 
 
 def test_unplanted_neurons_are_alive_but_small(planted):
-    from neurontest.engine.neuron import NeuronRef
+    from neurontest.engine.units.neuron import NeuronRef
 
     batch = encode_texts(planted.tokenizer, planted_corpus_texts(30))
     others = [NeuronRef(layer, 0) for layer in (0, 1)] + [NeuronRef(0, 31), NeuronRef(1, 31)]
@@ -157,6 +157,6 @@ def test_corpus_is_deterministic_and_covers_the_cases():
 
 
 def test_module_imports_without_torch():
-    code = "import sys, neurontest.engine.planted; print('torch' in sys.modules)"
+    code = "import sys, neurontest.engine.models.planted; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

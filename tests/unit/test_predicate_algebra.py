@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurontest.claims.predicates import Vocabulary, predicate_from_dict
-from neurontest.engine.tokens import TokenBatch
+from neurontest.engine.data.tokens import TokenBatch
 
 STRINGS = ["<s>", " a", "a", " b", "b", "1", "2", " 1", "(", ")", " ", "A", ","]
 TOKEN_WORDS = ["a", "b", "1", "2", "(", ")", "A", ",", " "]

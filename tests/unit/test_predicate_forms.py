@@ -88,7 +88,7 @@ def test_runs_spans_and_words():
 def test_logic_and_not_keep_unscorable_positions_unmarked():
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
     negated = predicate_from_dict({"not": {"inside": {"open": ["("], "close": [")"]}}})
     assert isinstance(negated, Not)
@@ -152,8 +152,8 @@ def test_python_predicates_resolve_beside_the_hypothesis_file_then_sys_path(tmp_
 
 
 def test_python_predicates_and_callables_reach_the_neuron_fixture():
-    from neurontest.engine.corpus import TextCorpus
-    from neurontest.engine.planted import planted_corpus_texts, planted_model
+    from neurontest.engine.data.corpus import TextCorpus
+    from neurontest.engine.models.planted import planted_corpus_texts, planted_model
     from neurontest.lab import CorpusOptions, Lab
     from neurontest.plugin.assertions import NeuronUnderTest
 

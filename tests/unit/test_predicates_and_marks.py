@@ -1,9 +1,9 @@
 import pytest
 
 from neurontest.claims.marked import mark_positions, strip_marks
-from neurontest.engine.planted import planted_model
+from neurontest.engine.models.planted import planted_model
 from neurontest.claims.predicates import Context, TokenRegex, TokenSet, predicate_from_dict, vocabulary
-from neurontest.engine.tokens import encode_texts
+from neurontest.engine.data.tokens import encode_texts
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ class _Tokenizer:
 def _batch(rows):
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
     tokens = torch.tensor(rows)
     return TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)
@@ -126,9 +126,9 @@ def test_unhashable_predicates_are_computed_without_the_memo():
 
 
 def test_lab_memoises_claimed_masks_per_predicate(planted):
-    from neurontest.engine.corpus import TextCorpus
+    from neurontest.engine.data.corpus import TextCorpus
     from neurontest.lab import CorpusOptions, Lab
-    from neurontest.engine.planted import planted_corpus_texts
+    from neurontest.engine.models.planted import planted_corpus_texts
 
     sample = TextCorpus.from_texts("planted-corpus", planted_corpus_texts(40)).tokenize(
         planted.tokenizer, window=32, n_tokens=None)

@@ -6,13 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine import prefix_runs  # noqa: E402
-from neurontest.engine.neuron import NeuronRef  # noqa: E402
+from neurontest.engine.run import prefix_runs  # noqa: E402
+from neurontest.engine.units.neuron import NeuronRef  # noqa: E402
 from neurontest.measure.noise import noise_sensitivity  # noqa: E402
-from neurontest.engine.planted import planted_model  # noqa: E402
-from neurontest.engine.prefix_runs import Variant, plan_groups  # noqa: E402
+from neurontest.engine.models.planted import planted_model  # noqa: E402
+from neurontest.engine.run.prefix_runs import Variant, plan_groups  # noqa: E402
 from neurontest.measure.simplify import simplify  # noqa: E402
-from neurontest.engine.tokens import encode  # noqa: E402
+from neurontest.engine.data.tokens import encode  # noqa: E402
 
 TEXT = "we met in March 2020 and the cat sat on the mat while it rained in May"
 
@@ -37,7 +37,7 @@ def scrambled():
     and depends on them, so a wrong prefix or position shows in every activation."""
     from transformer_lens.model_bridge import TransformerBridge
 
-    from neurontest.engine.planted import _tokenizer, planted_hf_model
+    from neurontest.engine.models.planted import _tokenizer, planted_hf_model
 
     hf = planted_hf_model(0)
     generator = torch.Generator().manual_seed(1)

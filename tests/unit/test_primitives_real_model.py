@@ -12,7 +12,7 @@ from neurontest.measure.attribution import (  # noqa: E402
     frozen_norm_ablation,
     logit_attribution,
 )
-from neurontest.engine.neuron import NeuronRef  # noqa: E402
+from neurontest.engine.units.neuron import NeuronRef  # noqa: E402
 from neurontest.measure.noise import noise_sensitivity  # noqa: E402
 from neurontest.measure.optimize import optimize_prompts  # noqa: E402
 from neurontest.measure.readout import activations_on_texts  # noqa: E402
@@ -28,7 +28,7 @@ EARLY = NeuronRef(3, 88)  # peaks on " of" in "the capital of"
 @pytest.fixture(scope="module")
 def model():
     from neurontest.errors import ModelUnavailableError
-    from neurontest.engine.models import load_model
+    from neurontest.engine.models.loading import load_model
 
     try:
         return load_model()
@@ -85,8 +85,8 @@ def test_optimize_runs_five_steps(model):
 
 @pytest.mark.parametrize("neuron", [EARLY, LAST_LAYER], ids=str)
 def test_prefix_run_shortcuts_match_plain_forwards(model, neuron):
-    from neurontest.engine import prefix_runs
-    from neurontest.engine.tokens import encode
+    from neurontest.engine.run import prefix_runs
+    from neurontest.engine.data.tokens import encode
 
     ids = encode(model.tokenizer, "In 1987, 1988 and 1989 the prices rose by 12, 14 and 19 percent")
     noise = torch.randn(int(model.cfg.d_model), generator=torch.Generator().manual_seed(0))

@@ -95,7 +95,7 @@ def test_a_terminal_rewrites_one_line_and_restores_pytests_line() -> None:
 def test_loading_bars_are_off_while_loading_and_restored_after() -> None:
     from transformers.utils import logging as hf_logging
 
-    from neurontest.engine.models import quiet_loading_bars
+    from neurontest.engine.models.loading import quiet_loading_bars
 
     assert hf_logging.is_progress_bar_enabled()
     with quiet_loading_bars():

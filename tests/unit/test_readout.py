@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.engine.planted import MONTHS, planted_model  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, planted_model  # noqa: E402
 from neurontest.measure.readout import activations_on_texts, activations_on_texts_multi  # noqa: E402
 
 TEXTS = ["we met in March", "on 3 May the cat sat , in June 2020 .", "the dog was very good"]

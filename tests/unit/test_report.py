@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from neurontest.claims.base import Bound, ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.report import build_report_context, write_run_report
 from neurontest.report import render as render_module
 from neurontest.report.pytest_html import extras_for

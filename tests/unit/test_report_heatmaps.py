@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from neurontest.claims.base import ClaimResult, Evidence, Measurement, TokenRow
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.report.context import histogram_context, result_context
 from neurontest.report.render import render
 from neurontest.report.svg import LEVELS, nice_ticks

@@ -12,7 +12,7 @@ from neurontest.format.kinds import get_claim_class
 from neurontest.claims.base import (Bound, ClaimResult, Evidence, Measurement, Subject, Threshold,
                                     TokenRow)
 from neurontest.lab import CorpusOptions, Lab
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.units.neuron import NeuronRef
 from neurontest.claims.predicates import TokenSet
 from neurontest.engine.provenance import code_version, corpus_stamp, folder_stamp, model_stamp
 from neurontest.plugin.result_cache import ResultCache, claim_key, lab_stamp

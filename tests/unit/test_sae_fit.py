@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from safetensors.torch import load_file
 
-from neurontest.engine import sae_fit
-from neurontest.engine.corpus import load_corpus
-from neurontest.engine.planted import planted_model
-from neurontest.engine.sae_fit import (
+from neurontest.engine.models import sae_fit
+from neurontest.engine.data.corpus import load_corpus
+from neurontest.engine.models.planted import planted_model
+from neurontest.engine.models.sae_fit import (
     SAE_CFG_FILE,
     SAE_WEIGHTS_FILE,
     TopKFit,

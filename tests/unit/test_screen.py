@@ -14,7 +14,7 @@ import yaml
 pytest.importorskip("torch")
 
 from neurontest.cli import main  # noqa: E402
-from neurontest.engine.planted import planted_model  # noqa: E402
+from neurontest.engine.models.planted import planted_model  # noqa: E402
 from neurontest.measure.attribution_patching import attribution_patching  # noqa: E402
 from neurontest.measure.targets import Target  # noqa: E402
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurontest.engine.executors import make_executor
-from neurontest.engine.executors.shards import Shard, assemble, plan_shards
-from neurontest.engine.neuron import NeuronRef
+from neurontest.engine.run.executors import make_executor
+from neurontest.engine.run.executors.shards import Shard, assemble, plan_shards
+from neurontest.engine.units.neuron import NeuronRef
 
 
 @pytest.mark.parametrize("rows, batch, workers", [(207, 32, 2), (207, 4, 2), (5, 32, 3), (64, 32, 1),
@@ -21,7 +21,7 @@ def test_shards_cover_every_row_once_on_batch_boundaries(rows, batch, workers):
 
 
 def test_a_shard_returns_at_most_the_byte_budget_in_whole_batches():
-    from neurontest.engine.executors.shards import max_shard_rows
+    from neurontest.engine.run.executors.shards import max_shard_rows
 
     rows = max_shard_rows(64, 1000, budget=64 * 1000 * 4 * 100)  # 100 rows of 1,000 columns
     assert rows == 100

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.engine.planted import NEGATION, TARGET, planted_model  # noqa: E402
+from neurontest.engine.models.planted import NEGATION, TARGET, planted_model  # noqa: E402
 from neurontest.measure.simplify import simplify  # noqa: E402
 
 

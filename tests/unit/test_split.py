@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from neurontest.engine.corpus import TextCorpus, document_half  # noqa: E402
-from neurontest.engine.planted import planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.engine.data.corpus import TextCorpus, document_half  # noqa: E402
+from neurontest.engine.models.planted import planted_corpus_texts, planted_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_split_all_keeps_the_fingerprint_of_unsplit_samples(tokenizer, tmp_path,
     import hashlib
     import json
 
-    from neurontest.engine.tokens import tokenizer_identity
+    from neurontest.engine.data.tokens import tokenizer_identity
 
     monkeypatch.setenv("NEURONTEST_CACHE_DIR", str(tmp_path))
     corpus = TextCorpus.from_texts("planted", planted_corpus_texts(40))

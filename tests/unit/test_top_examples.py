@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.engine.activations import neuron_activations  # noqa: E402
-from neurontest.engine.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
-from neurontest.engine.tokens import encode_texts  # noqa: E402
+from neurontest.engine.run.activations import neuron_activations  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, planted_corpus_texts, planted_model  # noqa: E402
+from neurontest.engine.data.tokens import encode_texts  # noqa: E402
 from neurontest.measure.top_examples import random_examples, top_examples  # noqa: E402
 
 

@@ -22,16 +22,16 @@ from safetensors.torch import save_file
 
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.claims.base import result_from_dict, result_to_dict
-from neurontest.engine.head import HeadRef
-from neurontest.engine.planted import (
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.models.planted import (
     MONTHS,
     PREVIOUS_HEAD,
     PREVIOUS_HEAD_WRITE,
     PROMOTED,
     WORDS,
 )
-from neurontest.engine.sae import read_sae_folder
-from neurontest.engine.units import unit_from_dict
+from neurontest.engine.units.sae_latent import read_sae_folder
+from neurontest.engine.models.sae_loading import unit_from_dict
 from neurontest.format.spec import load_hypothesis_file
 from neurontest.measure.ablation import ablate
 from neurontest.measure.attribution import logit_direction
@@ -140,7 +140,7 @@ def test_sparsify_transcoder_reads_the_mlp_input_and_writes_its_output(planted, 
     sae = read_sae_folder(write_sparsify(tmp_path, transcode=True))
     assert (sae.hook_in, sae.hook_out) == ("blocks.0.mlp.hook_in", "blocks.0.hook_mlp_out")
     latent = sae.latent(0)
-    from neurontest.engine.units import edit_hooks
+    from neurontest.engine.units.protocol import edit_hooks
 
     tokens = planted.model.to_tokens("we met in March 2020")
     sink = {}
@@ -179,7 +179,7 @@ def test_previous_token_head_output_and_ablation(planted, lab):
     real = batch.mask
     assert torch.allclose(acts[real], after_month[real].float() * PREVIOUS_HEAD_WRITE, atol=1e-6)
     # zero-ablating the head silences its write, and nothing else
-    from neurontest.engine.units import edit_hooks
+    from neurontest.engine.units.protocol import edit_hooks
 
     tokens = planted.model.to_tokens("we met in March 2020")
     sink = {}

@@ -16,7 +16,7 @@ from neurontest.claims.settings import RunSettings  # noqa: E402
 from neurontest.claims.logit_attribution import LogitAttributionClaim  # noqa: E402
 from neurontest.claims.messages import failure_message  # noqa: E402
 from neurontest.claims.predicates import predicate_from_dict  # noqa: E402
-from neurontest.engine.planted import MONTHS, PROMOTED  # noqa: E402
+from neurontest.engine.models.planted import MONTHS, PROMOTED  # noqa: E402
 
 
 def activation(planted, lab, tokens, settings=RunSettings(), **config):

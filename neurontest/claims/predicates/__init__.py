@@ -15,7 +15,7 @@ from neurontest.claims.predicates.spans import InRun, Inside, Word
 from neurontest.claims.predicates.tokens import AllOf, AnyOf, NotToken, TokenRegex, TokenSet
 
 # Re-exported: predicates are decided per vocabulary entry.
-from neurontest.engine.vocabulary import Vocabulary, vocabulary
+from neurontest.engine.data.vocabulary import Vocabulary, vocabulary
 
 __all__ = [
     "AllOf", "AnyOf", "Both", "Context", "Either", "InRun", "Inside", "Near", "Not", "NotToken",

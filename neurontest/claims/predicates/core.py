@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from neurontest.engine.vocabulary import Vocabulary
+from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 class Predicate:
@@ -52,7 +52,7 @@ class Predicate:
         """The predicate at one position of one token sequence (no BOS handling)."""
         import torch
 
-        from neurontest.engine.tokens import TokenBatch
+        from neurontest.engine.data.tokens import TokenBatch
 
         tokens = torch.tensor([list(ids)], dtype=torch.long)
         batch = TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from neurontest.claims.predicates.core import Predicate
-from neurontest.engine.vocabulary import Vocabulary
+from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from neurontest.claims.predicates.core import Predicate
-from neurontest.engine.vocabulary import Vocabulary
+from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 PredicateFunction = Callable[[Sequence[int], int, Vocabulary], bool]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from neurontest.claims.predicates.core import TokenPredicate
-from neurontest.engine.vocabulary import Vocabulary
+from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import torch

@@ -25,12 +25,12 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.engine.activations import _model_device
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.units import read_activations
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.units.protocol import read_activations
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
 # Fixed cost of one forward call, in units of "one token through one layer" (measured on the

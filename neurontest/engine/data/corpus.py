@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine import paths
-from neurontest.engine.files import write_cache_entry
+from neurontest.engine.store import paths
+from neurontest.engine.store.files import write_cache_entry
 from neurontest.errors import CorpusUnavailableError
-from neurontest.engine.prep_cache import load_sample, store_sample
-from neurontest.engine.tokens import batch_from_ids, bos_id, tokenizer_identity
+from neurontest.engine.data.prep_cache import load_sample, store_sample
+from neurontest.engine.data.tokens import batch_from_ids, bos_id, tokenizer_identity
 
 if TYPE_CHECKING:
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 WIKI_SAMPLE = "wiki-sample"
-PLANTED = "planted"  # sentences over the planted model's vocabulary (neurontest.engine.planted)
+PLANTED = "planted"  # sentences over the planted model's vocabulary (neurontest.engine.data.planted_texts)
 LEE = "lee"
 _WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _LEE_FILE = "lee_background.cor"
@@ -194,7 +194,7 @@ def load_corpus(
     if spec is None or spec == WIKI_SAMPLE:
         name, texts = WIKI_SAMPLE, _wiki_sample()
     elif spec == PLANTED:
-        from neurontest.engine.planted import planted_corpus_texts
+        from neurontest.engine.data.planted_texts import planted_corpus_texts
 
         name, texts = PLANTED, planted_corpus_texts()
     elif spec == LEE:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
 
 
 
@@ -32,8 +32,8 @@ class ModelSpec:
 
     @classmethod
     def of(cls, model: Any, device: str) -> ModelSpec:
-        """The spec of a model loaded on the driver (by `neurontest.engine.models.load_model`)."""
-        from neurontest.engine.models import DEFAULT_MODEL, model_fingerprint
+        """The spec of a model loaded on the driver (by `neurontest.engine.models.loading.load_model`)."""
+        from neurontest.engine.models.loading import DEFAULT_MODEL, model_fingerprint
 
         name = str(getattr(model, "neurontest_name", None) or DEFAULT_MODEL)
         if Path(name).expanduser().is_dir():
@@ -49,7 +49,7 @@ class MiningWorker:
     def __init__(self, spec: ModelSpec, threads: int | None = 1) -> None:
         import torch
 
-        from neurontest.engine.models import load_model, model_fingerprint
+        from neurontest.engine.models.loading import load_model, model_fingerprint
 
         if threads:
             torch.set_num_threads(threads)  # one actor per reserved CPU: no oversubscription
@@ -73,8 +73,8 @@ class MiningWorker:
         seconds the forward passes took (the rest of a shard's time is Ray's overhead)."""
         import torch
 
-        from neurontest.engine.activations import neuron_activations
-        from neurontest.engine.tokens import TokenBatch
+        from neurontest.engine.run.activations import neuron_activations
+        from neurontest.engine.data.tokens import TokenBatch
 
         if self.fingerprint != self.spec.fingerprint:
             raise RuntimeError(mismatch_message(self.spec, self.fingerprint))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from neurontest.engine.hooks import check_hook, hook_layer, hook_width, residual_vector
+from neurontest.engine.units.hooks import check_hook, hook_layer, hook_width, residual_vector
 
 if TYPE_CHECKING:
     import torch

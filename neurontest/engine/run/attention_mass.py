@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from neurontest.engine.head import HeadRef
+from neurontest.engine.units.head import HeadRef
 
 if TYPE_CHECKING:
     import torch

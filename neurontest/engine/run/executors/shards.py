@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
 # Shards per worker: more than one lets a fast worker take over a slow one's share and makes a

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Union
 
-from neurontest.engine.paths import cache_root
+from neurontest.engine.store.paths import cache_root
 
 try:
     import fcntl

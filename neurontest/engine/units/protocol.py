@@ -29,10 +29,10 @@ from typing import (
     Protocol,
 )
 
-from neurontest.engine.direction import DirectionUnit
-from neurontest.engine.head import HeadRef
-from neurontest.engine.neuron import NeuronRef
-from neurontest.engine.sae import SaeLatent, load_sae
+from neurontest.engine.units.direction import DirectionUnit
+from neurontest.engine.units.head import HeadRef
+from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.units.sae_latent import SaeLatent
 
 if TYPE_CHECKING:
     import torch
@@ -198,21 +198,6 @@ def stop_layer(model: Any, units: Iterable[Any]) -> int | None:
 def unit_to_dict(unit: Any) -> dict[str, Any]:
     """Plain data for a unit (results cache, xdist); a neuron's stays `{layer, index}`."""
     return unit.to_dict()
-
-
-def unit_from_dict(data: Mapping[str, Any]) -> Any:
-    """The inverse of `unit_to_dict` (an SAE is reloaded from its source)."""
-    kind = data.get("kind", "neuron")
-    if kind == "neuron":
-        return NeuronRef(int(data["layer"]), int(data["index"]))
-    if kind == "head":
-        return HeadRef(int(data["layer"]), int(data["head"]))
-    if kind == "direction":
-        return DirectionUnit.from_dict(data)
-    if kind == "latent":
-        sae = load_sae(data["source"], hook=data.get("hook"))
-        return sae.latent(int(data["latent"]))
-    raise ValueError(f"unknown unit kind {kind!r}: expected one of {', '.join(UNIT_KINDS)}")
 
 
 def parse_unit_id(text: str) -> NeuronRef | HeadRef:

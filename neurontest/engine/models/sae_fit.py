@@ -30,14 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from neurontest.engine.files import TEMP_SUFFIX, locked
-from neurontest.engine.paths import cache_root
+from neurontest.engine.store.files import TEMP_SUFFIX, locked
+from neurontest.engine.store.paths import cache_root
 from neurontest.engine.progress import progress_task
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 SAE_CFG_FILE = "cfg.json"
 SAE_WEIGHTS_FILE = "sae_weights.safetensors"
@@ -315,8 +315,8 @@ def embedded_sae_path(name: str) -> Path:
 
 def fit_embedded(spec: EmbeddedSAE, folder: Path, *, progress: bool = True) -> FittedSAE:
     """Fit `spec` on its model and corpus and save it to `folder`."""
-    from neurontest.engine.corpus import load_corpus
-    from neurontest.engine.models import load_model
+    from neurontest.engine.data.corpus import load_corpus
+    from neurontest.engine.models.loading import load_model
 
     model = load_model(spec.model)
     with progress_task(f"preparing corpus {spec.corpus or 'wiki-sample'} for the SAE fit",

@@ -43,7 +43,7 @@ SCAN_METRICS = ("f1", "iou", "auprc", "pearson", "precision", "recall")
 def siblings(model: Any, unit: Any) -> list[Any]:
     """Every unit of `unit`'s kind in its layer (its MLP layer's neurons, its attention layer's
     heads, its SAE's latents); ValueError for a unit kind that has none."""
-    from neurontest.engine.units import place_size, sibling
+    from neurontest.engine.units.protocol import place_size, sibling
 
     size = place_size(model, unit) if unit.kind in ("neuron", "head", "latent") else None
     if size is None:

@@ -70,7 +70,7 @@ class NeuronRef:
                 f"{self.short_id}: neuron {self.index} is out of range; layer {self.layer} has neurons 0..{d_mlp - 1}"
             )
 
-    # -- the unit interface (neurontest.engine.units) -------------------------------------------
+    # -- the unit interface (neurontest.engine.units.protocol) -------------------------------------------
     @property
     def cache_key(self) -> str:
         """File name stem of its activation cache entry (the short id: older caches stay valid)."""

@@ -27,14 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from neurontest.engine.hooks import check_hook, hook_layer, hook_width, residual_vector
+from neurontest.engine.units.hooks import check_hook, hook_layer, hook_width, residual_vector
 
 if TYPE_CHECKING:
     import torch
 
 ACTIVATIONS = ("relu", "jumprelu", "topk")
 _SPARSIFY_HOOK = re.compile(r"^(?:model\.)?(?:layers|h|gpt_neox\.layers|transformer\.h)\.(\d+)(?:\.(mlp|self_attn|attn))?$")
-_LOADED: dict[str, Sae] = {}
 
 
 @dataclass(eq=False)
@@ -259,75 +258,6 @@ def _sae_hooks(sae: Sae, refs: list[SaeLatent],
                      value)
 
     return [(sae.hook_in, keep), (sae.hook_out, write)]
-
-
-# -- loading ----------------------------------------------------------------------------------
-
-def load_sae(spec: str | Path, *, base_dir: Path | None = None, hook: str | None = None,
-             name: str | None = None) -> Sae:
-    """An SAE from a local folder (either layout), an embedded name (fitted on first use by
-    neurontest.engine.sae_fit), or a hub repo `owner/repo[/sub/folder]` (online only).
-
-    `hook` overrides the hook point (needed for sparsify folders whose name is not a layer)."""
-    text = str(spec)
-    key = f"{text}|{base_dir}|{hook}|{name}"
-    if key in _LOADED:
-        return _LOADED[key]
-    folder, local = _resolve(text, base_dir)
-    # A local folder is recorded by its absolute path, so a remembered result (or an xdist
-    # worker) finds it again from any working directory; names and hub repos stay as given.
-    sae = read_sae_folder(folder, hook=hook, name=name or _default_name(text),
-                          source=str(folder.resolve()) if local else text)
-    _LOADED[key] = sae
-    return sae
-
-
-def _default_name(text: str) -> str:
-    parts = [p for p in re.split(r"[\\/]", text) if p]
-    return "/".join(parts[-2:]) if len(parts) > 1 else (parts[0] if parts else text)
-
-
-def _resolve(text: str, base_dir: Path | None) -> tuple[Path, bool]:
-    """(folder, whether `text` named a local folder)."""
-    path = Path(text).expanduser()
-    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
-        path = base_dir / path
-    if path.is_dir():
-        return path, True
-    try:
-        from neurontest.engine.sae_fit import (
-            embedded_sae_folder,  # written by the fitting helper
-        )
-    except ImportError:
-        embedded = None
-    else:
-        embedded = embedded_sae_folder(text)
-    if embedded is not None:
-        return Path(embedded), False
-    # A path whose parent folder exists here is a local folder that is missing, not a hub repo.
-    near = (base_dir / path).parent if base_dir is not None and not path.is_absolute() else path.parent
-    if text.startswith((".", "/", "~")) or text.count("/") < 1 or (
-            str(path.parent) not in ("", ".") and (near.is_dir() or path.parent.is_dir())):
-        raise ValueError(f"SAE {text!r}: no such folder; give a folder with cfg.json and "
-                         "sae_weights.safetensors (or sae.safetensors), or a hub repo owner/name")
-    return _download(text), False
-
-
-def _download(text: str) -> Path:
-    """`owner/repo` or `owner/repo/sub/folder` from the Hugging Face hub (online users)."""
-    from neurontest.errors import ModelUnavailableError
-
-    parts = text.split("/")
-    repo, sub = "/".join(parts[:2]), "/".join(parts[2:])
-    try:
-        from huggingface_hub import snapshot_download
-
-        root = Path(snapshot_download(repo, allow_patterns=[f"{sub}/*"] if sub else None))
-    except Exception as exc:  # noqa: BLE001 - offline, unknown repo, no permission: one line
-        raise ModelUnavailableError(
-            f"SAE {text!r}: cannot download from the hub ({type(exc).__name__}); offline, give a "
-            "local folder with cfg.json and the weights instead") from None
-    return root / sub if sub else root
 
 
 def read_sae_folder(folder: Path, *, hook: str | None = None, name: str | None = None,

@@ -15,7 +15,7 @@ class Vocabulary:
     """Each token id's decoded string, computed once per tokenizer."""
 
     def __init__(self, tokenizer: Any) -> None:
-        from neurontest.engine.prep_cache import vocabulary_strings
+        from neurontest.engine.data.prep_cache import vocabulary_strings
 
         self._tokenizer = tokenizer
         self._load_tokenizer: Callable[[], Any] | None = None
@@ -27,7 +27,7 @@ class Vocabulary:
     def stored(cls, key: str, load_tokenizer: Callable[[], Any]) -> Vocabulary | None:
         """The vocabulary an earlier run stored under `key`, or None; its tokenizer is loaded
         (with the model) only if a check needs more than the strings."""
-        from neurontest.engine.prep_cache import stored_vocabulary_strings
+        from neurontest.engine.data.prep_cache import stored_vocabulary_strings
 
         strings = stored_vocabulary_strings(key)
         if strings is None:

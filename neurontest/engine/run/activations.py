@@ -11,13 +11,13 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.engine.progress import progress_task
-from neurontest.engine.units import capture_hooks, check_units, stop_layer
+from neurontest.engine.units.protocol import capture_hooks, check_units, stop_layer
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 
 def neuron_activations(
@@ -37,7 +37,7 @@ def neuron_activations(
     """
     import torch
 
-    from neurontest.engine.batching import fit_batch_size, return_freed_heap
+    from neurontest.engine.run.batching import fit_batch_size, return_freed_heap
 
     neurons = list(dict.fromkeys(neurons))
     if not neurons:
@@ -108,7 +108,7 @@ def _run_with_backoff(
     the error (a deeper layer ran out), so every sink list is cut back to its length before the
     chunk: a retried chunk must not be appended twice.
     """
-    from neurontest.engine.batching import is_out_of_memory, release_device_memory
+    from neurontest.engine.run.batching import is_out_of_memory, release_device_memory
     from neurontest.errors import DeviceMemoryError
 
     start = 0

@@ -19,18 +19,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from neurontest.errors import MiningFailedError, ModelMismatchError
-from neurontest.engine.executors.shards import (
+from neurontest.engine.run.executors.shards import (
     SHARDS_PER_WORKER, Shard, assemble, max_shard_rows, plan_shards,
 )
-from neurontest.engine.executors.worker import MiningWorker, ModelSpec, mismatch_message
-from neurontest.engine.placement import parse_placement
+from neurontest.engine.run.executors.worker import MiningWorker, ModelSpec, mismatch_message
+from neurontest.engine.models.placement import parse_placement
 from neurontest.errors import ModelUnavailableError, NeurontestError
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 # Rows per shard granule when workers size their own batches (GPUs): big enough that a round
 # trip is small next to the forward passes.
@@ -184,8 +184,8 @@ class RayExecutor:
         """Every neuron's `[rows, pos]` activations, computed shard by shard on the pool."""
         import torch
 
-        from neurontest.engine.units import check_units
-        from neurontest.engine.batching import CPU_BATCH_SIZE
+        from neurontest.engine.units.protocol import check_units
+        from neurontest.engine.run.batching import CPU_BATCH_SIZE
 
         neurons = list(dict.fromkeys(neurons))
         if not neurons:

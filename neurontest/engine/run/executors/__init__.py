@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 EXECUTORS = ("local", "ray")
 
@@ -51,7 +51,7 @@ class LocalExecutor:
     def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[UnitRef], *,
                     batch_size: int | None = None,
                     progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
-        from neurontest.engine.activations import neuron_activations
+        from neurontest.engine.run.activations import neuron_activations
 
         return neuron_activations(model, batch, neurons, batch_size=batch_size, progress=progress)
 
@@ -72,7 +72,7 @@ def make_executor(name: str | None, *, address: str | None = None, device: str =
             raise ValueError("--neurontest-ray-address needs --neurontest-executor ray")
         return LocalExecutor()
     if name == "ray":
-        from neurontest.engine.executors.ray_pool import RayExecutor
+        from neurontest.engine.run.executors.ray_pool import RayExecutor
 
         return RayExecutor(address, device=device, **options)
     raise ValueError(f"--neurontest-executor {name!r} is unknown: use one of {', '.join(EXECUTORS)}")

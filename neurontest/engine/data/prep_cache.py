@@ -2,7 +2,7 @@
 
 A warm pytest run would otherwise decode all 49k token ids (about 1 s) and re-tokenize the corpus
 (about 2 s) before reading a single cached activation. Entries live under
-`cache_root()/prep`, are written atomically (neurontest.engine.files: safe under pytest-xdist and
+`cache_root()/prep`, are written atomically (neurontest.engine.store.files: safe under pytest-xdist and
 kill -9), and each is checked on load against its record (types, shapes, a checksum; a
 vocabulary also against a spread of ids re-decoded): a corrupt entry is dropped with a warning
 and rebuilt, never trusted.
@@ -15,15 +15,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neurontest.engine.files import (drop_cache_entry, read_json_entry, read_torch_entry, sweep_once,
+from neurontest.engine.store.files import (drop_cache_entry, read_json_entry, read_torch_entry, sweep_once,
                                      write_cache_entry)
-from neurontest.engine.paths import cache_root
-from neurontest.engine.tokens import tokenizer_identity
+from neurontest.engine.store.paths import cache_root
+from neurontest.engine.data.tokens import tokenizer_identity
 
 if TYPE_CHECKING:
     import torch
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
 # 2: entries carry a checksum (vocabularies were a bare list); older entries are rebuilt silently.
 _FORMAT = 2
@@ -122,7 +122,7 @@ def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
     """The token batch and document indices stored for a corpus sample fingerprint, or None.
     A corrupt entry is dropped with a warning (and rebuilt by the caller)."""
 
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.data.tokens import TokenBatch
 
     path = _folder() / f"sample-{fingerprint}.pt"
     entry = read_torch_entry(path)

@@ -1,7 +1,7 @@
 """On-disk cache of mined activations, so a warm re-run does no model pass.
 
 One file per (model fingerprint, corpus fingerprint, neuron). Writes are atomic
-(neurontest.engine.files: concurrent pytest-xdist workers and kill -9 never leave half a file).
+(neurontest.engine.store.files: concurrent pytest-xdist workers and kill -9 never leave half a file).
 Each file records its values' shape, dtype and checksum; an entry that fails to load or to verify
 is dropped with a warning and recomputed, never trusted. An unwritable cache folder costs one
 warning and the run goes on with what it mined in memory.
@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from neurontest.engine.activations import neuron_activations
-from neurontest.engine.files import (drop_cache_entry, locked, read_torch_entry, sweep_once,
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.store.files import (drop_cache_entry, locked, read_torch_entry, sweep_once,
                                      write_cache_entry)
-from neurontest.engine.paths import cache_root
+from neurontest.engine.store.paths import cache_root
 
 if TYPE_CHECKING:
-    from neurontest.engine.units import UnitRef
+    from neurontest.engine.units.protocol import UnitRef
     import torch
 
-    from neurontest.engine.executors import Executor
-    from neurontest.engine.tokens import TokenBatch
+    from neurontest.engine.run.executors import Executor
+    from neurontest.engine.data.tokens import TokenBatch
 
 _FORMAT = 1
 
@@ -104,7 +104,7 @@ def mine(
     """Activations `[rows, pos]` of each neuron over a corpus batch, from cache where possible.
 
     All neurons missing from the cache are computed together in one batched pass that stops at
-    the deepest of their layers: in this process, or by `executor` (neurontest.engine.executors,
+    the deepest of their layers: in this process, or by `executor` (neurontest.engine.run.executors,
     e.g. a Ray pool), whose whole result is written here as a local run's would be.
     """
     neurons = list(dict.fromkeys(neurons))
