@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from neurontest.errors import NeurontestError
+
 
 def _say(message: str) -> None:
     print(f"neurontest: {message}", file=sys.stderr, flush=True)
@@ -120,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from neurontest.errors import NeurontestError
     from neurontest.format.unit_entries import unit_from_text
 
     try:
@@ -161,8 +162,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _power(args: argparse.Namespace) -> int:
-    from neurontest.errors import NeurontestError
-
     try:
         from neurontest.format.unit_entries import unit_from_text
 
@@ -190,8 +189,6 @@ def _power(args: argparse.Namespace) -> int:
 
 
 def _screen(args: argparse.Namespace) -> int:
-    from neurontest.errors import NeurontestError
-
     try:
         pairs, target = _pairs_arg(args)
         if args.top < 1 or args.drafts < 0:
@@ -299,7 +296,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _fit_sae(args: argparse.Namespace) -> int:
     from neurontest.engine.models import sae_fit
-    from neurontest.errors import NeurontestError
 
     try:
         if args.out is None:

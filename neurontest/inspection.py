@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.claims.base import Evidence
+from neurontest.claims.evidence import example_row
+from neurontest.claims.explain import MIN_F1, explain_neuron
+from neurontest.claims.marked import mark_positions, strip_marks
+from neurontest.format.unit_entries import unit_entry, unit_from_text
+from neurontest.measure.attribution import logit_attribution
 from neurontest.measure.metrics import METRIC_NAMES
+from neurontest.measure.readout import activations_on_texts
+from neurontest.measure.top_examples import random_examples, top_examples
+from neurontest.report.context import fmt, heatmap_context, histogram_context, table_context
+from neurontest.report.render import render, write_atomic
 
 if TYPE_CHECKING:
     from neurontest.claims.explain import Explanation
@@ -82,10 +92,6 @@ class NeuronInspection:
 
     def context(self) -> dict[str, Any]:
         """The plain data the inspection templates render."""
-        from neurontest.claims.base import Evidence
-        from neurontest.claims.evidence import example_row
-        from neurontest.report.context import fmt, heatmap_context, table_context
-
         k = len(self.top)
         heatmaps = [
             heatmap_context(Evidence(f"top-{k} corpus examples (one per window)",
@@ -108,14 +114,10 @@ class NeuronInspection:
         }
 
     def _repr_html_(self) -> str:
-        from neurontest.report.render import render
-
         return render("inspection.html.j2", x=self.context())
 
     def save_html(self, path: Path | str) -> Path:
         """Write a standalone page (no network resources) to `path`, atomically."""
-        from neurontest.report.render import render, write_atomic
-
         return write_atomic(Path(path), render("inspection_page.html.j2", x=self.context()))
 
 
@@ -124,12 +126,7 @@ def inspect_neuron(lab: Lab, neuron: Any, *, k: int = 12) -> NeuronInspection:
     "L5H3" or "<sae>#<latent>") on the lab's corpus and gather its top and random examples,
     histogram, stats, direct logit attribution (where the unit has an output direction) and a
     draft hypothesis."""
-    from neurontest.claims.explain import explain_neuron
-    from neurontest.measure.attribution import logit_attribution
-    from neurontest.report.context import histogram_context
-    from neurontest.measure.top_examples import random_examples, top_examples
 
-    from neurontest.format.unit_entries import unit_from_text
 
     ref = unit_from_text(neuron) if isinstance(neuron, str) else neuron
     lab.check_unit(ref)
@@ -167,9 +164,7 @@ def draft_hypothesis(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
     """A hypothesis-file mapping: `fires_on` the best simple explanation found
     (`neurontest.claims.explain`), each bound just below what it measured. It is drafted even
     when nothing simple explains the neuron: `NeuronInspection.draft_yaml` then comments it out."""
-    from neurontest.claims.explain import explain_neuron
 
-    from neurontest.format.unit_entries import unit_entry
 
     explanation = explanation or explain_neuron(lab, neuron)
     entry: dict[str, Any] = unit_entry(neuron)
@@ -245,9 +240,6 @@ def _example_texts(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
                    rand: list[CorpusExample], tau: float) -> tuple[list[str], list[str]]:
     """Two texts from top examples where the marked token fires and one random context where
     nothing does, each verified on the model (context cut from the corpus can change things)."""
-    from neurontest.claims.marked import mark_positions, strip_marks
-    from neurontest.measure.readout import activations_on_texts
-
     candidates: list[tuple[str, int]] = []
     for example in top:
         text = _marked_text(lab.tokenizer, _context_ids(lab, example), example.focus)
@@ -278,8 +270,6 @@ def _example_texts(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
 
 
 def _unexplained_header(neuron: UnitRef, explanation: Explanation) -> list[str]:
-    from neurontest.claims.explain import MIN_F1
-
     best = explanation.describe() if explanation.candidate is not None else "no candidate"
     return [f"# neurontest inspect: nothing simple explains {neuron.short_id}. The best candidate found,",
             f"#   {best},",

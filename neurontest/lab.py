@@ -14,15 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
-from neurontest.errors import MiningFailedError
+from neurontest.engine.data.corpus import load_corpus, stored_sample
+from neurontest.engine.data.prep_cache import store_vocabulary_strings
+from neurontest.engine.data.vocabulary import Vocabulary, vocabulary
+from neurontest.engine.models.loading import describe_model, load_model, model_fingerprint
+from neurontest.engine.progress import progress_task
+from neurontest.engine.run.activation_cache import cached_activations, mine
 from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.units.protocol import check_units
+from neurontest.errors import MiningFailedError
+from neurontest.measure.metrics import score_predicate
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     import torch
 
     from neurontest.engine.data.corpus import CorpusSample
-    from neurontest.engine.data.vocabulary import Vocabulary
+    from neurontest.engine.units.protocol import UnitRef
 
 
 class TokenPredicate(Protocol):
@@ -110,8 +117,6 @@ class Lab:
         **kwargs: Any,
     ) -> Lab:
         """Load a model by name or path and pair it with a corpus spec (loaded lazily)."""
-        from neurontest.engine.models.loading import load_model
-
         bridge = load_model(model, device=device, dtype=dtype, revision=revision)
         return cls(bridge, CorpusOptions(corpus, window, n_tokens, seed, split), device=device, **kwargs)
 
@@ -119,8 +124,6 @@ class Lab:
     def model(self) -> Any:
         """The TransformerBridge (loaded now if the lab was deferred)."""
         if self._model is None and self._load is not None:
-            from neurontest.engine.models.loading import model_fingerprint
-
             self._model = self._load()
             if self._identity and self._identity["model"]["fingerprint"] != model_fingerprint(self._model):
                 self._identity = None  # the files changed under the same stamp: trust the model
@@ -147,8 +150,6 @@ class Lab:
     def vocab(self) -> Vocabulary:
         """Each token id's string. A deferred lab reads them from the disk cache, so claims and
         tests that need only the strings do not load the model."""
-        from neurontest.engine.data.vocabulary import Vocabulary, vocabulary
-
         if self._vocab is None and not self.model_loaded and (self._identity or {}).get("vocab"):
             self._vocab = Vocabulary.stored(self._identity["vocab"], lambda: self.tokenizer)
         if self._vocab is None:
@@ -157,8 +158,6 @@ class Lab:
 
     @property
     def model_key(self) -> str:
-        from neurontest.engine.models.loading import model_fingerprint
-
         if not self.model_loaded and self._identity is not None:
             return self._identity["model"]["fingerprint"]
         return model_fingerprint(self.model)
@@ -167,14 +166,9 @@ class Lab:
     def sample(self) -> CorpusSample:
         """The tokenized corpus windows (loaded and tokenized on first use)."""
         if self._sample is None and self._identity is not None:
-            from neurontest.engine.data.corpus import stored_sample
-
             corpus = self._identity["corpus"]
             self._sample = stored_sample(corpus["name"], corpus["fingerprint"], corpus["window"])
         if self._sample is None:
-            from neurontest.engine.data.corpus import load_corpus
-            from neurontest.engine.progress import progress_task
-
             opts = self.corpus_options
             tokenizer = self.tokenizer  # a deferred model loads first, as its own phase
             with progress_task(f"preparing corpus {opts.spec or 'wiki-sample'}", phase="corpus"):
@@ -196,14 +190,11 @@ class Lab:
                 raise ValueError(f"{unit.short_id}: layer {unit.layer} is out of range; the "
                                  f"model has layers 0..{int(model['n_layers']) - 1}")
             return
-        from neurontest.engine.units.protocol import check_units
 
         check_units(self.model, [unit])
 
     def prepare(self, neurons: Iterable[UnitRef]) -> None:
         """Mine every listed neuron not yet in memory, in one pass (or from the disk cache)."""
-        from neurontest.engine.run.activation_cache import mine
-
         missing = [n for n in dict.fromkeys(neurons) if n not in self._activations]
         if missing and self.cache and not self.model_loaded:
             # Whatever the disk cache holds needs no model: load the model only for the rest.
@@ -246,8 +237,6 @@ class Lab:
 
     def _read_cached(self, neurons: list[UnitRef]) -> None:
         """Add whichever of `neurons` the disk activation cache holds (no model needed)."""
-        from neurontest.engine.run.activation_cache import cached_activations
-
         self._activations.update(cached_activations(
             self.model_key, self.sample.fingerprint, neurons, tuple(self.sample.batch.tokens.shape),
             self.cache))
@@ -282,8 +271,6 @@ class Lab:
 
     def score(self, neuron: UnitRef, predicate: TokenPredicate, threshold: FiringThreshold) -> dict[str, float]:
         """Precision, recall, F1, IoU, AUPRC, Pearson, variance explained of the predicate."""
-        from neurontest.measure.metrics import score_predicate
-
         mask = self.sample.batch.mask
         c = self.claimed(predicate)[mask]
         return score_predicate(self.activations(neuron)[mask], c, self.tau(neuron, threshold))
@@ -294,8 +281,6 @@ class Lab:
         if not self.model_loaded or self._sample is None:
             return None
         if self._vocab is not None and self._vocab.key is not None:
-            from neurontest.engine.data.prep_cache import store_vocabulary_strings
-
             # A vocabulary memoised in this process may predate this cache folder.
             store_vocabulary_strings(self._vocab.key, self._vocab.strings)
             return self.describe() | {"vocab": self._vocab.key}
@@ -309,8 +294,6 @@ class Lab:
 
     def describe(self) -> dict[str, Any]:
         """Model and corpus identity, as reports and baselines record it."""
-        from neurontest.engine.models.loading import describe_model
-
         if not self.model_loaded and self._identity is not None:
             return {"model": dict(self._identity["model"]), "corpus": dict(self._identity["corpus"])}
         opts = self.corpus_options

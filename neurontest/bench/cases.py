@@ -10,9 +10,37 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from neurontest.bench.timing import (
-    DEEP_NEURON, DEEP_TOKENS, TEXT_NEURON, Figure, bare_forward, figure, measure, pick_neurons, sample, text_of,
+import torch
+
+from neurontest.bench.seed import seed_mine, seed_noise, seed_simplify
+from neurontest.bench.suite import (
+    fixed_costs,
+    floor_seconds,
+    fresh_cache_dir,
+    mining_child,
+    run_child,
+    suite_command,
+    summary_line,
 )
+from neurontest.bench.timing import (
+    DEEP_NEURON,
+    DEEP_TOKENS,
+    TEXT_NEURON,
+    Figure,
+    bare_forward,
+    figure,
+    measure,
+    pick_neurons,
+    sample,
+    text_of,
+)
+from neurontest.engine.models.loading import model_fingerprint
+from neurontest.engine.run.activation_cache import mine
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.run.executors.ray_pool import RayExecutor
+from neurontest.engine.units.sae_latent import Sae
+from neurontest.measure.noise import noise_sensitivity
+from neurontest.measure.simplify import simplify as nt_simplify
 
 Say = Callable[[str], None]
 MAX_LAYER = 5  # "N neurons in layers <= 5": every set includes one in layer 5
@@ -20,9 +48,6 @@ MAX_LAYER = 5  # "N neurons in layers <= 5": every set includes one in layer 5
 
 def mining(model: Any, args: Any, say: Say) -> list[Figure]:
     """The floor, neurontest's engine for N = 1, 10, 100 and the seed's way, on the same tokens."""
-    from neurontest.engine.run.activations import neuron_activations
-    from neurontest.bench.seed import seed_mine
-
     batch = sample(model, args.tokens).batch
     n_tok = int(batch.mask.sum())
     sets = {n: pick_neurons(n, MAX_LAYER, int(model.cfg.d_mlp)) for n in (1, 10, 100)}
@@ -88,9 +113,6 @@ def _judge(figures: list[Figure]) -> list[Figure]:
 
 def noise(model: Any, args: Any, say: Say) -> list[Figure]:
     """Noise sensitivity of a layer-3 neuron: the seed's per-position loop against one batch."""
-    from neurontest.bench.seed import seed_noise
-    from neurontest.measure.noise import noise_sensitivity
-
     out: list[Figure] = []
     for n in _lengths(args):
         text = text_of(model.tokenizer, n)
@@ -111,9 +133,6 @@ def noise(model: Any, args: Any, say: Say) -> list[Figure]:
 
 def simplify(model: Any, args: Any, say: Say) -> list[Figure]:
     """Iterative simplification: the seed's one-full-forward-per-candidate against batched steps."""
-    from neurontest.bench.seed import seed_simplify
-    from neurontest.measure.simplify import simplify as nt_simplify
-
     out: list[Figure] = []
     for n in _lengths(args):
         text = text_of(model.tokenizer, n)
@@ -137,9 +156,6 @@ def suite(model: Any, args: Any, say: Say) -> list[Figure]:
     converts the model), cold (fresh activation and corpus caches, converted model reused), warm
     (the cold run's caches: claim results remembered), then rerun (activations and corpus cached,
     remembered results deleted, so every claim runs on the model, as after a code change)."""
-    from neurontest.bench.suite import (fixed_costs, floor_seconds, fresh_cache_dir, run_child,
-                                        suite_command, summary_line)
-
     if not args.suite.exists():
         say(f"suite: {args.suite} not found; skipped")
         return []
@@ -193,9 +209,6 @@ def suite(model: Any, args: Any, say: Say) -> list[Figure]:
 
 def core(model: Any, args: Any, say: Say) -> list[Figure]:
     """The core note: mining 5 neurons in layers <= 5, cold (nothing on disk) and warm (disk cache)."""
-    from neurontest.engine.run.activation_cache import mine
-    from neurontest.engine.models.loading import model_fingerprint
-
     s = sample(model, args.core_tokens)
     refs = pick_neurons(5, MAX_LAYER, int(model.cfg.d_mlp))
     parent = Path(tempfile.mkdtemp(prefix="nt-bench-core-"))
@@ -225,8 +238,6 @@ def streaming(model: Any, args: Any, say: Say) -> list[Figure]:
 
     Children, because in a long-lived process the model's memory-mapped weights may have been
     paged out, and paging them back in would count as a rise."""
-    from neurontest.bench.suite import fresh_cache_dir, mining_child
-
     out: list[Figure] = []
     parent = Path(tempfile.mkdtemp(prefix="nt-bench-streaming-"))
     try:
@@ -253,16 +264,13 @@ def scaling(model: Any, args: Any, say: Say) -> list[Figure]:
     """Mining on a local Ray pool of 1 and 2 actors (1 thread each) against this process with 1
     thread and with torch's default threads, on the same tokens and 10 neurons; and Ray's
     overhead per shard. Skipped (no figures) without Ray."""
-    import torch
 
-    from neurontest.engine.run.activations import neuron_activations
 
     try:
         import ray
     except ImportError:
         say("scaling: skipped, Ray is not installed (pip install 'neurontest[ray]')")
         return []
-    from neurontest.engine.run.executors.ray_pool import RayExecutor
 
     batch = sample(model, args.tokens).batch
     n_tok = int(batch.mask.sum())
@@ -341,10 +349,7 @@ def latents(model: Any, args: Any, say: Say) -> list[Figure]:
     activation function, not on what the latents mean."""
     import random
 
-    import torch
 
-    from neurontest.engine.run.activations import neuron_activations
-    from neurontest.engine.units.sae_latent import Sae
 
     batch = sample(model, args.tokens).batch
     n_tok = int(batch.mask.sum())

@@ -18,7 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
+from neurontest.bench import cases
 from neurontest.bench.timing import Figure, figure, matmul_gflops
+from neurontest.engine.models.loading import load_model
 
 SECTIONS = ("machine", "mining", "latents", "noise", "simplify", "suite", "core", "streaming",
             "scaling")
@@ -26,9 +30,7 @@ def run(args: Any, say: Callable[[str], None],
         save: Callable[[dict[str, Any]], None] = lambda results: None) -> dict[str, Any]:
     """Run the selected sections; return the JSON-ready results (also passed to `save` after
     each section, so a long run that dies still leaves what it measured)."""
-    import torch
 
-    from neurontest.bench import cases
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -45,8 +47,6 @@ def run(args: Any, say: Callable[[str], None],
         figures.append(figure("machine", "fp32 matmul 2048x2048 (GFLOP/s)", runs, note="GFLOP/s, not s"))
     model = None
     if not skip.issuperset({"mining", "latents", "noise", "simplify", "core", "streaming", "scaling"}):
-        from neurontest.engine.models.loading import load_model
-
         say("loading the embedded model")
         model = load_model()
     for section in ("mining", "latents", "noise", "simplify", "suite", "core", "streaming", "scaling"):

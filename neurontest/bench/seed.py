@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
+from neurontest.engine.data.tokens import encode
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.neuron import NeuronRef
-from neurontest.engine.data.tokens import encode
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -30,8 +31,6 @@ def seed_mine(
     model: Any, batch: TokenBatch, neurons: Sequence[NeuronRef], *, batch_size: int = 32
 ) -> dict[NeuronRef, torch.Tensor]:
     """`[rows, pos]` activations of each neuron, mined the seed's way (whole layers kept)."""
-    import torch
-
     rows, width = batch.tokens.shape
     d_mlp = int(model.cfg.d_mlp)
     # The seed: neuron_activations = th.zeros((datapoints * Token_amount, neurons)), per layer.
@@ -52,8 +51,6 @@ def seed_noise(
     model: Any, neuron: NeuronRef, text: str, *, noise_level: float = 1.0, seed: int = 0
 ) -> list[float]:
     """Change of the last token's activation when each token in turn gets one noise vector."""
-    import torch
-
     ids = encode(model.tokenizer, text, prepend_bos=False)  # the seed: prepend_bos=False
     tokens = torch.tensor([ids], device=_model_device(model))
     generator = torch.Generator().manual_seed(seed)
@@ -84,8 +81,6 @@ def seed_noise(
 
 def seed_simplify(model: Any, neuron: NeuronRef, text: str) -> list[tuple[list[int], float]]:
     """(token ids, activation at the last token) after each greedy deletion, down to one token."""
-    import torch
-
     device = _model_device(model)
 
     def activations(ids: list[int]) -> list[float]:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import torch
+
+from neurontest.engine.data.corpus import load_corpus
 from neurontest.engine.units.neuron import NeuronRef
 
 # A paragraph with numbers, cut to the benchmark's text lengths; L3N1113 fires inside numbers.
@@ -122,8 +125,6 @@ def pick_neurons(n: int, max_layer: int, d_mlp: int) -> list[NeuronRef]:
 
 def bare_forward(model: Any, batch: Any, stop_at_layer: int, batch_size: int = 32) -> None:
     """The floor: the forward alone (no hooks), batched and width-trimmed as the engine does."""
-    import torch
-
     with torch.inference_mode():
         for start in range(0, len(batch), batch_size):
             width = int(batch.lengths[start : start + batch_size].max())
@@ -132,8 +133,6 @@ def bare_forward(model: Any, batch: Any, stop_at_layer: int, batch_size: int = 3
 
 def matmul_gflops(repeats: int, size: int = 2048) -> list[float]:
     """GFLOP/s of an fp32 `size`x`size` matmul, one value per repeat (best of 5 calls each)."""
-    import torch
-
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b  # warm-up: first call pays thread-pool start
     out = []
@@ -157,6 +156,4 @@ def text_of(tokenizer: Any, n_tokens: int) -> str:
 
 def sample(model: Any, n_tokens: int) -> Any:
     """The embedded corpus cut into 64-token windows, `n_tokens` real tokens (the plugin's way)."""
-    from neurontest.engine.data.corpus import load_corpus
-
     return load_corpus().tokenize(model.tokenizer, window=64, n_tokens=n_tokens, seed=0)

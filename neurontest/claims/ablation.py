@@ -7,14 +7,24 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.bounds import Bound
 from neurontest.claims.causal import TargetOption, parse_target
-from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Level, NeuronIds, Seed, Texts
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.units.neuron import NeuronRef
+from neurontest.measure.ablation import ablate, ablate_each
+from neurontest.measure.controls import (
+    check_controls,
+    controls_needed,
+    draw_controls,
+    percentile,
+    permutation_p_value,
+    reachable,
+)
+from neurontest.measure.intervals import clustered_mean_interval, t_p_value
 
 if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
@@ -106,8 +116,6 @@ class AblationClaim(Claim):
                                  f"next token; set `target:` or mark an earlier token")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.ablation import ablate, ablate_each
-
         mode = self.settings.mode
         goal = parse_target(self.settings.target)
         tokens = [t for t in (goal.token, goal.answer, goal.foil) if t is not None]
@@ -120,8 +128,6 @@ class AblationClaim(Claim):
                              steer_by=self.settings.steer_by, targets=tokens)
             controls: list[list[Any]] = []
         else:
-            from neurontest.measure.controls import draw_controls
-
             controls = draw_controls(lab.model, self.ablated, control.units, control.seed)
             # The unit's own edit goes through the same batched pass as its controls, so rounding
             # is the same for all and a unit with no effect ties with controls with none.
@@ -180,8 +186,6 @@ class AblationClaim(Claim):
         fix). A run whose model is not loaded checks neurons from its recorded width."""
         from types import SimpleNamespace
 
-        from neurontest.measure.controls import check_controls
-
         n = self.settings.control.units
         if lab.model_loaded:
             check_controls(lab.model, self.ablated, n)
@@ -230,8 +234,6 @@ class AblationClaim(Claim):
                           ) -> tuple[list[Measurement], list[tuple[str, float]], str]:
         """The control distribution, the unit's percentile in it and the permutation p-value,
         bounded as `control:` says; and why the bounds cannot be met with this many controls."""
-        from neurontest.measure.controls import controls_needed, percentile, permutation_p_value, reachable
-
         settings = self.settings.control
         key = "effect" if self.settings.effect is not None else "kl"
         bound = self.bound(key)
@@ -308,8 +310,6 @@ def mean_over_texts(name: str, bound: Bound | None, values: list[float], texts_o
     """A mean over positions whose interval and p-value treat each text (or pair) as one
     observation (positions of one text are not independent); fewer than `MIN_TEXTS` texts make
     it thin. The rule every causal claim kind holds its per-text effects to."""
-    from neurontest.measure.intervals import clustered_mean_interval, t_p_value
-
     per_text: dict[int, list[float]] = {}
     for value, text in zip(values, texts_of):
         per_text.setdefault(text, []).append(value)

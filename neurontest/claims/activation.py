@@ -10,15 +10,31 @@ from pydantic import Field, model_validator
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.confidence import claim_confidence, claim_min_positions, too_few_positions
 from neurontest.claims.evidence import corpus_rows
-from neurontest.claims.verdicts import (
-    SUPPORT, chance_scores, cluster_ids, operating_level_problem, shuffled_scores, share_estimates,
-    support_counts, thin_support, vacuous_bound,
-)
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.claims.verdicts import (
+    SUPPORT,
+    chance_scores,
+    cluster_ids,
+    operating_level_problem,
+    share_estimates,
+    shuffled_scores,
+    support_counts,
+    thin_support,
+    vacuous_bound,
+)
 from neurontest.engine.run.layer_scan import SCAN_METRICS, LayerScan
 from neurontest.engine.units.protocol import index_in_place, sibling
-from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS
+from neurontest.measure.intervals import (
+    bootstrap_p_value,
+    hull,
+    percentile_interval,
+    wilson,
+    wilson_p_value,
+    window_bootstrap_samples,
+)
+from neurontest.measure.layer_rank import layer_scores, rank_of
+from neurontest.measure.metrics import METRIC_NAMES, OPERATING_POINT_METRICS, operating_point
 
 if TYPE_CHECKING:
     import torch
@@ -126,8 +142,6 @@ class ActivationClaim(Claim):
                              "siblings to rank it among; drop `rank_in_layer:` / `specificity:`")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.metrics import operating_point
-
         threshold = self.threshold()
         level, confident = claim_confidence(self.settings)
         values = lab.activations(self.neuron)
@@ -210,8 +224,6 @@ class ActivationClaim(Claim):
                     needed: int) -> tuple[list[Measurement], list[Evidence], int]:
         """`rank_in_layer` / `specificity` measurements, the top examples of the unit that fits
         the predicate best in its place (shown when a rank bound fails), and the layer's size."""
-        from neurontest.measure.layer_rank import layer_scores, rank_of
-
         metric = self._rank_by()
         summary = lab.activations(self.layer_scan())
         scores = layer_scores(summary, tau=None if threshold.relative else float(threshold.value),
@@ -265,8 +277,6 @@ class _Statistics:
 
     def __init__(self, a: torch.Tensor, c: torch.Tensor, clusters: torch.Tensor, tau: float,
                  scores: dict[str, float], operating: dict[str, float], level: float) -> None:
-        from neurontest.measure.intervals import window_bootstrap_samples
-
         self.scores, self.level = scores, level
         point = {name: scores[name] for name in (*METRIC_NAMES, *operating)}
         self.samples = window_bootstrap_samples(a, c, clusters, tau, point, operating=operating)
@@ -274,8 +284,6 @@ class _Statistics:
                        "recall": (scores["n_both"], scores["n_claimed"])}
 
     def interval(self, name: str) -> tuple[float, float] | None:
-        from neurontest.measure.intervals import hull, percentile_interval, wilson
-
         samples = self.samples.get(name)
         boot = None if samples is None or samples.numel() == 0 else percentile_interval(
             samples, self.level, self.scores[name])
@@ -288,8 +296,6 @@ class _Statistics:
         return boot
 
     def p_value(self, name: str, bound: Bound) -> float | None:
-        from neurontest.measure.intervals import bootstrap_p_value, wilson_p_value
-
         samples = self.samples.get(name)
         found = [] if samples is None or samples.numel() == 0 else [
             bootstrap_p_value(samples, bound.op, bound.value)]

@@ -18,15 +18,17 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
+import torch
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.options import PREDICATE_SCHEMA, BoundText, ClaimOptions, PredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.data.tokens import merged_pieces
 from neurontest.engine.run.attention_mass import AttentionMass
 from neurontest.engine.units.head import HeadRef
-from neurontest.engine.data.tokens import merged_pieces
+from neurontest.measure.attention import head_patterns
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -155,8 +157,6 @@ class AttendsClaim(Claim):
         instead, as heatmaps over their texts (a forward over those few rows only). A run that
         read the mass from the activation cache without loading the model shows each weakest
         text's mass on the claim per destination instead."""
-        import torch
-
         scores = torch.where(where, mass, torch.full_like(mass, float("inf")))
         worst = [divmod(i, mass.shape[1]) for i in scores.flatten().argsort()[: _WORST_SHOWN].tolist()]
         worst = [(row, dst) for row, dst in worst if bool(where[row, dst])]
@@ -166,8 +166,6 @@ class AttendsClaim(Claim):
         first = int(batch.has_bos)
         patterns = None
         if lab.model_loaded:
-            from neurontest.measure.attention import head_patterns
-
             rows = sorted({row for row, _ in worst})
             sub = head_patterns(lab.model, batch.select(rows), self.neuron)
             patterns = {row: sub[i] for i, row in enumerate(rows)}

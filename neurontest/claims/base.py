@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from neurontest.claims.bounds import DEFAULT_THRESHOLD, Bound, Threshold
+from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import ClaimOptions, claim_phrase, validate_claim_options
+from neurontest.claims.predicates import predicate_from_dict
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.models.sae_loading import unit_from_dict
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     from neurontest.claims.marked import MarkedText
     from neurontest.claims.predicates import Predicate
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
 
 @dataclass
@@ -274,8 +276,6 @@ class Claim:
         neuron's."""
         if "fires_on" in self.config:
             if self._own_predicate is None:
-                from neurontest.claims.predicates import predicate_from_dict
-
                 self._own_predicate = predicate_from_dict(self.config["fires_on"],
                                                           base_dir=self.subject.base_dir)
             return self._own_predicate
@@ -318,8 +318,6 @@ class Claim:
                      max_tokens: int | None = None) -> MarkedText:
         """A text option tokenized, its marks found, and its length checked against the model's
         context (and `max_tokens` where a claim's cost grows faster than its length)."""
-        from neurontest.claims.marked import mark_positions
-
         marked = mark_positions(lab.tokenizer, text, require_marks=require_marks)
         limits = [n for n in (lab.context_length, max_tokens) if n is not None]
         limit = min(limits, default=len(marked.ids))

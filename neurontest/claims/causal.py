@@ -15,10 +15,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
 )
 
 from neurontest.claims.options import MAX_TEXT_CHARS, MAX_TEXTS, Text
+from neurontest.engine.units.protocol import parse_unit_id
+from neurontest.measure.patching import read_position
 from neurontest.measure.targets import Target
 
 if TYPE_CHECKING:
@@ -78,8 +86,6 @@ _TARGET_SCHEMA: dict[str, Any] = {
 
 
 def _unit_id(value: str) -> str:
-    from neurontest.engine.units.protocol import parse_unit_id
-
     parse_unit_id(value)
     return value
 
@@ -110,8 +116,6 @@ def parse_target(raw: Any) -> Target:
 
 def parse_unit_ids(ids: list[str] | None) -> list[Any]:
     """`L3N946` / `L5H3` ids of an option as units."""
-    from neurontest.engine.units.protocol import parse_unit_id
-
     return [parse_unit_id(i) for i in ids or []]
 
 
@@ -120,8 +124,6 @@ def checked_pairs(claim: Claim, lab: Lab, pairs: list[Pair], target: Target,
     """Each pair tokenized, as (clean, corrupt, patched positions); ValueError (one line naming
     the pair and the fix) for texts of different lengths, marks on different tokens, or marks
     past the position the target is read at."""
-    from neurontest.measure.patching import read_position
-
     out = []
     for number, pair in enumerate(pairs, 1):
         clean = claim.checked_text(lab, pair.clean, key)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.base import TokenRow
+from neurontest.measure.top_examples import top_examples
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     import torch
 
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
     from neurontest.measure.top_examples import CorpusExample
 
@@ -30,8 +31,6 @@ def corpus_rows(
 ) -> list[TokenRow]:
     """Heatmap rows for the `k` strongest (or `weakest`) activations among `allowed` corpus
     positions, labelled with whether the claim's predicate holds at the focus token."""
-    from neurontest.measure.top_examples import top_examples
-
     k = min(k, int(allowed.sum()))
     if k <= 0:
         return []

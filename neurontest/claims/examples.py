@@ -10,6 +10,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Texts
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.readout import activations_on_texts
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -40,8 +41,6 @@ class ExamplesClaim(Claim):
             self.checked_text(lab, text, "silent")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.readout import activations_on_texts
-
         tau = lab.tau(self.neuron, self.threshold())
         fires = [mark_positions(lab.tokenizer, t) for t in (self.settings.fires or [])]
         silent = [mark_positions(lab.tokenizer, t) for t in (self.settings.silent or [])]

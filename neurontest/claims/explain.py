@@ -20,16 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+import torch
+
 from neurontest.claims.base import Threshold
 from neurontest.claims.predicates import Context, Predicate, TokenPredicate, TokenRegex, TokenSet
 from neurontest.measure.metrics import score_predicate
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
-    import torch
-
     from neurontest.engine.data.tokens import TokenBatch
     from neurontest.engine.data.vocabulary import Vocabulary
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
 
 MIN_F1 = 0.5  # below this, nothing simple explains the neuron and no claim is drafted
@@ -123,8 +123,6 @@ class Problem:
         `case_sensitive`: what a `tokens:` entry matches) and each group's name."""
 
         def build() -> tuple[torch.Tensor, list[str]]:
-            import torch
-
             index: dict[str, int] = {}
             ids = [index.setdefault(_norm(s, case_sensitive), len(index)) for s in self.vocab.strings]
             return torch.tensor(ids, dtype=torch.long), list(index)
@@ -151,8 +149,6 @@ def greedy_groups(pair_position: torch.Tensor, pair_group: torch.Tensor, fires: 
     with `exclude=True` it starts with every position and a chosen group removes them. A group
     must name at least `min_support` firing positions (silent ones with `exclude`), so a set is
     not a list of one-off tokens; `allowed` (bool per group id) limits the choice further."""
-    import torch
-
     fires = fires.to(torch.bool)
     if allowed is not None:
         keep = allowed[pair_group]
@@ -187,8 +183,6 @@ def greedy_groups(pair_position: torch.Tensor, pair_group: torch.Tensor, fires: 
 
 def token_sets(problem: Problem, found: Sequence[Scored]) -> Iterable[Candidate]:
     """The token set (spacing ignored; and a case-insensitive one) grown greedily for F1."""
-    import torch
-
     mask = problem.fit
     for case_sensitive in (True, False):
         group_of, names = problem.groups(case_sensitive)
@@ -244,8 +238,6 @@ GENERATORS: list[CandidateGenerator] = [token_sets, token_classes, preceded_by]
 
 
 def _nonblank(names: list[str]) -> torch.Tensor:
-    import torch
-
     # A blank entry would read `tokens: [""]`; whitespace has its own regex class.
     return torch.tensor([bool(n) for n in names], dtype=torch.bool)
 
@@ -254,8 +246,6 @@ def _previous_tokens(problem: Problem, rows: torch.Tensor, cols: torch.Tensor, w
                      group_of: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Unique (base position, group) pairs: the groups of the scorable tokens among the
     `within` before each base position (what `Context` looks back at)."""
-    import torch
-
     tokens, mask = problem.batch.tokens, problem.batch.mask
     positions, groups = [], []
     index = torch.arange(len(rows))
@@ -312,8 +302,6 @@ def explain(values: torch.Tensor, batch: TokenBatch, vocab: Vocabulary, *,
             generators: Sequence[CandidateGenerator] = tuple(GENERATORS)) -> Explanation:
     """Search `generators`' candidates at each relative threshold for the highest-ranked F1
     against `values > tau` (`values`: `[rows, pos]` activations on `batch`)."""
-    import torch
-
     mask = batch.mask
     rows = torch.arange(mask.shape[0])
     # Even rows to fit, odd rows to rank; a one-row corpus fits and ranks on the same row.

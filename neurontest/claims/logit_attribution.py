@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import torch
 from pydantic import Field
 
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.options import BoundText, ClaimOptions, TokenPredicateSpec
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.data.tokens import lone_token_text
+from neurontest.measure.attribution import logit_direction, vocabulary_ranks
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -42,10 +45,6 @@ class LogitAttributionClaim(Claim):
         predicate_from_dict(self.settings.matches).check(lab.vocab)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        import torch
-
-        from neurontest.measure.attribution import logit_direction, vocabulary_ranks
-
         direction = self.settings.direction
         promoted = direction == "promoted"
         other = "suppressed" if promoted else "promoted"
@@ -65,7 +64,6 @@ class LogitAttributionClaim(Claim):
         mine, opposite = (ranked(1.0), ranked(-1.0)) if promoted else (ranked(-1.0), ranked(1.0))
         hits = [bool(table[i]) for i, _ in mine]
         share = sum(hits) / len(hits) if hits else 0.0
-        from neurontest.engine.data.tokens import lone_token_text
 
         def shown(token_id: int) -> str:
             # A byte piece of a split character decodes alone to U+FFFD: show its own form.

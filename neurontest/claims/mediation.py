@@ -10,13 +10,22 @@ from pydantic import Field, model_validator
 from neurontest.claims.ablation import mean_over_texts
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.causal import (
-    TARGET_HELP, Pairs, TargetOption, UnitIds, checked_pairs, parse_target, parse_unit_ids,
+    TARGET_HELP,
+    Pairs,
+    TargetOption,
+    UnitIds,
+    checked_pairs,
+    parse_target,
+    parse_unit_ids,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
+from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Level, Texts
 from neurontest.claims.patching import MIN_DIFFERENCE
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.mediation import mediate
+from neurontest.measure.patching import read_position
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -106,10 +115,6 @@ class MediationClaim(Claim):
                                  f"next token; set `target:` or mark an earlier token")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.claims.marked import mark_positions
-        from neurontest.measure.mediation import mediate
-        from neurontest.measure.patching import read_position
-
         target = parse_target(self.settings.target)
         if self.settings.pairs is not None:
             pairs = checked_pairs(self, lab, list(self.settings.pairs), target)

@@ -10,6 +10,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Seed, Text
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.noise import noise_sensitivity
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -36,8 +37,6 @@ class NoiseClaim(Claim):
         self.checked_text(lab, self.settings.text, "text", require_marks=True)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.noise import noise_sensitivity
-
         marked = mark_positions(lab.tokenizer, self.settings.text)
         trigger = marked.positions[0]
         result = noise_sensitivity(

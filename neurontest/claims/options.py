@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
     WithJsonSchema,
 )
+
+from neurontest.claims.bounds import Bound, Threshold
+from neurontest.claims.predicates import predicate_from_dict
+from neurontest.claims.tolerance import parse_tolerance
+from neurontest.engine.units.neuron import NeuronRef
 
 MAX_TEXT_CHARS = 4000  # one hand-written text; the model's context is checked at collection too
 MAX_TEXTS = 256  # texts in one list: more belongs in a corpus
@@ -31,15 +42,11 @@ _BOUND_PATTERN = r"^\s*(>=|<=|>|<|==)\s*-?\d+(\.\d*)?([eE]-?\d+)?\s*$"
 
 
 def _bound(value: str) -> str:
-    from neurontest.claims.bounds import Bound
-
     Bound.parse(value)
     return value
 
 
 def _predicate(value: Any, info: ValidationInfo) -> Any:
-    from neurontest.claims.predicates import predicate_from_dict
-
     base_dir = (info.context or {}).get("base_dir")
     # A field named `from_` is the option `from` (a Python keyword).
     predicate_from_dict(value, base_dir=None if base_dir is None else Path(base_dir),
@@ -48,8 +55,6 @@ def _predicate(value: Any, info: ValidationInfo) -> Any:
 
 
 def _token_predicate(value: Any, info: ValidationInfo) -> Any:
-    from neurontest.claims.predicates import predicate_from_dict
-
     if not hasattr(predicate_from_dict(value, where=(info.field_name or "matches").rstrip("_")),
                    "token_table"):
         raise ValueError("is a predicate on single tokens (tokens, regex, any_of), without context")
@@ -57,22 +62,16 @@ def _token_predicate(value: Any, info: ValidationInfo) -> Any:
 
 
 def _threshold(value: Any) -> Any:
-    from neurontest.claims.bounds import Threshold
-
     Threshold.parse(value)
     return value
 
 
 def _tolerance(value: Any) -> Any:
-    from neurontest.claims.tolerance import parse_tolerance
-
     parse_tolerance(value)
     return value
 
 
 def _neuron_id(value: str) -> str:
-    from neurontest.engine.units.neuron import NeuronRef
-
     NeuronRef.parse(value)
     return value
 

@@ -11,12 +11,19 @@ from pydantic import Field, model_validator
 from neurontest.claims.ablation import mean_over_texts
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.causal import (
-    TARGET_HELP, Pairs, TargetOption, UnitIds, checked_pairs, parse_target, parse_unit_ids,
+    TARGET_HELP,
+    Pairs,
+    TargetOption,
+    UnitIds,
+    checked_pairs,
+    parse_target,
+    parse_unit_ids,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.options import BoundText, ClaimOptions, Level
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.patching import patch
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -79,8 +86,6 @@ class PatchingClaim(Claim):
         checked_pairs(self, lab, list(self.settings.pairs), self.target)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.patching import patch
-
         target, direction = self.target, self.settings.direction
         pairs = checked_pairs(self, lab, list(self.settings.pairs), target)
         runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],

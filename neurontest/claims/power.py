@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.bounds import Threshold
-from neurontest.measure.intervals import DEFAULT_LEVEL
+from neurontest.claims.verdicts import cluster_ids, share_estimates
+from neurontest.measure.intervals import DEFAULT_LEVEL, window_bootstrap_samples
 
 if TYPE_CHECKING:
     from neurontest.claims.predicates import Predicate
@@ -29,9 +30,6 @@ def corpus_needed(lab: Lab, unit: Any, predicate: Predicate, threshold: Threshol
                   half_width: float = 0.05, level: float = DEFAULT_LEVEL) -> list[PowerEstimate]:
     """Precision's and recall's estimates on `lab`'s corpus: where they stand now and what
     pins them to +-`half_width` at `level`."""
-    from neurontest.claims.verdicts import cluster_ids, share_estimates
-    from neurontest.measure.intervals import window_bootstrap_samples
-
     predicate.check(lab.vocab)
     mask = lab.sample.batch.mask
     a, c = lab.activations(unit)[mask], lab.claimed(predicate)[mask]

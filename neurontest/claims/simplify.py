@@ -10,6 +10,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement, To
 from neurontest.claims.marked import mark_positions
 from neurontest.claims.options import BoundText, ClaimOptions, Share, Text
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.simplify import simplify
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -36,8 +37,6 @@ class SimplifyClaim(Claim):
                           max_tokens=MAX_SIMPLIFY_TOKENS)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.simplify import simplify
-
         marked = mark_positions(lab.tokenizer, self.settings.text)
         keep_share = self.settings.keep_share
         result = simplify(lab.model, self.neuron, marked.text, target=-1)

@@ -10,6 +10,7 @@ from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.evidence import example_row
 from neurontest.claims.options import BoundText, ClaimOptions
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.measure.top_examples import top_examples
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
@@ -27,8 +28,6 @@ class TopExamplesClaim(Claim):
     needs_predicate = True
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.measure.top_examples import top_examples
-
         k = self.settings.k
         values = lab.activations(self.neuron)
         claimed = lab.claimed(self.predicate)

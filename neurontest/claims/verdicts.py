@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from neurontest.measure.metrics import OPERATING_POINT_METRICS
+import torch
+
+from neurontest.measure.metrics import OPERATING_POINT_METRICS, operating_point, score_predicate
+from neurontest.measure.power import design_effect, estimate_power
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.claims.bounds import Bound
     from neurontest.lab import Lab
@@ -84,9 +86,7 @@ def shuffled_scores(values: torch.Tensor, claimed: torch.Tensor, mask: torch.Ten
                     operating: dict[str, float] | None = None, seed: int = SHUFFLE_SEED) -> dict[str, float]:
     """The metrics of the same activations moved to other corpus windows (rows permuted, seeded):
     a unit with this unit's own distribution of values that does not read the text."""
-    import torch
 
-    from neurontest.measure.metrics import operating_point, score_predicate
 
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(values.shape[0], generator=generator)
@@ -123,8 +123,6 @@ def operating_level_problem(name: str, level: float, base_rate: float) -> str:
 def cluster_ids(lab: Lab, mask: torch.Tensor) -> torch.Tensor:
     """The cluster of each scorable position that the bootstrap resamples: its document where
     the corpus knows it (windows of one document are not independent), else its window."""
-    import torch
-
     rows = mask.nonzero()[:, 0]
     documents = getattr(lab.sample, "documents", None)
     if documents is not None and len(documents) == mask.shape[0]:
@@ -137,8 +135,6 @@ def share_estimates(scores: dict[str, float], samples: dict[str, torch.Tensor], 
     """For recall (the claimed side) and precision (the firing side), as `sides` asks: the
     share now and the positions, and corpus tokens at this rate, that pin it to +-`half_width`
     (the design effect of clustering from the bootstrap `samples` counted in)."""
-    from neurontest.measure.power import design_effect, estimate_power
-
     n_positions = max(int(scores["n_positions"]), 1)
     estimates = []
     for share, side, count in (("recall", "claimed", "n_claimed"), ("precision", "firing", "n_firing")):

@@ -16,6 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from neurontest.engine.data import corpus
+from neurontest.engine.models.loading import DEFAULT_MODEL, EMBEDDED_MODELS, PLANTED_MODEL, converted_folder
+
 # Libraries whose versions can change a measured number.
 _LIBRARIES = ("torch", "transformers", "transformer-lens", "tokenizers", "hypothesis", "numpy")
 
@@ -59,8 +62,6 @@ def folder_stamp(folder: Path) -> str | None:
 
 def model_stamp(name: str | None, revision: str | None) -> str | None:
     """Where the model named as `--neurontest-model` would load from, or None for hub models."""
-    from neurontest.engine.models.loading import DEFAULT_MODEL, EMBEDDED_MODELS, PLANTED_MODEL, converted_folder
-
     name = str(name) if name is not None else DEFAULT_MODEL
     if name == PLANTED_MODEL:
         return "planted"  # built by neurontest's own code, which code_version() covers
@@ -76,8 +77,6 @@ def model_stamp(name: str | None, revision: str | None) -> str | None:
 
 def corpus_stamp(spec: str | None) -> str | None:
     """Where the corpus named as `--neurontest-corpus` would load from, or None for hub data."""
-    from neurontest.engine.data import corpus
-
     if spec is None or spec in (corpus.WIKI_SAMPLE, corpus.LEE):
         try:
             return files_stamp([corpus.embedded_corpus_file(spec or corpus.WIKI_SAMPLE)])

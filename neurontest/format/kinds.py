@@ -20,6 +20,8 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from neurontest.errors import NeurontestError
+
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim
 
@@ -55,8 +57,6 @@ class ClaimKinds(Mapping[str, "type[Claim]"]):
         """YAML name -> "module:Class" of every installed kind (imports nothing)."""
         if self._targets is None:
             from importlib.metadata import entry_points
-
-            from neurontest.errors import NeurontestError
 
             targets: dict[str, str] = dict(BUILTIN_KINDS)
             for point in entry_points(group=ENTRY_POINT_GROUP):

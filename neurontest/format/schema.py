@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from neurontest.format.kinds import CLAIM_KINDS
+from neurontest.format.model import HypothesisDocument
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim
@@ -26,9 +28,6 @@ def claim_schema(cls: type[Claim]) -> dict[str, Any]:
 def build_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a YAML hypothesis file: the document model's, with
     each claim's variants from its kind's `Options` model."""
-    from neurontest.format.kinds import CLAIM_KINDS
-    from neurontest.format.model import HypothesisDocument
-
     claim_variants = [{"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
                        "then": claim_schema(cls)} for kind, cls in CLAIM_KINDS.items()]
     claim = {"type": "object", "required": ["kind"],

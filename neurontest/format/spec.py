@@ -21,13 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.claims.base import Subject, Threshold, claim_phrase
+from neurontest.claims.predicates import predicate_from_dict
 from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.format import safe_yaml
+from neurontest.format.kinds import get_claim_class
 from neurontest.format.model import line_of, validate_document
 from neurontest.format.unit_entries import unit_from_entry
 
 if TYPE_CHECKING:
-    from neurontest.claims.base import Claim, Subject
+    from neurontest.claims.base import Claim
 
 
 @dataclass
@@ -55,9 +58,6 @@ class NeuronEntry:
     def subject(self) -> Subject:
         """The unit with its predicate and threshold, parsed once for all its claims."""
         if self._subject is None:
-            from neurontest.claims.base import Subject, Threshold
-            from neurontest.claims.predicates import predicate_from_dict
-
             predicate = None if self.fires_on is None else predicate_from_dict(
                 self.fires_on, base_dir=self.base_dir)
             self._subject = Subject(self.neuron, predicate, Threshold.parse(self.threshold),
@@ -66,8 +66,6 @@ class NeuronEntry:
 
     def build(self, claim: ClaimEntry) -> Claim:
         """The runnable claim object for one of this neuron's claims."""
-        from neurontest.format.kinds import get_claim_class
-
         return get_claim_class(claim.kind)(self.subject(), claim.config)
 
 
@@ -98,9 +96,6 @@ def load_hypothesis_file(path: Path | str) -> HypothesisFile:
 
 
 def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
-    from neurontest.claims.base import claim_phrase
-    from neurontest.format.kinds import get_claim_class
-
     def fail(message: str, line: int | None) -> HypothesisFileError:
         return HypothesisFileError(message, path=str(path), line=line)
 

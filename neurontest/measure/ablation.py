@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from neurontest.engine.run.activations import _model_device
-from neurontest.engine.units.protocol import UnitRef, check_units
+import torch
+
 from neurontest.engine.data.tokens import (
     TokenBatch,
     display_tokens,
@@ -19,8 +19,8 @@ from neurontest.engine.data.tokens import (
     merged_pieces,
     single_token_id,
 )
-from neurontest.engine.units.protocol import edit_hooks
-
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import UnitRef, check_units, edit_hooks
 
 ABLATION_MODES = ("zero", "mean", "steer")
 
@@ -63,8 +63,6 @@ def ablate(
     position (an SAE latent adds that much of its decoder row). Each chunk of `batch_size` texts
     costs one clean and one edited forward.
     """
-    import torch
-
     neurons = list(dict.fromkeys(neurons)) if isinstance(neurons, (list, tuple)) else [neurons]
     if not neurons:
         raise ValueError("no neurons to ablate")
@@ -123,8 +121,6 @@ def ablate_each(
     Batched for null distributions: per chunk of texts, one clean forward, then one edited forward
     per `batch_size` rows, the texts stacked once per edit with a hook that edits each row block
     its own way (`per_row_hooks`)."""
-    import torch
-
     if not edits:
         return []
     for values in edits:

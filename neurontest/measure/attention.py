@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.head import HeadRef
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -25,8 +26,6 @@ def head_patterns(model: Any, batch: TokenBatch, head: HeadRef, *,
                   batch_size: int = 16) -> torch.Tensor:
     """`[rows, pos, pos]` (float32, CPU): the head's attention from each destination (row) to each
     source (column) on every row of `batch`; padding columns are 0."""
-    import torch
-
     head.check(model)
     rows, width = batch.tokens.shape
     out = torch.zeros(rows, width, width)

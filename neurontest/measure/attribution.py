@@ -16,10 +16,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from neurontest.measure.ablation import ablation_hooks
-from neurontest.engine.run.activations import _model_device
-from neurontest.engine.units.protocol import check_units
-from neurontest.engine.units.protocol import read_activations
+import torch
+
 from neurontest.engine.data.tokens import (
     TokenBatch,
     display_tokens,
@@ -27,10 +25,12 @@ from neurontest.engine.data.tokens import (
     lone_token_text,
     single_token_id,
 )
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import check_units, read_activations
+from neurontest.measure.ablation import ablation_hooks
 
 if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
-    import torch
 
 SCALE_HOOK = "ln_final.hook_scale"
 
@@ -72,8 +72,6 @@ class DirectEffect:
 
 def final_norm_gain(model: Any) -> tuple[torch.Tensor, bool]:
     """(gain over d_model, whether the norm centres): the final norm as DLA needs it."""
-    import torch
-
     kind = str(getattr(model.cfg, "normalization_type", None))
     if kind not in ("RMS", "RMSPre", "LN", "LNPre"):
         raise ValueError(
@@ -92,8 +90,6 @@ def final_norm_gain(model: Any) -> tuple[torch.Tensor, bool]:
 
 def logit_direction(model: Any, neuron: UnitRef) -> torch.Tensor:
     """(W_out[L][n] * g_final) @ W_U (centred first under LayerNorm): one value per vocab token."""
-    import torch
-
     check_units(model, [neuron])
     gain, centred = final_norm_gain(model)
     with torch.inference_mode():
@@ -128,8 +124,6 @@ def vocabulary_ranks(direction: torch.Tensor, token_ids: Sequence[int], *,
     """Rank and z-score of each of `token_ids` among every token of `direction` (one logit
     weight per vocabulary token), ranked by promotion or, with `promoted=False`, suppression;
     best-ranked first."""
-    import torch
-
     direction = direction.reshape(-1).to(torch.float64)
     sign = 1.0 if promoted else -1.0
     order = torch.argsort(sign * direction, descending=True, stable=True)
@@ -156,8 +150,6 @@ def direct_effect(
 
     Needs a full forward (the scale comes from the final norm), one per chunk of `batch_size`.
     """
-    import torch
-
     _check_scale_hook(model)
     token_id = _token_id(model, token)
     per_unit = float(logit_direction(model, neuron)[token_id])
@@ -199,8 +191,6 @@ def frozen_norm_ablation(
     """Clean minus zero-ablated logit of `token` per real token, the final scale held at its
     clean value. For a last-layer neuron this is exactly its direct effect (the DLA); for earlier
     layers it also contains the paths through later layers."""
-    import torch
-
     _check_scale_hook(model)
     check_units(model, [neuron])
     token_id = _token_id(model, token)

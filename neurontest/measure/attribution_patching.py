@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import torch
+
+from neurontest.engine.data.tokens import encode_texts, single_token_id
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.head import HeadRef
 from neurontest.engine.units.neuron import NeuronRef, mlp_post_hook
-from neurontest.engine.data.tokens import encode_texts
 from neurontest.measure.patching import read_position
 from neurontest.measure.targets import Target, target_series
 
@@ -35,8 +37,6 @@ def attribution_patching(model: Any, clean: Sequence[str], corrupt: Sequence[str
                          heads: bool = True, batch_size: int = 16) -> list[Attribution]:
     """Every MLP neuron's and attention head's estimated patch effect, largest |effect| first.
     `positions[i]` (real-token indices) limit pair i's patch to those positions."""
-    import torch
-
     target.check(model.tokenizer)
     n_layers = int(model.cfg.n_layers)
     points = ([mlp_post_hook(layer) for layer in range(n_layers)] if neurons else []) + \
@@ -117,8 +117,6 @@ def attribution_patching(model: Any, clean: Sequence[str], corrupt: Sequence[str
 
 def _read_live(target: Target, logits: Any, labels: Any, tokenizer: Any) -> Any:
     """`target_series` without leaving the graph (for the backward pass)."""
-    from neurontest.engine.data.tokens import single_token_id
-
     logits = logits.float()
     if target.answer is not None:
         a, f = single_token_id(tokenizer, target.answer), single_token_id(tokenizer, target.foil or "")

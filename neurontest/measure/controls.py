@@ -18,9 +18,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from neurontest.engine.units.direction import DirectionUnit
-from neurontest.engine.units.sae_latent import SaeLatent
 from neurontest.engine.units.protocol import index_in_place, place_size, sibling
+from neurontest.engine.units.sae_latent import SaeLatent
 
 #: Two effects this close are a tie (the same edit in another batch row differs by rounding).
 TIE_TOLERANCE = 1e-6
@@ -68,8 +70,6 @@ def check_controls(model: Any, units: Sequence[Any], n: int) -> None:
 def draw_controls(model: Any, units: Sequence[Any], n: int, seed: int) -> list[list[Any]]:
     """`n` control sets: each replaces every unit of `units` by a random unit of its kind and
     place, never one of `units`; a place with one ablated unit gets `n` distinct controls."""
-    import torch
-
     check_controls(model, units, n)
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)

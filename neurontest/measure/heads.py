@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -48,8 +49,6 @@ def pattern_masks(tokens: torch.Tensor, mask: torch.Tensor) -> dict[str, tuple[t
     """For each pattern, (key mask `[batch, q, k]`, query mask `[batch, q]`): which keys the
     pattern names for each query, and which queries it applies to. `mask` marks real
     (non-BOS, non-pad) tokens."""
-    import torch
-
     b, n = tokens.shape
     q_idx = torch.arange(n).view(1, n, 1)
     k_idx = torch.arange(n).view(1, 1, n)
@@ -77,8 +76,6 @@ def scan_heads(model: Any, batch: TokenBatch, *, layers: list[int] | None = None
                batch_size: int = 16) -> list[HeadScore]:
     """Every head's mean mass on each pattern over the batch's real query positions, from one
     forward pass per chunk of rows (stopping after the deepest scanned layer)."""
-    import torch
-
     n_layers = int(model.cfg.n_layers)
     layers = list(range(n_layers)) if layers is None else sorted(set(layers))
     sums: dict[tuple[int, str], torch.Tensor] = {}

@@ -23,10 +23,9 @@ from __future__ import annotations
 import functools
 import math
 import statistics
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 DEFAULT_LEVEL = 0.95
 DEFAULT_RESAMPLES = 400
@@ -60,8 +59,6 @@ def wilson(k: float, n: float, level: float = DEFAULT_LEVEL) -> Interval:
 
 def _resample_counts(n_groups: int, resamples: int, seed: int) -> torch.Tensor:
     """[resamples, n_groups]: how often each group is drawn in each resample (with replacement)."""
-    import torch
-
     generator = torch.Generator().manual_seed(seed)
     drawn = torch.randint(n_groups, (resamples, n_groups), generator=generator)
     counts = torch.zeros(resamples, n_groups, dtype=torch.float64)
@@ -70,8 +67,6 @@ def _resample_counts(n_groups: int, resamples: int, seed: int) -> torch.Tensor:
 
 def percentile_interval(samples: torch.Tensor, level: float, point: float) -> Interval:
     """The percentile interval of bootstrap `samples` at `level`, widened to contain `point`."""
-    import torch
-
     finite = samples[torch.isfinite(samples)]
     if finite.numel() == 0:
         return (point, point)
@@ -82,8 +77,6 @@ def percentile_interval(samples: torch.Tensor, level: float, point: float) -> In
 
 def _div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
     """num / den with 0 where den is 0 (the metrics' convention)."""
-    import torch
-
     safe = den.where(den != 0, torch.ones_like(den))
     return torch.where(den != 0, num / safe, torch.zeros_like(num))
 
@@ -127,8 +120,6 @@ def window_bootstrap_samples(
     in `point`: the same seeded resamples, so a p-value (`bootstrap_p_value`) and the interval
     of one claim agree. AUPRC and the operating points may have fewer resamples (the first
     ones drawn; see `_RANK_BUDGET`). Fewer than two clusters give an empty dict."""
-    import torch
-
     a = a.reshape(-1).to(torch.float64)
     c = c.reshape(-1).to(torch.bool)
     _, groups = torch.unique(groups.reshape(-1), return_inverse=True)
@@ -174,8 +165,6 @@ def hull(a: Interval | None, b: Interval | None) -> Interval | None:
 def _ranking_samples(a: torch.Tensor, c: torch.Tensor, groups: torch.Tensor, counts: torch.Tensor,
                      operating: dict[str, float]) -> dict[str, torch.Tensor]:
     """AUPRC and operating points per resample: each position weighted by its window's count."""
-    import torch
-
     order = torch.argsort(a, descending=True, stable=True)
     if bool(c.any()):
         # Ranks below the last claimed position (and its ties) add no hit: AP and every cut
@@ -225,8 +214,6 @@ def grouped_mean_interval(
 
     Kept for existing callers: with few texts a percentile bootstrap undercovers (about 0.84
     for a nominal 0.95 at five texts, 0.51 at two; docs/metrics.md), so use `clustered_mean_interval`."""
-    import torch
-
     if len(values) < 2 or len(set(groups)) < 2:
         return None
     _, index = torch.unique(torch.tensor(list(groups)), return_inverse=True)
@@ -366,8 +353,6 @@ def bootstrap_p_value(samples: torch.Tensor, op: str, value: float) -> float | N
     which no multiplicity correction can use (Holm over 20 claims would need p < 0.0025, all
     400 resamples can show); the normal tail of the resamples' own mean and spread then
     estimates how far below, capped at that bound."""
-    import torch
-
     if not _check_op(op):
         return None
     samples = samples.reshape(-1)

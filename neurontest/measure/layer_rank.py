@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import torch
 
 from neurontest.engine.run.layer_scan import MAX_X, N_SUMS, SUM_X, SUM_X2, SUM_XY, scan_edges
-
-if TYPE_CHECKING:
-    import torch
 
 
 def layer_scores(summary: torch.Tensor, *, tau: float | None = None,
                  relative: float | None = None) -> dict[str, torch.Tensor]:
     """Per unit (`[units]` float64): precision, recall, f1, iou, auprc, pearson, and tau; give
     exactly one of `tau` (absolute: the scan's own) or `relative` (x each unit's maximum)."""
-    import torch
-
     if (tau is None) == (relative is None):
         raise ValueError("give exactly one of tau= or relative=")
     edges = scan_edges(tau)
@@ -66,8 +62,6 @@ def layer_scores(summary: torch.Tensor, *, tau: float | None = None,
 
 
 def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    import torch
-
     return torch.where(b > 0, a / b.clamp_min(1e-300), torch.zeros_like(a))
 
 

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
+import torch
+
+from neurontest.engine.progress import progress_task
+from neurontest.engine.run.batching import fit_batch_size
 from neurontest.engine.units.direction import DirectionUnit
 from neurontest.engine.units.head import HeadRef
 from neurontest.engine.units.neuron import NeuronRef
+from neurontest.engine.units.protocol import stop_layer
 from neurontest.engine.units.sae_latent import SaeLatent
 from neurontest.errors import TokenizerMismatchError
-from neurontest.engine.progress import progress_task
-
-if TYPE_CHECKING:
-    import torch
 
 
 class MinedModel(Protocol):
@@ -149,10 +150,7 @@ def unit_correlations(model: Any, tokens: torch.Tensor, mask: torch.Tensor, has_
     and reader (a layer's neurons, an SAE's latents) are read once per batch. `tokens` are
     right-padded rows; a batch runs at its own width. `batch_size=None` sizes batches to the
     device (`neurontest.engine.run.batching.fit_batch_size`)."""
-    import torch
 
-    from neurontest.engine.run.batching import fit_batch_size
-    from neurontest.engine.units.protocol import stop_layer
 
     centred, var_a = {}, {}
     for u, values in a.items():

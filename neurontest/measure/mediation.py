@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from neurontest.engine.run.activations import _model_device
+import torch
+
 from neurontest.engine.data.tokens import display_tokens, encode_texts
+from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.protocol import check_units, edit_hooks, patch_hooks, state_hooks
 from neurontest.measure.targets import Target, target_series
 
@@ -51,8 +53,6 @@ def mediate(
     `donors` at `positions`, every position where empty) and measure `target` with and without
     `through` held at its unedited values. `labels` (default: `texts`) are the texts whose
     tokens are the true next tokens for `next`."""
-    import torch
-
     units, through = list(dict.fromkeys(units)), list(dict.fromkeys(through))
     if not units or not through:
         raise ValueError("mediation needs units to edit and units to hold")

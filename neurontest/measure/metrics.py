@@ -17,10 +17,7 @@ classifier and the claimed concept the label (NeuronEval, arXiv 2506.05774):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import torch
+import torch
 
 METRIC_NAMES = (
     "precision", "recall", "f1", "iou", "auprc", "pearson", "variance_explained",
@@ -38,8 +35,6 @@ def score_predicate(a: torch.Tensor, c: torch.Tensor, tau: float) -> dict[str, f
     """Every metric in `METRIC_NAMES` plus counts, for 1-D activations `a` and predicate `c`.
 
     Counts: `n_positions`, `n_claimed` (|c|), `n_firing` (|y|), `n_both` (|c & y|)."""
-    import torch
-
     a = a.reshape(-1).to(torch.float64)
     c = c.reshape(-1).to(torch.bool)
     if a.numel() != c.numel():
@@ -74,8 +69,6 @@ def average_precision(a: torch.Tensor, c: torch.Tensor) -> float:
     activations one threshold (scikit-learn's `average_precision_score`), so the value never
     depends on the order of tied positions: a dead unit (all ties) scores the base rate, and
     the exact zeros of a ReLU unit are one cut."""
-    import torch
-
     a = a.reshape(-1)
     c = c.reshape(-1).to(torch.bool)
     n_pos = int(c.sum())
@@ -96,8 +89,6 @@ def precision_recall_curve(a: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tens
     """(precision, recall) of `firing = a >= t` for every distinct activation t, high to low.
 
     Cuts fall only between distinct values: tied positions fire or stay silent together."""
-    import torch
-
     a = a.reshape(-1).to(torch.float64)
     c = c.reshape(-1).to(torch.bool)
     order = torch.argsort(a, descending=True, stable=True)

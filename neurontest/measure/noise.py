@@ -14,9 +14,11 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units.protocol import UnitRef, check_units
-from neurontest.engine.run.prefix_runs import Variant, last_token_activations
+import torch
+
 from neurontest.engine.data.tokens import display_tokens, encode, merged_pieces
+from neurontest.engine.run.prefix_runs import Variant, last_token_activations
+from neurontest.engine.units.protocol import UnitRef, check_units
 
 
 @dataclass
@@ -47,8 +49,6 @@ def embedding_rms_norm(model: Any) -> float:
     noise run. The memo is keyed on the tensor's storage and version, so editing W_E in place
     recomputes it.
     """
-    import torch
-
     w_e = model.W_E
     key = (w_e.data_ptr(), w_e._version, tuple(w_e.shape))
     memo = _rms_memo.get(model)
@@ -79,8 +79,6 @@ def noise_sensitivity(
     The (positions x draws + 1 clean) variants are evaluated by `prefix_runs`: each from the
     noised position on, stopped after the neuron's layer; `batch_size` bounds rows per forward.
     """
-    import torch
-
     check_units(model, [neuron])
     tokenizer = model.tokenizer
     ids = encode(tokenizer, text, prepend_bos=prepend_bos)

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from neurontest.engine.run.activations import _model_device
-from neurontest.engine.units.protocol import UnitRef, check_units
+import torch
+
 from neurontest.engine.data.tokens import bos_id, display_tokens, encode
-from neurontest.engine.units.protocol import read_activations
+from neurontest.engine.run.activations import _model_device
+from neurontest.engine.units.protocol import UnitRef, check_units, read_activations
 
 
 @dataclass
@@ -53,8 +54,6 @@ def optimize_prompts(
     Stops after `steps` steps, or once no prompt has improved for `patience` steps. Special
     tokens are never proposed. Results are sorted by activation, highest first.
     """
-    import torch
-
     check_units(model, [neuron])
     if n_prompts < 1 or length < 1:
         raise ValueError("n_prompts and length must be at least 1")
@@ -122,8 +121,6 @@ def optimize_prompts(
 
 
 def _fixed(ids: list[int], n: int, device: Any) -> Any:
-    import torch
-
     return torch.tensor(ids, dtype=torch.long).reshape(1, -1).expand(n, -1).to(device)
 
 
@@ -135,8 +132,6 @@ def _last_activation(
     model: Any, neuron: UnitRef, tokens: Any, projected: Any, offset: int
 ) -> Any:
     """Activation at the last position, with `projected` spliced into the embeddings at `offset`."""
-    import torch
-
     sink: dict[str, torch.Tensor] = {}
     end = offset + projected.shape[1]
 
@@ -157,8 +152,6 @@ def _last_activation(
 
 
 def _plain_last_activation(model: Any, neuron: UnitRef, rows: list[list[int]]) -> Any:
-    import torch
-
     sink: dict[str, torch.Tensor] = {}
 
     read = read_activations(model, neuron)

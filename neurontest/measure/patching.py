@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from neurontest.engine.run.activations import _model_device
+import torch
+
 from neurontest.engine.data.tokens import display_tokens, encode_texts
+from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.protocol import check_units, patch_hooks, state_hooks
 from neurontest.measure.targets import Target, target_series
 
@@ -56,8 +58,6 @@ def patch(
 ) -> list[PatchedPair]:
     """Patch all `units` together at `positions[i]` (real-token indices; empty: every position)
     of pair i and read `target` on the clean, corrupt and patched runs."""
-    import torch
-
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown patching direction {direction!r}: use {' or '.join(DIRECTIONS)}")
     units = list(dict.fromkeys(units))

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurontest.engine.units.protocol import UnitRef, check_units
-from neurontest.engine.run.prefix_runs import PrefixRunner, Variant
+import torch
+
 from neurontest.engine.data.tokens import bos_id, display_tokens, encode, lone_token_text, merged_pieces
+from neurontest.engine.run.prefix_runs import PrefixRunner, Variant
+from neurontest.engine.units.protocol import UnitRef, check_units
 
 
 @dataclass
@@ -69,8 +71,6 @@ def simplify(
     in batches (equal lengths, so no padding), each from its deleted position on and stopped
     after the neuron's layer (`prefix_runs`).
     """
-    import torch
-
     check_units(model, [neuron])
     if min_tokens < 1:
         raise ValueError("min_tokens must be at least 1 (the target token)")

@@ -11,12 +11,11 @@ Three forms, as the patching literature uses them:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from neurontest.engine.data.tokens import single_token_id
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,6 @@ def target_series(tokenizer: Any, target: Target, logits: torch.Tensor,
     """`[batch, pos]` float32 CPU: the target read off the prediction made at each position.
     `labels` (`[batch, pos]` token ids) give the true next tokens; with `next`, the last
     position has none and reads NaN."""
-    import torch
-
     logits = logits.float()
     if target.answer is not None:
         a, f = single_token_id(tokenizer, target.answer), single_token_id(tokenizer, target.foil or "")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from neurontest.engine.data.tokens import display_tokens, merged_pieces
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -56,8 +57,6 @@ def top_examples(
     With `one_per_row`, each row contributes at most its own maximum, so one repetitive document
     cannot fill the list.
     """
-    import torch
-
     _check_shapes(values, batch)
     scores = values.float().masked_fill(~batch.mask, float("-inf"))
     if one_per_row:
@@ -93,8 +92,6 @@ def random_examples(
 
     Returned in corpus order (row, then position), not by activation.
     """
-    import torch
-
     _check_shapes(values, batch)
     real = batch.mask.flatten().nonzero().flatten()
     generator = torch.Generator().manual_seed(seed)

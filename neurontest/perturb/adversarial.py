@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import torch
 from pydantic import Field
 
 from neurontest.claims.base import Bound, Claim, ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.claims.options import ClaimOptions, Seed
+from neurontest.claims.predicates import TokenPredicate
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.data.tokens import batch_from_ids, bos_id
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.measure.optimize import optimize_prompts
+from neurontest.perturb.substitute import Attempt, last_token_scores, substitution_search
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab
-    from neurontest.perturb.substitute import Attempt
 
 
 class AdversarialClaim(Claim):
@@ -42,8 +47,6 @@ class AdversarialClaim(Claim):
             64, description="substitution candidates tried per step")
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
-        from neurontest.perturb.substitute import Attempt, last_token_scores
-
         predicate = self.predicate
         tau = lab.tau(self.neuron, self.threshold())
         method, budget, seed = self.settings.method, self.settings.budget, self.settings.seed
@@ -51,8 +54,6 @@ class AdversarialClaim(Claim):
         attempts: list[Attempt] = []
         starts: list[list[int]] = []
         if method in ("optimize", "both"):
-            from neurontest.measure.optimize import optimize_prompts
-
             prompts = optimize_prompts(lab.model, self.neuron, n_prompts=n_prompts, length=length,
                                        steps=budget, seed=seed)
             rows = [p.token_ids for p in prompts]
@@ -73,9 +74,7 @@ class AdversarialClaim(Claim):
 
     def _substitute(self, lab: Lab, predicate: Any, starts: list[list[int]], n_prompts: int,
                     length: int, budget: int, seed: int, tau: float) -> Any:
-        from neurontest.claims.predicates import TokenPredicate
         from neurontest.perturb.sources import clean_mask, token_table
-        from neurontest.perturb.substitute import substitution_search
 
         vocab = lab.vocab
         allowed = clean_mask(vocab)
@@ -115,9 +114,6 @@ class AdversarialClaim(Claim):
         return ClaimResult(self.kind, self.neuron, measurements, summary, evidence)
 
     def _row(self, lab: Lab, attempt: Attempt, tau: float) -> TokenRow:
-        from neurontest.engine.run.activations import neuron_activations
-        from neurontest.engine.data.tokens import batch_from_ids, bos_id
-
         bos = bos_id(lab.tokenizer)
         head = [] if bos is None else [bos]
         batch = batch_from_ids([head + attempt.ids], lab.tokenizer, has_bos=bool(head))
@@ -131,8 +127,6 @@ class AdversarialClaim(Claim):
 
 def _corpus_windows(lab: Lab, n: int, length: int, seed: int) -> list[list[int]]:
     """`n` random runs of `length` real tokens from the corpus windows (BOS excluded)."""
-    import torch
-
     batch = lab.sample.batch
     generator = torch.Generator().manual_seed(seed)
     lengths = batch.mask.sum(dim=1)

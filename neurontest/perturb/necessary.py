@@ -6,15 +6,16 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
+from neurontest.perturb import sources
 from neurontest.perturb.property import ContextEditOptions, PropertyClaim
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from neurontest.claims.predicates import Predicate
     from neurontest.lab import Lab
     from neurontest.perturb.sources import Encoder
     from neurontest.perturb.text import TokenText
-    from neurontest.claims.predicates import Predicate
 
 SOURCES = ("neighbours", "corpus", "vocabulary")
 Source = Literal["neighbours", "corpus", "vocabulary"]
@@ -41,7 +42,6 @@ class NecessaryClaim(PropertyClaim):
     def strategy(self, lab: Lab, encoder: Encoder, predicate: Predicate) -> SearchStrategy[TokenText]:
         from hypothesis import strategies as st
 
-        from neurontest.perturb import sources
         from neurontest.perturb.strategies import perturbed, replace_trigger, token_texts
 
         texts = self.base_texts(encoder)

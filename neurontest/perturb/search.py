@@ -20,17 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
-from neurontest.engine.progress import progress_task
+from neurontest.claims.predicates import TokenPredicate
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.engine.data.tokens import batch_from_ids, bos_id, display_tokens, merged_pieces
+from neurontest.engine.progress import progress_task
+from neurontest.engine.run.activations import neuron_activations
 from neurontest.perturb.sources import Encoder
 from neurontest.perturb.text import TokenText
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     from hypothesis.strategies import SearchStrategy
 
-    from neurontest.lab import Lab
     from neurontest.claims.predicates import Predicate
+    from neurontest.engine.units.protocol import UnitRef
+    from neurontest.lab import Lab
 
 
 @dataclass
@@ -71,9 +74,6 @@ class Evaluator:
     """Batched, cached activations of one neuron at the trigger of `TokenText`s."""
 
     def __init__(self, lab: Lab, neuron: UnitRef, predicate: Predicate, encoder: Encoder) -> None:
-        from neurontest.claims.predicates import TokenPredicate
-        from neurontest.engine.data.tokens import bos_id
-
         self.lab, self.neuron, self.predicate, self.encoder = lab, neuron, predicate, encoder
         self.bos = bos_id(lab.tokenizer)
         self.table = predicate.token_table(lab.vocab) if isinstance(predicate, TokenPredicate) else None
@@ -92,9 +92,6 @@ class Evaluator:
         return [None if enc is None or enc[1] is None else self.cache[enc] for enc in encoded]
 
     def _forward(self, items: list[tuple[tuple[tuple[int, ...], int], TokenText]]) -> None:
-        from neurontest.engine.run.activations import neuron_activations
-        from neurontest.engine.data.tokens import batch_from_ids, display_tokens, merged_pieces
-
         head = [] if self.bos is None else [self.bos]
         batch = batch_from_ids([head + list(ids) for (ids, _), _ in items], self.lab.tokenizer,
                                has_bos=bool(head))

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
+from neurontest.claims.marked import mark_positions
+from neurontest.claims.predicates import TokenSet, vocabulary
+from neurontest.engine.data.tokens import display_tokens
 from neurontest.perturb.strategies import WordPool
 from neurontest.perturb.text import TokenText
 
 if TYPE_CHECKING:
-    import torch
 
-    from neurontest.lab import Lab
     from neurontest.claims.predicates import Predicate, Vocabulary
+    from neurontest.lab import Lab
 
 
 def token_table(predicate: Predicate, vocab: Vocabulary) -> torch.Tensor:
@@ -33,8 +37,6 @@ def clean_mask(vocab: Vocabulary) -> torch.Tensor:
     """Bool per token id, True at the clean tokens (a fresh copy: callers may modify it)."""
 
     def build() -> torch.Tensor:
-        import torch
-
         mask = torch.zeros(len(vocab), dtype=torch.bool)
         mask[clean_ids(vocab)] = True
         return mask
@@ -66,8 +68,6 @@ def members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
 
 
 def _members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
-    from neurontest.claims.predicates import TokenSet
-
     words = _words(vocab, _clean_where(vocab, token_table(predicate, vocab), True))
     if isinstance(predicate, TokenSet):
         present = set(words)
@@ -91,8 +91,6 @@ def _vocab_non_members(predicate: Predicate, vocab: Vocabulary) -> WordPool:
 def corpus_words(lab: Lab, predicate: Predicate | None = None, k: int = 200) -> WordPool:
     """The `k` most frequent clean corpus words, most frequent first (non-members only when a
     predicate is given)."""
-    import torch
-
     batch = lab.sample.batch
     counts = torch.bincount(batch.tokens[batch.mask].flatten(), minlength=len(lab.vocab))
     clean = torch.zeros(len(counts), dtype=torch.bool)
@@ -110,8 +108,6 @@ def corpus_words(lab: Lab, predicate: Predicate | None = None, k: int = 200) -> 
 def neighbours(lab: Lab, predicate: Predicate, anchors: Sequence[str], k: int = 20) -> WordPool | None:
     """Non-members nearest (cosine on the embedding matrix W_E) to the anchor words, interleaved
     by rank: the first neighbour of each anchor, then the second, ... (None if there are none)."""
-    import torch
-
     vocab = lab.vocab
     table = token_table(predicate, vocab)
     allowed = clean_mask(vocab)
@@ -140,8 +136,6 @@ class Encoder:
     _BY_STRING: dict[int, dict[str, int]] = {}
 
     def __init__(self, tokenizer: Any) -> None:
-        from neurontest.claims.predicates import vocabulary
-
         self.tokenizer = tokenizer
         key = id(tokenizer)
         if key not in self._BY_STRING:
@@ -156,9 +150,6 @@ class Encoder:
 
     def token_text(self, source: str) -> TokenText:
         """A [[marked]] text cut into the model's tokens; the first mark is the trigger."""
-        from neurontest.claims.marked import mark_positions
-        from neurontest.engine.data.tokens import display_tokens
-
         marked = mark_positions(self.tokenizer, source)
         # A character split over byte pieces is one piece here: each byte piece alone decodes
         # to U+FFFD, and re-encoding "\ufffd" cannot give back the right bytes. display_tokens

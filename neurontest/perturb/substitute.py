@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
+from neurontest.engine.data.tokens import batch_from_ids, bos_id
+from neurontest.engine.run.activations import _model_device, neuron_activations
+from neurontest.measure.optimize import _last_activation
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
-    import torch
-
     from neurontest.claims.predicates import Predicate, Vocabulary
+    from neurontest.engine.units.protocol import UnitRef
 
 
 @dataclass
@@ -41,9 +44,6 @@ class SubstitutionResult:
 def last_token_scores(model: Any, neuron: UnitRef, predicate: Predicate, vocab: Vocabulary,
                       rows: Sequence[Sequence[int]], *, batch_size: int = 256) -> tuple[Any, Any]:
     """(activation at the last token, predicate at the last token) for equal-length id rows."""
-    from neurontest.engine.run.activations import neuron_activations
-    from neurontest.engine.data.tokens import batch_from_ids, bos_id
-
     bos = bos_id(vocab.tokenizer)
     head = [] if bos is None else [bos]
     batch = batch_from_ids([head + list(r) for r in rows], vocab.tokenizer, has_bos=bool(head))
@@ -73,8 +73,6 @@ def substitution_search(
     `last_allowed` are bool masks over the vocabulary of tokens that may be put anywhere / at
     the last position. Stops after `steps` steps, or once an off-predicate activation exceeds
     `stop_above`."""
-    import torch
-
     generator = torch.Generator().manual_seed(seed)
     current = torch.tensor([list(s) for s in starts], dtype=torch.long)
     n, length = current.shape
@@ -118,8 +116,6 @@ def _note_best(result: SubstitutionResult, rows: Any, acts: Any, holds: Any, met
 def _proposals(model: Any, neuron: UnitRef, current: Any, allowed: Any, last_allowed: Any,
                pools: list[Any], k: int, generator: Any) -> Any:
     """`k` one-token variants of each text: half by gradient, half at random."""
-    import torch
-
     n, length = current.shape
     grads = _embedding_gradient(model, neuron, current)  # [n, length, d]
     embed = model.W_E.detach().float().cpu()
@@ -147,11 +143,7 @@ def _proposals(model: Any, neuron: UnitRef, current: Any, allowed: Any, last_all
 
 def _embedding_gradient(model: Any, neuron: UnitRef, current: Any) -> Any:
     """d(activation at the last token) / d(token embeddings), for each text."""
-    import torch
 
-    from neurontest.engine.run.activations import _model_device
-    from neurontest.measure.optimize import _last_activation
-    from neurontest.engine.data.tokens import bos_id
 
     bos = bos_id(model.tokenizer)
     head = [] if bos is None else [bos]

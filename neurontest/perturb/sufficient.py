@@ -9,14 +9,15 @@ from pydantic import Field, model_validator
 
 from neurontest.claims.options import Texts
 from neurontest.perturb.property import PropertyClaim, PropertyOptions
+from neurontest.perturb.templates import template_slots
+from neurontest.perturb.text import TokenText
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from neurontest.claims.predicates import Predicate
     from neurontest.lab import Lab
     from neurontest.perturb.sources import Encoder
-    from neurontest.perturb.text import TokenText
-    from neurontest.claims.predicates import Predicate
 
 _TRIGGER_SLOT = re.compile(r"\[\[\{(\w+)\}\]\]")
 
@@ -38,8 +39,6 @@ class SufficientClaim(PropertyClaim):
 
         @model_validator(mode="after")
         def _templates_and_slots(self) -> SufficientClaim.Options:
-            from neurontest.perturb.templates import template_slots  # not strategies: no Hypothesis
-
             slots = self.slots or {}
             for template in self.templates or []:
                 match = _TRIGGER_SLOT.search(template)
@@ -74,7 +73,10 @@ class SufficientClaim(PropertyClaim):
 
         from neurontest.perturb.sources import members
         from neurontest.perturb.strategies import (
-            filled_templates, random_contexts, token_texts, with_member_inserted,
+            filled_templates,
+            random_contexts,
+            token_texts,
+            with_member_inserted,
         )
 
         member_pool = members(predicate, lab.vocab)
@@ -95,8 +97,6 @@ class SufficientClaim(PropertyClaim):
 
 
 def _cut(encoder: Encoder) -> Any:
-    from neurontest.perturb.text import TokenText
-
     def cut_into_tokens(marked: str) -> TokenText:
         try:
             return encoder.token_text(marked)

@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from neurontest.claims.marked import strip_marks
+
 _WORD = re.compile(r"\s*\S+")
 
 
@@ -36,8 +38,6 @@ class TokenText:
     def from_marked(cls, source: str) -> TokenText:
         """Whitespace-separated words (each keeps its leading space); the word holding the
         first `[[mark]]` is the trigger. Model-free: claims cut texts with the tokenizer."""
-        from neurontest.claims.marked import strip_marks
-
         text, spans = strip_marks(source)
         words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
         trigger = None

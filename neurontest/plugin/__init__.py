@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
+from neurontest.errors import ReportPathError
 from neurontest.plugin.session import NeurontestSession, python_record, record_to_dict, session_key
+from neurontest.report import write_run_report
 
 if TYPE_CHECKING:
     from neurontest.claims.settings import RunSettings
@@ -197,7 +199,6 @@ def _report_path(config: pytest.Config, option: str | None) -> Path | None:
     """The report file of this run (report/location.py): the path asked for, else one per
     selection; a folder or a path under a file is a usage error before any model work."""
     from neurontest.report.location import check_report_path, resolve_report_path, selection_name
-    from neurontest.errors import ReportPathError
 
     name = selection_name(config.args, Path(config.rootpath), keyword=config.option.keyword or "",
                           markexpr=config.option.markexpr or "")
@@ -361,7 +362,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller writes the one report from what workers ship
-    from neurontest.report import write_run_report
     from neurontest.report.location import write_failure
 
     try:

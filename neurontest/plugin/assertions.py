@@ -12,9 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from neurontest.claims.base import Subject, Threshold
+from neurontest.claims.messages import failure_message
+from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
+from neurontest.claims.runner import ClaimRunner
+from neurontest.format.kinds import get_claim_class
+from neurontest.format.unit_entries import unit_from_entry, unit_from_text
+
 if TYPE_CHECKING:
-    from neurontest.claims.base import ClaimResult, Subject
-    from neurontest.claims.runner import ClaimRunner
+    from neurontest.claims.base import ClaimResult
     from neurontest.lab import Lab
 
 
@@ -39,11 +45,6 @@ class NeuronUnderTest:
         `fires_on`: a predicate's YAML form (dict), a list of tokens, a `Predicate`, or a
         function `(ids, position, vocab) -> bool`. A bare `Lab` gets a runner with the default
         settings and no result memory."""
-        from neurontest.claims.base import Subject, Threshold
-        from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
-        from neurontest.claims.runner import ClaimRunner
-        from neurontest.format.unit_entries import unit_from_entry, unit_from_text
-
         runner = lab if isinstance(lab, ClaimRunner) else ClaimRunner(lab)
         lab = runner.lab
         if isinstance(unit, str):
@@ -63,8 +64,6 @@ class NeuronUnderTest:
 
     def check(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind` and return its result without asserting."""
-        from neurontest.format.kinds import get_claim_class
-
         cls = get_claim_class(kind)
         cls.validate_options(options)
         claim = cls(self.subject, options)
@@ -81,8 +80,6 @@ class NeuronUnderTest:
     def assert_claim(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind`; raise AssertionError with the evidence if it does not hold."""
         __tracebackhide__ = True
-        from neurontest.claims.messages import failure_message
-        from neurontest.format.kinds import get_claim_class
 
         result = self.check(kind, **options)
         if not result.passed:

@@ -15,13 +15,15 @@ import pytest
 
 from neurontest.claims.messages import failure_message
 from neurontest.errors import ClaimFailed, HypothesisFileError, NeurontestError
+from neurontest.format.kinds import CLAIM_KINDS
+from neurontest.format.spec import load_hypothesis_file
+from neurontest.plugin.multimodel import ModelTarget, file_targets, model_label, run_claim
 from neurontest.plugin.session import ClaimRecord, session_key
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
-    from neurontest.plugin.multimodel import ModelTarget
-    from neurontest.plugin.session import LabKey, NeurontestSession
     from neurontest.format.spec import ClaimEntry, NeuronEntry
+    from neurontest.plugin.session import LabKey, NeurontestSession
 
 
 def _session(node: pytest.Item | pytest.Collector) -> NeurontestSession:
@@ -32,13 +34,10 @@ class HypothesisYamlFile(pytest.File):
     """A `test_*.yaml` hypothesis file."""
 
     def collect(self) -> Iterator[NeuronCollector]:
-        from neurontest.format.spec import load_hypothesis_file
-
         try:
             spec = load_hypothesis_file(self.path)
         except HypothesisFileError as exc:
             raise self.CollectError(str(exc)) from None
-        from neurontest.plugin.multimodel import file_targets
 
         session = _session(self)
         _register_claim_markers(self.config)
@@ -98,8 +97,6 @@ class NeuronCollector(pytest.Collector):
         self.targets = targets
 
     def collect(self) -> Iterator[ClaimItem]:
-        from neurontest.plugin.multimodel import ModelTarget, model_label
-
         targets = self.targets or [ModelTarget(self.lab_key, model_label(self.lab_key.model,
                                                                         self.lab_key.revision))]
         for claim_entry, claim in self.claims:
@@ -142,7 +139,6 @@ class ClaimItem(pytest.Item):
         """(the claim run, its result, the lab): remembered, or computed after the session's one
         mining pass; on the matched unit when the item asks for matching."""
         session = _session(self)
-        from neurontest.plugin.multimodel import run_claim
 
         runner = session.runner(self.lab_key)
         remembered = runner.remembered(self.claim) if self.match_from is None else None
@@ -215,7 +211,6 @@ def _claimed_false_message(outcome: str, reason: str) -> str:
 def _register_claim_markers(config: pytest.Config) -> None:
     # Each item is marked with its claim kind (`-m ablation`); registering the names keeps
     # --strict-markers happy. Done here, not at configure time, so plain runs import nothing.
-    from neurontest.format.kinds import CLAIM_KINDS
 
     known = " ".join(config.getini("markers"))
     for kind in CLAIM_KINDS:

@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.engine.models.loading import DEFAULT_MODEL
+from neurontest.engine.units.protocol import unit_order
+from neurontest.errors import ClaimFailed, NeurontestError
+from neurontest.measure.matching import match_neurons
+
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
     from neurontest.claims.runner import ClaimRunner
-    from neurontest.plugin.session import LabKey, NeurontestSession
     from neurontest.format.spec import HypothesisFile
+    from neurontest.plugin.session import LabKey, NeurontestSession
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,6 @@ class ModelTarget:
 
 def model_label(name: str | None, revision: str | None = None) -> str:
     """A short, file-name- and node-id-safe name: a local folder's name, a hub id with `/` -> `-`."""
-    from neurontest.engine.models.loading import DEFAULT_MODEL
-
     base = str(name) if name is not None else DEFAULT_MODEL
     path = Path(base).expanduser()
     if base.startswith((".", "/", "~")) or path.is_dir():
@@ -51,8 +54,6 @@ def model_label(name: str | None, revision: str | None = None) -> str:
 
 def file_targets(session: NeurontestSession, spec: HypothesisFile) -> list[ModelTarget]:
     """The models one hypothesis file is tested on, reference first, without duplicates."""
-    from neurontest.engine.models.loading import DEFAULT_MODEL
-
     if session.model:
         names: list[str | None] = [session.model]
     elif getattr(spec, "models", None):
@@ -87,8 +88,6 @@ def run_claim(session: NeurontestSession, item: Any, runner: ClaimRunner) -> tup
     match_from = getattr(item, "match_from", None)
     if match_from is None:
         return claim, runner.run(claim)
-    from neurontest.engine.units.protocol import unit_order
-    from neurontest.measure.matching import match_neurons
 
     cache_key = (match_from, item.lab_key, claim.neuron)
     if cache_key not in session.matches:
@@ -96,7 +95,6 @@ def run_claim(session: NeurontestSession, item: Any, runner: ClaimRunner) -> tup
         wanted = {other.claim.neuron for other in getattr(item.session, "items", [])
                   if getattr(other, "match_from", None) == match_from
                   and getattr(other, "lab_key", None) == item.lab_key} | {claim.neuron}
-        from neurontest.errors import ClaimFailed, NeurontestError
 
         try:
             found = match_neurons(session.prepared_lab(match_from),

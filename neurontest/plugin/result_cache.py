@@ -24,9 +24,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.claims.base import result_from_dict, result_to_dict
+from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 from neurontest.engine.store.files import drop_cache_entry, read_json_entry, sweep_once, write_cache_entry
 from neurontest.engine.store.paths import cache_root
-from neurontest.engine.provenance import code_version, corpus_stamp, hash_json, model_stamp
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim, ClaimResult
@@ -81,8 +82,6 @@ class ResultCache:
         return claim_key(claim, identity, device, settings)
 
     def result(self, key: str) -> ClaimResult | None:
-        from neurontest.claims.base import result_from_dict
-
         name = f"claim-{key}.json"
         data = self._read(name)
         if data is None:
@@ -101,8 +100,6 @@ class ResultCache:
         return result
 
     def store_result(self, key: str, result: ClaimResult) -> None:
-        from neurontest.claims.base import result_to_dict
-
         self._write(f"claim-{key}.json", result_to_dict(result) | {"cached": False})
 
     # -- files ---------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from neurontest.errors import NeurontestLoadError
+from neurontest.errors import MiningFailedError, NeurontestError, NeurontestLoadError
 from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict  # noqa: F401
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     from neurontest.claims.runner import ClaimRunner
     from neurontest.claims.settings import RunSettings
+    from neurontest.engine.units.protocol import UnitRef
     from neurontest.lab import Lab
 
 #: Where the session lives on `config.stash` (hooks, collectors and fixtures all read it there).
@@ -133,7 +133,6 @@ class NeurontestSession:
         return self.executor
 
     def _load_model(self, key: LabKey) -> Any:
-        from neurontest.errors import NeurontestError
         from neurontest.engine.models.loading import load_model
 
         if key in self.lab_errors:
@@ -172,7 +171,6 @@ class NeurontestSession:
         """The key under which a hypothesis file's collection checks against these labs are
         remembered; None without a result cache or when a corpus cannot be resolved (its error
         then surfaces when the claims run, as without the cache)."""
-        from neurontest.errors import NeurontestError
         from neurontest.plugin.result_cache import checked_key
 
         if self.results is None:
@@ -195,8 +193,6 @@ class NeurontestSession:
     # -- running -----------------------------------------------------------------------------
     def prepared_lab(self, key: LabKey) -> Lab:
         """The lab with every planned neuron mined (one pass for all, on first call)."""
-        from neurontest.errors import MiningFailedError
-
         lab = self.lab(key)
         if self.planned.get(key):
             try:

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from neurontest.report.context import record_context
+from neurontest.report.render import render
+
 if TYPE_CHECKING:
     from neurontest.report.records import ClaimRecord
 
 
 def fragment_for(record: ClaimRecord, *, histogram: dict[str, Any] | None = None) -> str:
     """The claim's evidence as a standalone HTML fragment (its own scoped <style>)."""
-    from neurontest.report.context import record_context
-    from neurontest.report.render import render
-
     return render("claim_fragment.html.j2", c=record_context(record, 0, histogram=histogram))
 
 

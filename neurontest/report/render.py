@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.engine.store import files
+from neurontest.report.context import build_report_context
 from neurontest.report.svg import heat_css, legend_gradient
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ def write_atomic(path: Path, text: str) -> Path:
 
 def write_run_report(state: RunState, path: Path) -> Path:
     """Render the session's report and write it atomically to `path` (returned)."""
-    from neurontest.report.context import build_report_context
-
     # Render fully before touching the disk: a failing render leaves the previous report.
     html = render_report(build_report_context(state))
     return write_atomic(Path(path), html)

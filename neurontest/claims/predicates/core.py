@@ -8,14 +8,12 @@ start of a text sees nothing).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
+import torch
+
+from neurontest.engine.data.tokens import TokenBatch
 from neurontest.engine.data.vocabulary import Vocabulary
-
-if TYPE_CHECKING:
-    import torch
-
-    from neurontest.engine.data.tokens import TokenBatch
 
 
 class Predicate:
@@ -44,15 +42,11 @@ class Predicate:
         pools read it). Exact for a token predicate; for a context form, what the target token
         itself must be; all True when any token can be. Only token predicates have the exact
         `token_table`."""
-        import torch
-
         return torch.ones(len(vocab), dtype=torch.bool)
 
     def holds_for(self, ids: Sequence[int], position: int, vocab: Vocabulary) -> bool:
         """The predicate at one position of one token sequence (no BOS handling)."""
-        import torch
 
-        from neurontest.engine.data.tokens import TokenBatch
 
         tokens = torch.tensor([list(ids)], dtype=torch.long)
         batch = TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)
@@ -83,8 +77,6 @@ def shifted(mask: torch.Tensor, offset: int) -> torch.Tensor:
     """`out[:, p] = mask[:, p + offset]`, False where `p + offset` is outside the row: what
     holds `offset` tokens later (negative: earlier) than each position. Works for int tensors
     too (filled with 0)."""
-    import torch
-
     out = torch.zeros_like(mask)
     width = mask.shape[1]
     if offset > 0 and offset < width:
@@ -103,8 +95,6 @@ def run_positions(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _place_from_start(mask: torch.Tensor) -> torch.Tensor:
-    import torch
-
     index = torch.arange(mask.shape[1]).expand_as(mask)
     # The latest False position at or before each position; the run began right after it.
     last_break = torch.where(mask, torch.full_like(index, -1), index).cummax(dim=1).values

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+import torch
+
 from neurontest.claims.predicates.core import Predicate
 from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -47,8 +48,6 @@ class PythonPredicate(Predicate):
             object.__setattr__(self, "fingerprint", source_fingerprint(self.function))
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
-        import torch
-
         out = torch.zeros_like(batch.mask)
         for row, (tokens, scorable) in enumerate(zip(batch.tokens.tolist(), batch.mask.tolist())):
             places = [p for p, keep in enumerate(scorable) if keep]

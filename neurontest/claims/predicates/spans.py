@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
 from neurontest.claims.predicates.core import Predicate, describe_places, run_positions, shifted
 from neurontest.engine.data.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -83,8 +84,6 @@ class Inside(Predicate):
     close: Predicate
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
-        import torch
-
         opens = self.open.mask(batch, vocab)
         if self.open == self.close:
             count = opens.long().cumsum(dim=1)
@@ -123,8 +122,6 @@ class Word(Predicate):
     places: tuple[int, ...] | None = None
 
     def mask(self, batch: TokenBatch, vocab: Vocabulary) -> torch.Tensor:
-        import torch
-
         wordish, spaced = self._tables(vocab)
         piece = wordish[batch.tokens] & batch.mask
         continues = piece & shifted(piece, -1) & ~spaced[batch.tokens]
@@ -156,8 +153,6 @@ class Word(Predicate):
         """Per token id: is it a word piece, does it start with a space (memoised)."""
 
         def build() -> tuple[torch.Tensor, torch.Tensor]:
-            import torch
-
             wordish = [bool(WORD_PIECE.fullmatch(s[1:] if s[:1].isspace() else s)) for s in vocab.strings]
             spaced = [s[:1].isspace() for s in vocab.strings]
             return torch.tensor(wordish, dtype=torch.bool), torch.tensor(spaced, dtype=torch.bool)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import torch
 
 from neurontest.claims.predicates.core import TokenPredicate
 from neurontest.engine.data.vocabulary import Vocabulary
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,6 @@ class TokenSet(TokenPredicate):
         return vocab.memo(("TokenSet._normalised", self.exact, self.case_sensitive), build)
 
     def build_table(self, vocab: Vocabulary) -> torch.Tensor:
-        import torch
-
         strings, _ = self._normalised(vocab)
         wanted = {self._norm(t) for t in self.tokens}
         return torch.tensor([s in wanted for s in strings], dtype=torch.bool)
@@ -75,8 +71,6 @@ class TokenRegex(TokenPredicate):
     pattern: str
 
     def build_table(self, vocab: Vocabulary) -> torch.Tensor:
-        import torch
-
         compiled = re.compile(self.pattern)
         return torch.tensor([bool(compiled.search(s)) for s in vocab.strings], dtype=torch.bool)
 

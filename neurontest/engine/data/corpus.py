@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neurontest.engine.data.planted_texts import planted_corpus_texts
+from neurontest.engine.data.prep_cache import load_sample, store_sample
+from neurontest.engine.data.tokens import batch_from_ids, bos_id, tokenizer_identity
 from neurontest.engine.store import paths
 from neurontest.engine.store.files import write_cache_entry
 from neurontest.errors import CorpusUnavailableError
-from neurontest.engine.data.prep_cache import load_sample, store_sample
-from neurontest.engine.data.tokens import batch_from_ids, bos_id, tokenizer_identity
 
 if TYPE_CHECKING:
     from neurontest.engine.data.tokens import TokenBatch
@@ -194,8 +195,6 @@ def load_corpus(
     if spec is None or spec == WIKI_SAMPLE:
         name, texts = WIKI_SAMPLE, _wiki_sample()
     elif spec == PLANTED:
-        from neurontest.engine.data.planted_texts import planted_corpus_texts
-
         name, texts = PLANTED, planted_corpus_texts()
     elif spec == LEE:
         lines = _read_text(embedded_corpus_file(LEE)).splitlines()

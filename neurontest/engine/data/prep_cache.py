@@ -13,17 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from neurontest.engine.store.files import (drop_cache_entry, read_json_entry, read_torch_entry, sweep_once,
-                                     write_cache_entry)
+import torch
+
+from neurontest.engine.data.tokens import TokenBatch, tokenizer_identity
+from neurontest.engine.store.files import (
+    drop_cache_entry,
+    read_json_entry,
+    read_torch_entry,
+    sweep_once,
+    write_cache_entry,
+)
 from neurontest.engine.store.paths import cache_root
-from neurontest.engine.data.tokens import tokenizer_identity
-
-if TYPE_CHECKING:
-    import torch
-
-    from neurontest.engine.data.tokens import TokenBatch
 
 # 2: entries carry a checksum (vocabularies were a bare list); older entries are rebuilt silently.
 _FORMAT = 2
@@ -122,7 +124,6 @@ def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
     """The token batch and document indices stored for a corpus sample fingerprint, or None.
     A corrupt entry is dropped with a warning (and rebuilt by the caller)."""
 
-    from neurontest.engine.data.tokens import TokenBatch
 
     path = _folder() / f"sample-{fingerprint}.pt"
     entry = read_torch_entry(path)
@@ -140,8 +141,6 @@ def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
 def _sample_problem(entry: Any, fingerprint: str) -> str | None:
     """What is wrong with a stored sample (its typed record: long tokens and documents, a bool
     mask of the same shape, one document per row, a matching checksum), or None."""
-    import torch
-
     if not isinstance(entry, dict):
         return "not a mapping"
     tokens, mask, documents = entry.get("tokens"), entry.get("mask"), entry.get("documents")
@@ -163,8 +162,6 @@ def _sample_problem(entry: Any, fingerprint: str) -> str | None:
 
 def store_sample(fingerprint: str, batch: TokenBatch, documents: list[int]) -> None:
     """Store a tokenized sample under its fingerprint."""
-    import torch
-
     docs = torch.tensor(documents, dtype=torch.long)
     tokens, mask = batch.tokens.contiguous(), batch.mask.contiguous()
     entry = {"format": _FORMAT, "fingerprint": fingerprint, "tokens": tokens, "mask": mask,

@@ -12,10 +12,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 
 @dataclass
@@ -77,8 +76,6 @@ def batch_from_ids(
     texts: list[str] | None = None,
 ) -> TokenBatch:
     """Right-pad lists of token ids into a `TokenBatch`."""
-    import torch
-
     if not rows:
         raise ValueError("no texts to encode")
     width = max(len(r) for r in rows)

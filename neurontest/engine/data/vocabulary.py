@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Hashable, TypeVar
 
+from neurontest.engine.data.prep_cache import stored_vocabulary_strings, vocabulary_strings
+
 T = TypeVar("T")
 
 
@@ -15,8 +17,6 @@ class Vocabulary:
     """Each token id's decoded string, computed once per tokenizer."""
 
     def __init__(self, tokenizer: Any) -> None:
-        from neurontest.engine.data.prep_cache import vocabulary_strings
-
         self._tokenizer = tokenizer
         self._load_tokenizer: Callable[[], Any] | None = None
         # Decoding 49k ids costs about 1 s per run; the strings are cached on disk under `key`.
@@ -27,8 +27,6 @@ class Vocabulary:
     def stored(cls, key: str, load_tokenizer: Callable[[], Any]) -> Vocabulary | None:
         """The vocabulary an earlier run stored under `key`, or None; its tokenizer is loaded
         (with the model) only if a check needs more than the strings."""
-        from neurontest.engine.data.prep_cache import stored_vocabulary_strings
-
         strings = stored_vocabulary_strings(key)
         if strings is None:
             return None

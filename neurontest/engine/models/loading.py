@@ -18,13 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from neurontest.errors import ModelUnavailableError
+import torch
+
+from neurontest.engine.models.placement import parse_placement
+from neurontest.engine.models.planted import planted_model
+from neurontest.engine.progress import current_callback, progress_task
 from neurontest.engine.store.files import TEMP_SUFFIX, cache_unwritable, drop_cache_entry, locked
 from neurontest.engine.store.paths import cache_root
-from neurontest.engine.progress import current_callback, progress_task
+from neurontest.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
-    import torch
     from transformer_lens.model_bridge import TransformerBridge
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -60,14 +63,10 @@ def load_model(
     """
     from transformer_lens.model_bridge import TransformerBridge
 
-    from neurontest.engine.models.placement import parse_placement
-
     placement = parse_placement(device)
     name = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     torch_dtype = _resolve_dtype(dtype)
     if name == PLANTED_MODEL:
-        from neurontest.engine.models.planted import planted_model
-
         return planted_model().model
     if name in EMBEDDED_MODELS:
         source = str(embedded_model_folder())
@@ -243,7 +242,6 @@ def _announce_conversion(folder: Path) -> None:
 def _convert_gguf(gguf_dir: Path, gguf_file: str, folder: Path) -> None:
     """Dequantize the GGUF into an HF folder at `folder` (a staging folder: it is marked
     complete last, with the size of every file written)."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with quiet_loading_bars():
@@ -273,8 +271,6 @@ def model_fingerprint(model: Any) -> str:
     Hashes every parameter's name, shape, dtype and a strided sample of its values: any
     checkpoint, fine-tune or precision change alters it, without hashing 500 MB of floats.
     """
-    import torch
-
     cached = getattr(model, "_neurontest_fingerprint", None)
     if cached is not None:
         return cached
@@ -313,8 +309,6 @@ def describe_model(model: Any) -> dict[str, Any]:
 
 
 def _resolve_dtype(dtype: Any) -> Any:
-    import torch
-
     if dtype is None:
         return torch.float32
     if isinstance(dtype, torch.dtype):

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 _SINGLE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 _SPLIT_MAPS = ("auto", "balanced")
 
@@ -93,6 +95,4 @@ def parse_placement(spec: str | None) -> Placement:
 
 
 def _free_memory(gpus: tuple[int, ...]) -> dict[int, int]:
-    import torch
-
     return {index: int(torch.cuda.mem_get_info(index)[0]) for index in gpus}

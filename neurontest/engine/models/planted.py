@@ -28,9 +28,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
 # The planted model's words (re-exported: tests and callers read them here).
 from neurontest.engine.data.planted_texts import (  # noqa: F401
-    DIGITS, MONTHS, NEGATION, NEUTRAL, PROMOTED, PUNCT, SPECIALS, TARGET, WORDS, planted_corpus_texts)
+    DIGITS,
+    MONTHS,
+    NEGATION,
+    NEUTRAL,
+    PROMOTED,
+    PUNCT,
+    SPECIALS,
+    TARGET,
+    WORDS,
+    planted_corpus_texts,
+)
 from neurontest.engine.units.head import HeadRef
 from neurontest.engine.units.neuron import NeuronRef
 
@@ -143,9 +155,8 @@ def _tokenizer() -> Any:
 
 
 def _build(seed: int) -> PlantedModel:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
     from transformer_lens.model_bridge import TransformerBridge
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     n_vocab, head_dim = len(WORDS), _D_MODEL // _N_HEADS
     config = LlamaConfig(
@@ -259,7 +270,6 @@ def _build(seed: int) -> PlantedModel:
 
 def planted_hf_model(seed: int = 0) -> Any:
     """A fresh, unbridged HF copy of the planted weights, free to perturb, permute or save."""
-    import torch
     from transformers import LlamaForCausalLM
 
     source = planted_model(seed).model.original_model
@@ -279,8 +289,6 @@ def planted_hf_model(seed: int = 0) -> Any:
 def permute_layer_neurons(hf: Any, layer: int, perm: Sequence[int]) -> None:
     """Reorder one layer's MLP neurons in place (new neuron i = old neuron perm[i]): gate/up
     rows and down-projection columns move together, so the network computes the same function."""
-    import torch
-
     mlp = hf.model.layers[layer].mlp
     index = torch.as_tensor(list(perm))
     with torch.no_grad():
@@ -293,8 +301,6 @@ def permute_layer_heads(hf: Any, layer: int, perm: Sequence[int]) -> None:
     """Reorder one layer's attention heads in place (new head i = old head perm[i]): each head's
     query, key and value rows and its output columns move together, so the network computes the
     same function (every head of a layer shares the rotary frequencies)."""
-    import torch
-
     attn = hf.model.layers[layer].self_attn
     head_dim = attn.head_dim
     rows = torch.cat([torch.arange(h * head_dim, (h + 1) * head_dim) for h in perm])
@@ -311,7 +317,6 @@ def planted_model_permuted(seed: int = 0, *, month_to: int = 20,
     network with units at other indices (as a re-trained checkpoint might have them)."""
     import dataclasses
 
-    import torch
     from transformer_lens.model_bridge import TransformerBridge
 
     perm = list(range(_D_MLP))

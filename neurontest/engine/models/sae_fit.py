@@ -30,12 +30,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import torch
+
+from neurontest.engine.data.corpus import load_corpus
+from neurontest.engine.models.loading import load_model
+from neurontest.engine.progress import progress_task
 from neurontest.engine.store.files import TEMP_SUFFIX, locked
 from neurontest.engine.store.paths import cache_root
-from neurontest.engine.progress import progress_task
 
 if TYPE_CHECKING:
-    import torch
 
     from neurontest.engine.data.tokens import TokenBatch
 
@@ -83,8 +86,6 @@ class FittedSAE:
 
 def topk_encode(x: torch.Tensor, weights: dict[str, torch.Tensor], k: int) -> torch.Tensor:
     """SAELens's TopK encoder: keep the k largest pre-activations, ReLU them, zero the rest."""
-    import torch
-
     pre = (x - weights["b_dec"]) @ weights["W_enc"] + weights["b_enc"]
     top = torch.topk(pre, k, dim=-1, sorted=False)
     return torch.zeros_like(pre).scatter_(-1, top.indices, top.values.relu())
@@ -94,8 +95,6 @@ def hook_activations(model: Any, batch: TokenBatch, hook_name: str, layer: int, 
                      batch_size: int = 32) -> torch.Tensor:
     """`[positions, d]` float32 activations of `hook_name` at every scorable position of `batch`
     (no BOS, no padding: the attention sink's huge norm would dominate a reconstruction loss)."""
-    import torch
-
     n_layers = int(model.cfg.n_layers)
     stop = layer + 1 if layer + 1 < n_layers else None
     out: list[torch.Tensor] = []
@@ -118,8 +117,6 @@ def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *,
                  on_epoch: Callable[[int, float], None] | None = None) -> FittedSAE:
     """Fit a TopK SAE to `acts` `[positions, d_in]` (float32); seeded and deterministic.
     `on_epoch(epoch, loss)` follows the fit (the progress line's epochs, ETA and loss)."""
-    import torch
-
     if fit.k < 1 or fit.k > fit.d_sae:
         raise ValueError(f"k must be between 1 and d_sae ({fit.d_sae}), got {fit.k}")
     if acts.ndim != 2 or len(acts) < fit.batch_tokens:
@@ -188,8 +185,6 @@ def fit_topk_sae(acts: torch.Tensor, fit: TopKFit, *,
 def fraction_unexplained(sae: FittedSAE, acts: torch.Tensor, chunk: int = 8192) -> float:
     """FVU: the reconstruction's squared error over the activations' total variance (a mean
     predictor scores 1.0)."""
-    import torch
-
     err = 0.0
     with torch.no_grad():
         for start in range(0, len(acts), chunk):
@@ -315,9 +310,6 @@ def embedded_sae_path(name: str) -> Path:
 
 def fit_embedded(spec: EmbeddedSAE, folder: Path, *, progress: bool = True) -> FittedSAE:
     """Fit `spec` on its model and corpus and save it to `folder`."""
-    from neurontest.engine.data.corpus import load_corpus
-    from neurontest.engine.models.loading import load_model
-
     model = load_model(spec.model)
     with progress_task(f"preparing corpus {spec.corpus or 'wiki-sample'} for the SAE fit",
                        phase="corpus"):

@@ -14,17 +14,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+import torch
+
 from neurontest.engine.run.activations import neuron_activations
-from neurontest.engine.store.files import (drop_cache_entry, locked, read_torch_entry, sweep_once,
-                                     write_cache_entry)
+from neurontest.engine.store.files import (
+    drop_cache_entry,
+    locked,
+    read_torch_entry,
+    sweep_once,
+    write_cache_entry,
+)
 from neurontest.engine.store.paths import cache_root
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
-    import torch
-
-    from neurontest.engine.run.executors import Executor
     from neurontest.engine.data.tokens import TokenBatch
+    from neurontest.engine.run.executors import Executor
+    from neurontest.engine.units.protocol import UnitRef
 
 _FORMAT = 1
 
@@ -60,8 +65,6 @@ class ActivationCache:
 
     def store(self, neuron: UnitRef, values: torch.Tensor) -> bool:
         """Write one neuron's activations; False if the cache folder cannot be written."""
-        import torch
-
         values = values.contiguous()
         entry = {"format": _FORMAT, "values": values, "shape": list(values.shape),
                  "dtype": str(values.dtype), "checksum": _checksum(values)}
@@ -72,8 +75,6 @@ def _entry_problem(entry: Any, shape: tuple[int, ...] | None, dtype: str = "floa
     """What is wrong with a stored entry (its typed record: a `dtype` tensor of the corpus's
     shape, any shape where `shape` is None, whose recorded shape, dtype and checksum match), or
     None."""
-    import torch
-
     if not isinstance(entry, dict) or not isinstance(entry.get("values"), torch.Tensor):
         return "no values tensor"
     if entry.get("format") != _FORMAT:

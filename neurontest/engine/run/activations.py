@@ -10,14 +10,21 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+import torch
+
 from neurontest.engine.progress import progress_task
+from neurontest.engine.run.batching import (
+    fit_batch_size,
+    is_out_of_memory,
+    release_device_memory,
+    return_freed_heap,
+)
 from neurontest.engine.units.protocol import capture_hooks, check_units, stop_layer
+from neurontest.errors import DeviceMemoryError
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
-    import torch
-
     from neurontest.engine.data.tokens import TokenBatch
+    from neurontest.engine.units.protocol import UnitRef
 
 
 def neuron_activations(
@@ -35,9 +42,7 @@ def neuron_activations(
     at half the batch size, which then holds for the rest of the pass.
     Padding positions hold whatever the model computed there; read them through `batch.mask`.
     """
-    import torch
 
-    from neurontest.engine.run.batching import fit_batch_size, return_freed_heap
 
     neurons = list(dict.fromkeys(neurons))
     if not neurons:
@@ -108,9 +113,6 @@ def _run_with_backoff(
     the error (a deeper layer ran out), so every sink list is cut back to its length before the
     chunk: a retried chunk must not be appended twice.
     """
-    from neurontest.engine.run.batching import is_out_of_memory, release_device_memory
-    from neurontest.errors import DeviceMemoryError
-
     start = 0
     while start < n_rows:
         stop = min(start + batch_size, n_rows)

@@ -22,12 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
+
+import torch
 
 from neurontest.engine.units.head import HeadRef
-
-if TYPE_CHECKING:
-    import torch
 
 _TO = re.compile(r"^(offset(?P<offset>-?\d+)|first|sources-(?P<key>[0-9a-z]+))$")
 
@@ -116,8 +115,6 @@ class AttentionMass:
                                  "(Lab.prepare binds it from the claim's predicate)")
 
         def read(pattern: torch.Tensor, first_row: int = 0) -> torch.Tensor:
-            import torch
-
             batch, _, width, _ = pattern.shape
             columns = []
             for unit in units:
@@ -146,8 +143,6 @@ def mass_on(patterns: torch.Tensor, *, offset: int | None = None,
     """`[rows, pos]`: attention mass from each destination onto its claimed sources: the token
     `offset` away (0 where that falls before the text), or every earlier-or-same position where
     `sources` ([rows, pos] bool) holds."""
-    import torch
-
     rows, width, _ = patterns.shape
     if (offset is None) == (sources is None):
         raise ValueError("give exactly one of offset= or sources=")

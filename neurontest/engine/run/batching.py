@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 CPU_BATCH_SIZE = 32
 MAX_BATCH_SIZE = 1024
 # Share of the free device memory a batch may plan to use: the rest is left for the allocator's
@@ -37,8 +39,6 @@ def fit_batch_size(
     `logits` says whether the forward runs to the unembedding (no `stop_at_layer`), whose
     `[width, d_vocab]` output per row usually dwarfs the rest. Always at most `rows` when given.
     """
-    import torch
-
     if torch.device(device).type == "cuda":
         free_bytes, _total = torch.cuda.mem_get_info(torch.device(device))
         fitted = int(free_bytes * FREE_MEMORY_SHARE) // row_bytes(model, width, logits=logits)
@@ -61,8 +61,6 @@ def row_bytes(model: Any, width: int, *, logits: bool = True) -> int:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA's OutOfMemoryError and for the plain RuntimeErrors other backends raise."""
-    import torch
-
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
@@ -70,8 +68,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def release_device_memory(device: Any) -> None:
     """Return cached blocks to the device before a retry (the failed batch's tensors are freed)."""
-    import torch
-
     if torch.device(device).type == "cuda":
         torch.cuda.empty_cache()
 
@@ -82,8 +78,6 @@ def return_freed_heap(device: Any) -> None:
     glibc raises its mmap threshold each time a large block is freed, so later batch-sized
     tensors come from the heap, whose freed pages it keeps: mining 200k tokens grew RSS by
     2.8 GB this way, and by 0.2 GB with this call (about 16 ms per batch, ~3% of mining)."""
-    import torch
-
     if torch.device(device).type != "cpu":
         return
     libc = _libc()

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    import torch
+import torch
+
+from neurontest.engine.units.protocol import place_size, sibling
 
 N_GRID = 1023
 GRID_LIMIT = 1e4
@@ -43,8 +44,6 @@ SCAN_METRICS = ("f1", "iou", "auprc", "pearson", "precision", "recall")
 def siblings(model: Any, unit: Any) -> list[Any]:
     """Every unit of `unit`'s kind in its layer (its MLP layer's neurons, its attention layer's
     heads, its SAE's latents); ValueError for a unit kind that has none."""
-    from neurontest.engine.units.protocol import place_size, sibling
-
     size = place_size(model, unit) if unit.kind in ("neuron", "head", "latent") else None
     if size is None:
         raise ValueError(f"{unit.short_id}: a {unit.kind} has no layer of siblings to rank it "
@@ -54,8 +53,6 @@ def siblings(model: Any, unit: Any) -> list[Any]:
 
 def scan_edges(tau: float | None) -> torch.Tensor:
     """The histogram edges (float64, increasing): the asinh grid, plus `tau` (absolute) exactly."""
-    import torch
-
     top = math.asinh(GRID_LIMIT / GRID_SCALE)
     grid = GRID_SCALE * torch.sinh(torch.linspace(-top, top, N_GRID, dtype=torch.float64))
     if tau is not None:
@@ -121,8 +118,6 @@ class LayerScan:
 
     def with_sources(self, mask: torch.Tensor, scorable: torch.Tensor | None = None) -> LayerScan:
         """This scan holding the corpus codes (claimed `mask`, within `scorable`)."""
-        import torch
-
         if scorable is None:
             raise ValueError(f"{self.short_id}: a layer scan needs the corpus's scorable mask")
         codes = scorable.to(torch.uint8) + (mask & scorable).to(torch.uint8)
@@ -144,8 +139,6 @@ class LayerScan:
         n_bins = len(edges) + 1
 
         def read(value: torch.Tensor, first_row: int = 0) -> torch.Tensor:
-            import torch
-
             acts = read_all(value)  # [batch, pos, n_units]
             batch, width, n_units = acts.shape
             codes = scan.sources[first_row:first_row + batch, :width].to(acts.device)
@@ -176,8 +169,6 @@ class LayerScan:
     @staticmethod
     def combine(chunks: Sequence[torch.Tensor]) -> torch.Tensor:
         """The pass's summary from its chunks' (sums, and the maximum of the maxima)."""
-        import torch
-
         stacked = torch.stack(list(chunks))
         total = stacked.sum(0)
         total[:, -N_SUMS + MAX_X] = stacked[:, :, -N_SUMS + MAX_X].max(0).values

@@ -25,13 +25,14 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.neuron import NeuronRef
 from neurontest.engine.units.protocol import read_activations
 
 if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
-    import torch
 
 # Fixed cost of one forward call, in units of "one token through one layer" (measured on the
 # 2-core CPU machine with SmolLM2-135M: ~17 ms per call of 4 layers against ~0.05 ms per
@@ -83,8 +84,6 @@ class PrefixRunner:
         self._kept: dict[tuple[int, ...], tuple[Cache, int]] = {}
 
     def __call__(self, base: Sequence[int], variants: Sequence[Variant]) -> torch.Tensor:
-        import torch
-
         model, neuron, batch_size = self.model, self.neuron, self.batch_size
         if not variants:
             return torch.zeros(0)
@@ -127,8 +126,6 @@ def plain_activations(
     """Every variant in full, in batches, stopped after the neuron's layer. `fast` attaches the
     hooks to the hook points directly and runs that layer's MLP on the last position alone (the
     self-check decides whether a model allows it)."""
-    import torch
-
     out: list[torch.Tensor] = []
     for start in range(0, len(variants), batch_size):
         chunk = variants[start : start + batch_size]
@@ -151,8 +148,6 @@ def packed_activations(model: Any, neuron: UnitRef, base: Sequence[int], variant
     that variant's start and its own earlier tokens, nothing else. So the unchanged prefix is
     computed once per pack and every variant only from where it differs, in one forward call.
     """
-    import torch
-
     length = len(variants[0].ids)
     result = torch.empty(len(variants))
     order = sorted(range(len(variants)), key=lambda i: min(variants[i].start, length - 1))
@@ -184,8 +179,6 @@ def _packs(starts: Sequence[int], length: int, pack_tokens: int) -> list[list[in
 
 def _run_pack(model: Any, neuron: UnitRef, base: list[int], variants: Sequence[Variant],
               length: int) -> torch.Tensor:
-    import torch
-
     starts = [min(v.start, length - 1) for v in variants]
     head = max(starts)  # base positions some variant of this pack reads
     tokens, positions, owner = list(base[:head]), list(range(head)), [-1] * head
@@ -253,8 +246,6 @@ def _shared_activations(
 ) -> torch.Tensor:
     """`known` maps token prefixes to (cache, row) computed earlier; `keep` receives this call's
     noise-free prefixes (each variant's first length - 1 tokens)."""
-    import torch
-
     length = len(variants[0].ids)
     # Keys and values of the base sequence's first length - 1 positions, layers 0..L.
     earlier = (known or {}).get(tuple(base[: len(base) - 1]))
@@ -365,8 +356,6 @@ def _forward(model: Any, neuron: UnitRef, tokens: Any, deltas: Any, hf_cache: An
              *, direct: bool = True, extra: dict[str, Any] | None = None) -> None:
     """One forward with `hooks`; `direct` attaches them to the hook points itself instead of
     through `run_with_hooks` (the self-check's reference uses the latter)."""
-    import torch
-
     device = _model_device(model)
     hooks = list(hooks)
     if deltas is not None:
@@ -435,8 +424,6 @@ def _crop_repeat(cache: Cache, positions: int, rows: int) -> Cache:
 
 def _rebatch(caches: list[tuple[list[int], Cache]], batch_size: int) -> list[tuple[list[int], Cache]]:
     """Regroup (rows, cache) pieces of equal cache length into batches of <= batch_size rows."""
-    import torch
-
     pieces = [(rows[i : i + batch_size], [(k[i : i + batch_size], v[i : i + batch_size]) for k, v in cache])
               for rows, cache in caches for i in range(0, len(rows), batch_size)]
     batches: list[tuple[list[int], Cache]] = []
@@ -458,8 +445,6 @@ def _rebatch(caches: list[tuple[list[int], Cache]], batch_size: int) -> list[tup
 
 def _deltas(model: Any, variants: Sequence[Variant], begin: int, end: int) -> Any:
     """Embedding offsets `[rows, end - begin, d_model]` for positions begin..end-1, or None."""
-    import torch
-
     noisy = [(i, v) for i, v in enumerate(variants) if v.noise_at is not None and begin <= v.noise_at < end]
     if not noisy:
         return None
@@ -493,8 +478,6 @@ def _verdict(model: Any, neuron: UnitRef) -> _Verdict:
 
 
 def _self_check(model: Any, neuron: UnitRef) -> _Verdict:
-    import torch
-
     vocab = int(model.cfg.d_vocab)
     generator = torch.Generator().manual_seed(0)
     base = torch.randint(0, vocab, (7,), generator=generator).tolist()

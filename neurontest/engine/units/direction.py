@@ -16,12 +16,12 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
 
 from neurontest.engine.units.hooks import check_hook, hook_layer, hook_width, residual_vector
-
-if TYPE_CHECKING:
-    import torch
 
 DIRECTION_SUFFIXES = (".pt", ".pth", ".npy", ".safetensors")
 
@@ -54,8 +54,6 @@ class DirectionUnit:
     @classmethod
     def from_vector(cls, vector: Any, hook: str, *, name: str = "direction",
                     source: str = "") -> DirectionUnit:
-        import torch
-
         vector = torch.as_tensor(vector).detach().float().cpu().reshape(-1)
         norm = float(vector.norm())
         if not norm > 0 or not torch.isfinite(vector).all():
@@ -110,8 +108,6 @@ class DirectionUnit:
     @classmethod
     def reader(cls, model: Any, units: Sequence[DirectionUnit]) -> Callable[[torch.Tensor], torch.Tensor]:
         """`value [..., pos, d] -> [..., pos, k]`: projections on each (unit-norm) vector."""
-        import torch
-
         basis = torch.stack([u.vector for u in units], dim=1)  # [d, k]
 
         def read(value: torch.Tensor) -> torch.Tensor:
@@ -157,8 +153,6 @@ class DirectionUnit:
 
         def make(group: list[DirectionUnit]) -> Callable[..., Any]:
             def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-                import torch
-
                 mask = where.to(value.device)
                 for ref in group:
                     d = ref.vector.to(value.device, value.dtype)
@@ -177,11 +171,7 @@ class DirectionUnit:
 
 def _read_vector(path: Path) -> Any:
     """The single tensor stored in a direction file."""
-    import torch
-
     if path.suffix == ".npy":
-        import numpy as np
-
         try:
             return torch.from_numpy(np.load(path, allow_pickle=False).astype("float32"))
         except ValueError as exc:

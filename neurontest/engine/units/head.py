@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 _SHORT_ID = re.compile(r"^L(?P<layer>\d+)H(?P<head>\d+)$")
 
@@ -80,8 +79,6 @@ class HeadRef:
     @classmethod
     def reader(cls, model: Any, units: Sequence[HeadRef]) -> Callable[[torch.Tensor], torch.Tensor]:
         """`z [..., pos, n_heads, d_head] -> [..., pos, len(units)]`: each head's output norm."""
-        import torch
-
         heads = [u.head for u in units]
         # no_grad, not inference_mode: prompt optimisation differentiates through this read.
         with torch.no_grad():
@@ -103,8 +100,6 @@ class HeadRef:
         read = cls.reader(model, refs)
 
         def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            import torch
-
             norms = read(value)  # [..., pos, k]
             value = value.clone()
             for k, ref in enumerate(refs):
@@ -136,8 +131,6 @@ class HeadRef:
         refs = list(states)
 
         def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            import torch
-
             mask = where.to(value.device)[..., None]
             value = value.clone()
             for ref in refs:

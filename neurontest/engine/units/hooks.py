@@ -8,10 +8,9 @@ these helpers are what every kind of unit shares about that hook.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.")
 # Hooks whose value lives in the residual stream's basis and is added to it as is: a vector
@@ -64,8 +63,6 @@ def residual_vector(model: Any, hook_name: str, vector: torch.Tensor) -> torch.T
 
     Residual-basis hooks pass it through; MLP neuron space goes through that layer's W_out.
     Anywhere else the path to the logits is not linear, so there is no output direction."""
-    import torch
-
     vector = vector.detach().float().cpu()
     if is_residual(hook_name):
         return vector

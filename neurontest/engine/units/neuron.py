@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 _SHORT_ID = re.compile(r"^L(?P<layer>\d+)N(?P<index>\d+)$")
 
@@ -105,8 +104,6 @@ class NeuronRef:
         fill = [float(values[r]) for r in refs]
 
         def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            import torch
-
             value = value.clone()
             new = torch.tensor(fill, dtype=value.dtype, device=value.device)
             value[..., columns] = value[..., columns] + new if add else new
@@ -128,8 +125,6 @@ class NeuronRef:
         columns = [r.index for r in refs]
 
         def hook(value: torch.Tensor, hook: Any = None) -> torch.Tensor:
-            import torch
-
             new = torch.stack([states[r] for r in refs], dim=-1).to(value.device, value.dtype)
             mask = where.to(value.device)[..., None]
             value = value.clone()
@@ -140,7 +135,5 @@ class NeuronRef:
 
     def output_direction(self, model: Any) -> torch.Tensor:
         """Row `index` of the layer's W_out: what one unit of activation adds to the residual."""
-        import torch
-
         with torch.inference_mode():
             return model.blocks[self.layer].mlp.W_out[self.index].detach().float().cpu()

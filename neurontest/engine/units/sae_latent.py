@@ -25,12 +25,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
+
+import torch
 
 from neurontest.engine.units.hooks import check_hook, hook_layer, hook_width, residual_vector
-
-if TYPE_CHECKING:
-    import torch
 
 ACTIVATIONS = ("relu", "jumprelu", "topk")
 _SPARSIFY_HOOK = re.compile(r"^(?:model\.)?(?:layers|h|gpt_neox\.layers|transformer\.h)\.(\d+)(?:\.(mlp|self_attn|attn))?$")
@@ -95,8 +94,6 @@ class Sae:
 
     def encode(self, x: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
         """`[..., d_in] -> [..., len(columns)]`: the latents' activations."""
-        import torch
-
         columns = list(columns)
         if self.activation == "topk":
             # The k-th largest (post-ReLU) pre-activation over all latents decides who is kept.
@@ -197,8 +194,6 @@ class SaeLatent:
                  where: torch.Tensor) -> list[tuple[str, Callable[..., Any]]]:
         """Where `where` is True, move each latent to `states[latent]` (`[batch, pos]`) through
         its decoder row: the SAE's error term and every other latent stay as the run has them."""
-        import torch
-
         by_sae: dict[Sae, list[SaeLatent]] = {}
         for ref in states:
             by_sae.setdefault(ref.sae, []).append(ref)
@@ -220,8 +215,6 @@ class SaeLatent:
 
 def _sae_editors(sae: Sae, refs: list[SaeLatent], targets: list[float],
                  add: bool) -> list[tuple[str, Callable[..., Any]]]:
-    import torch
-
     goal = torch.tensor(targets)
 
     def coeff(acts: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from neurontest.engine.run.activations import neuron_activations
+from neurontest.engine.run.executors.ray_pool import RayExecutor
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
     import torch
 
     from neurontest.engine.data.tokens import TokenBatch
+    from neurontest.engine.units.protocol import UnitRef
 
 EXECUTORS = ("local", "ray")
 
@@ -51,8 +53,6 @@ class LocalExecutor:
     def activations(self, model: Any, batch: TokenBatch, neurons: Sequence[UnitRef], *,
                     batch_size: int | None = None,
                     progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
-        from neurontest.engine.run.activations import neuron_activations
-
         return neuron_activations(model, batch, neurons, batch_size=batch_size, progress=progress)
 
     def describe(self) -> str:
@@ -72,7 +72,5 @@ def make_executor(name: str | None, *, address: str | None = None, device: str =
             raise ValueError("--neurontest-ray-address needs --neurontest-executor ray")
         return LocalExecutor()
     if name == "ray":
-        from neurontest.engine.run.executors.ray_pool import RayExecutor
-
         return RayExecutor(address, device=device, **options)
     raise ValueError(f"--neurontest-executor {name!r} is unknown: use one of {', '.join(EXECUTORS)}")

@@ -18,19 +18,25 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from neurontest.errors import MiningFailedError, ModelMismatchError
+import torch
+
+from neurontest.engine.models.placement import parse_placement
+from neurontest.engine.progress import ProgressTask
+from neurontest.engine.run.batching import CPU_BATCH_SIZE
 from neurontest.engine.run.executors.shards import (
-    SHARDS_PER_WORKER, Shard, assemble, max_shard_rows, plan_shards,
+    SHARDS_PER_WORKER,
+    Shard,
+    assemble,
+    max_shard_rows,
+    plan_shards,
 )
 from neurontest.engine.run.executors.worker import MiningWorker, ModelSpec, mismatch_message
-from neurontest.engine.models.placement import parse_placement
-from neurontest.errors import ModelUnavailableError, NeurontestError
+from neurontest.engine.units.protocol import check_units
+from neurontest.errors import MiningFailedError, ModelMismatchError, ModelUnavailableError, NeurontestError
 
 if TYPE_CHECKING:
-    from neurontest.engine.units.protocol import UnitRef
-    import torch
-
     from neurontest.engine.data.tokens import TokenBatch
+    from neurontest.engine.units.protocol import UnitRef
 
 # Rows per shard granule when workers size their own batches (GPUs): big enough that a round
 # trip is small next to the forward passes.
@@ -182,10 +188,7 @@ class RayExecutor:
                     batch_size: int | None = None,
                     progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
         """Every neuron's `[rows, pos]` activations, computed shard by shard on the pool."""
-        import torch
 
-        from neurontest.engine.units.protocol import check_units
-        from neurontest.engine.run.batching import CPU_BATCH_SIZE
 
         neurons = list(dict.fromkeys(neurons))
         if not neurons:
@@ -297,7 +300,6 @@ def _cause(exc: BaseException) -> str:
 def _progress(total_rows: int, progress: bool | str) -> Any:
     if not progress:
         return None
-    from neurontest.engine.progress import ProgressTask
 
     desc = progress if isinstance(progress, str) else "mining"
     return ProgressTask(f"{desc} on Ray", total=total_rows, unit="rows", bar=True, phase="mining")

@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+import torch
 
 if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
-    import torch
 
 # Shards per worker: more than one lets a fast worker take over a slow one's share and makes a
 # retried shard cheap; each shard costs a round trip (measured in `neurontest bench`, scaling).
@@ -72,8 +72,6 @@ def assemble(shards: Sequence[Shard], columns: Mapping[int, Mapping[UnitRef, tor
 
     ValueError if a shard is missing or returned the wrong shape: a partial result must never
     pass for a whole one."""
-    import torch
-
     out: dict[UnitRef, torch.Tensor] = {}
     for neuron in neurons:
         if getattr(neuron, "accumulates", False):  # a layer scan: the shards' summaries add up

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
+from neurontest.engine.data.tokens import TokenBatch
+from neurontest.engine.models.loading import DEFAULT_MODEL, load_model, model_fingerprint
+from neurontest.engine.run.activations import neuron_activations
+
 if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
 
@@ -33,8 +39,6 @@ class ModelSpec:
     @classmethod
     def of(cls, model: Any, device: str) -> ModelSpec:
         """The spec of a model loaded on the driver (by `neurontest.engine.models.loading.load_model`)."""
-        from neurontest.engine.models.loading import DEFAULT_MODEL, model_fingerprint
-
         name = str(getattr(model, "neurontest_name", None) or DEFAULT_MODEL)
         if Path(name).expanduser().is_dir():
             name = str(Path(name).expanduser().resolve())  # workers need the absolute path
@@ -47,10 +51,6 @@ class MiningWorker:
     """One model replica; `mine` computes the requested neurons' columns for a shard."""
 
     def __init__(self, spec: ModelSpec, threads: int | None = 1) -> None:
-        import torch
-
-        from neurontest.engine.models.loading import load_model, model_fingerprint
-
         if threads:
             torch.set_num_threads(threads)  # one actor per reserved CPU: no oversubscription
         self.spec = spec
@@ -71,10 +71,7 @@ class MiningWorker:
              batch_size: int | None) -> tuple[dict[UnitRef, Any], float]:
         """Columns `[rows, pos]` (float32 numpy) of each neuron over these token rows, and the
         seconds the forward passes took (the rest of a shard's time is Ray's overhead)."""
-        import torch
 
-        from neurontest.engine.run.activations import neuron_activations
-        from neurontest.engine.data.tokens import TokenBatch
 
         if self.fingerprint != self.spec.fingerprint:
             raise RuntimeError(mismatch_message(self.spec, self.fingerprint))
