@@ -252,14 +252,19 @@ class Claim:
     uses_tau: ClassVar[bool] = False
     summary_doc: ClassVar[str] = ""
 
-    def __init__(self, subject: Subject, config: dict[str, Any]) -> None:
+    def __init__(self, subject: Subject, config: dict[str, Any],
+                 options: ClaimOptions | None = None) -> None:
+        """`options`: the typed options when the caller already validated `config` (a hypothesis
+        file is validated once, at parse time, beside its file); else they are validated here."""
         self.subject = subject
         #: the typed options, defaults filled in
-        self.settings: Any = validate_claim_options(self.Options, config, self.kind, subject.base_dir)
+        self.settings: Any = options if options is not None else validate_claim_options(
+            self.Options, config, self.kind, subject.base_dir)
         # The options as written (they key caches), where an explicit `null` means "not set",
         # as the typed model reads it.
         self.config = {k: v for k, v in config.items() if v is not None}
         self._own_predicate: Predicate | None = None
+        self._parsed: dict[str, Any] = {}  # thresholds and bounds, parsed on first use
 
     @classmethod
     def validate_options(cls, data: dict[str, Any], base_dir: Path | None = None) -> ClaimOptions:
@@ -285,13 +290,19 @@ class Claim:
 
     def threshold(self) -> Threshold:
         """The claim's own `threshold:` if it sets one, else its neuron's."""
-        if "threshold" in self.config:
-            return Threshold.parse(self.config["threshold"])
-        return self.subject.threshold
+        if "threshold" not in self.config:
+            return self.subject.threshold
+        if "threshold" not in self._parsed:
+            self._parsed["threshold"] = Threshold.parse(self.config["threshold"])
+        return self._parsed["threshold"]
 
     def bound(self, key: str, default: str | None = None) -> Bound | None:
         raw = self.config.get(key, default)
-        return None if raw is None else Bound.parse(raw)
+        if raw is None:
+            return None
+        if (key, raw) not in self._parsed:
+            self._parsed[(key, raw)] = Bound.parse(raw)
+        return self._parsed[(key, raw)]
 
     def neurons_to_mine(self) -> list[UnitRef]:
         """Neurons whose corpus activations this claim reads (mined in one pass per session)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neurontest.claims.base import Subject, Threshold, claim_phrase
+from neurontest.claims.options import ClaimOptions
 from neurontest.claims.predicates import predicate_from_dict
 from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.format import safe_yaml
@@ -42,6 +43,9 @@ class ClaimEntry:
     line: int
     name: str
     xfail: str | None = None
+    #: the typed options, validated once when the file was parsed (beside the file, so a
+    #: `python:` predicate next to it resolves)
+    options: ClaimOptions | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -66,7 +70,7 @@ class NeuronEntry:
 
     def build(self, claim: ClaimEntry) -> Claim:
         """The runnable claim object for one of this neuron's claims."""
-        return get_claim_class(claim.kind)(self.subject(), claim.config)
+        return get_claim_class(claim.kind)(self.subject(), claim.config, claim.options)
 
 
 @dataclass
@@ -123,7 +127,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                 raise fail(f"{ref.short_id}: each claim is a mapping with `kind:`", line)
             try:
                 cls = get_claim_class(str(claim["kind"]))
-                cls.validate_options(claim, base_dir=path.parent)
+                typed = cls.validate_options(claim, base_dir=path.parent)
                 if cls.needs_predicate and item.get("fires_on") is None and "fires_on" not in claim:
                     raise ValueError(f"{claim_phrase(cls.kind)} needs the neuron's `fires_on:` predicate")
             except ValueError as exc:
@@ -137,7 +141,7 @@ def parse_hypotheses(data: Any, path: Path) -> HypothesisFile:
                            "different `id:`", line)
             names[name] = line
             options = {k: v for k, v in claim.items() if k not in ("kind", "id", "xfail")}
-            entry.claims.append(ClaimEntry(cls.kind, options, line, name, claim.get("xfail")))
+            entry.claims.append(ClaimEntry(cls.kind, options, line, name, claim.get("xfail"), typed))
         if ref.short_id in neuron_lines:
             raise fail(f"{ref.short_id} appears twice (first on line {neuron_lines[ref.short_id]}); "
                        "put all its claims under one entry", entry.line)

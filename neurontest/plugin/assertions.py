@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from neurontest.claims.base import Subject, Threshold
+from neurontest.claims.base import Claim, ClaimResult, Subject, Threshold
 from neurontest.claims.messages import failure_message
 from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
 from neurontest.claims.runner import ClaimRunner
@@ -20,7 +20,6 @@ from neurontest.format.kinds import get_claim_class
 from neurontest.format.unit_entries import unit_from_entry, unit_from_text
 
 if TYPE_CHECKING:
-    from neurontest.claims.base import ClaimResult
     from neurontest.lab import Lab
 
 
@@ -64,9 +63,19 @@ class NeuronUnderTest:
 
     def check(self, kind: str, **options: Any) -> ClaimResult:
         """Run a claim of `kind` and return its result without asserting."""
-        cls = get_claim_class(kind)
-        cls.validate_options(options)
-        claim = cls(self.subject, options)
+        return self._run(kind, options)[1]
+
+    def assert_claim(self, kind: str, **options: Any) -> ClaimResult:
+        """Run a claim of `kind`; raise AssertionError with the evidence if it does not hold."""
+        __tracebackhide__ = True
+
+        claim, result = self._run(kind, options)
+        if not result.passed:
+            raise AssertionError(failure_message(claim, result, self.lab))
+        return result
+
+    def _run(self, kind: str, options: dict[str, Any]) -> tuple[Claim, ClaimResult]:
+        claim = get_claim_class(kind)(self.subject, options)  # validates the options, once
         result = self.runner.remembered(claim)  # a session's runner remembers earlier runs
         if result is None:
             if self.subject.predicate is not None:
@@ -75,17 +84,7 @@ class NeuronUnderTest:
             result = self.runner.run(claim)
         if self.on_result is not None:
             self.on_result(result)
-        return result
-
-    def assert_claim(self, kind: str, **options: Any) -> ClaimResult:
-        """Run a claim of `kind`; raise AssertionError with the evidence if it does not hold."""
-        __tracebackhide__ = True
-
-        result = self.check(kind, **options)
-        if not result.passed:
-            claim = get_claim_class(kind)(self.subject, options)
-            raise AssertionError(failure_message(claim, result, self.lab))
-        return result
+        return claim, result
 
     def assert_fires_on(self, **bounds: Any) -> ClaimResult:
         """`activation` claim: metric bounds such as f1='>= 0.7', precision='>= 0.8'."""

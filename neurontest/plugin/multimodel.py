@@ -104,7 +104,8 @@ def run_claim(session: NeurontestSession, item: Any, runner: ClaimRunner) -> tup
                               f"{item.model_label}: {exc}") from None
         session.matches.update({(match_from, item.lab_key, n): m for n, m in found.items()})
     match = session.matches[cache_key]
-    matched = type(claim)(dataclasses.replace(claim.subject, neuron=match.neuron_b), claim.config)
+    matched = type(claim)(dataclasses.replace(claim.subject, neuron=match.neuron_b), claim.config,
+                          claim.settings)
     result = runner.run(matched)
     result.summary = f"matched {match.neuron_a.kind} {match.describe()}; {result.summary}"
     record = session.records.get(item.nodeid)

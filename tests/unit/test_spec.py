@@ -92,3 +92,26 @@ def test_the_built_in_kind_table_is_the_one_pyproject_registers() -> None:
     pyproject = Path(__file__).parents[2] / "pyproject.toml"
     registered = tomllib.loads(pyproject.read_text())["project"]["entry-points"][ENTRY_POINT_GROUP]
     assert registered == BUILTIN_KINDS
+
+
+def test_a_claim_is_validated_once_and_its_bounds_parsed_once(tmp_path, monkeypatch):
+    # Options are typed when the file is parsed; building the claim reuses them, and a bound is
+    # parsed on first use only (issue 22: "parse once").
+    import neurontest.claims.base as base
+    from neurontest.claims.bounds import Bound
+
+    path = tmp_path / "test_once.yaml"
+    path.write_text("neurons:\n  - id: L0N3\n    fires_on: {tokens: [March]}\n    claims:\n"
+                    "      - {kind: activation, f1: '>= 0.5', precision: '>= 0.6'}\n")
+    validations, parses = [], []
+    real_validate, real_parse = base.validate_claim_options, Bound.parse.__func__
+    monkeypatch.setattr(base, "validate_claim_options",
+                        lambda *a, **k: validations.append(a[2]) or real_validate(*a, **k))
+    monkeypatch.setattr(Bound, "parse", classmethod(lambda cls, raw: parses.append(raw) or real_parse(cls, raw)))
+    entry = load_hypothesis_file(path).neurons[0]
+    claim = entry.build(entry.claims[0])
+    assert validations == ["activation"]
+    assert claim.settings is entry.claims[0].options
+    parses.clear()
+    assert claim.bound("f1") is claim.bound("f1")
+    assert parses == [">= 0.5"]
