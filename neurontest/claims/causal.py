@@ -129,27 +129,34 @@ def checked_pairs(claim: Claim, lab: Lab, pairs: list[Pair], target: Target,
         clean = claim.checked_text(lab, pair.clean, key)
         corrupt = claim.checked_text(lab, pair.corrupt, key)
         where = f"`{key}:` item {number} ({pair.clean!r} / {pair.corrupt!r})"
-        if len(clean.ids) != len(corrupt.ids):
-            raise ValueError(f"{where}: the clean text is {len(clean.ids)} tokens and the corrupt "
-                             f"{len(corrupt.ids)}; counterfactual pairs must tokenize to the same "
-                             "length: reword one text (e.g. swap a word for one of the same length)")
-        if clean.positions and corrupt.positions and clean.positions != corrupt.positions:
-            raise ValueError(f"{where}: the marks are on tokens {list(clean.positions)} of the clean "
-                             f"text and {list(corrupt.positions)} of the corrupt; mark the same tokens "
-                             "(or one text only)")
-        positions = clean.positions or corrupt.positions
-        if target.is_next and len(clean.ids) < 2:
-            raise ValueError(f"{where}: too short to read the target; with `target: next` the "
-                             "clean text's last token is the answer, so give at least 2 tokens")
-        read_at = read_position(len(clean.ids), target)
-        late = [p for p in positions if p > read_at]
-        if late:
-            raise ValueError(f"{where}: a marked token comes after the position the target is "
-                             f"read at (token {read_at}"
-                             f"{', whose true next token is the last' if target.is_next else ''}), "
-                             "so patching it changes nothing; mark an earlier token")
-        out.append((clean, corrupt, tuple(positions)))
+        out.append(paired(clean, corrupt, target, where))
     return out
+
+
+def paired(clean: MarkedText, corrupt: MarkedText, target: Target,
+           where: str) -> tuple[MarkedText, MarkedText, tuple[int, ...]]:
+    """One tokenized pair as (clean, corrupt, patched positions), or ValueError: `where` (the
+    pair, named for a person) and what to change."""
+    if len(clean.ids) != len(corrupt.ids):
+        raise ValueError(f"{where}: the clean text is {len(clean.ids)} tokens and the corrupt "
+                         f"{len(corrupt.ids)}; counterfactual pairs must tokenize to the same "
+                         "length: reword one text (e.g. swap a word for one of the same length)")
+    if clean.positions and corrupt.positions and clean.positions != corrupt.positions:
+        raise ValueError(f"{where}: the marks are on tokens {list(clean.positions)} of the clean "
+                         f"text and {list(corrupt.positions)} of the corrupt; mark the same tokens "
+                         "(or one text only)")
+    positions = clean.positions or corrupt.positions
+    if target.is_next and len(clean.ids) < 2:
+        raise ValueError(f"{where}: too short to read the target; with `target: next` the "
+                         "clean text's last token is the answer, so give at least 2 tokens")
+    read_at = read_position(len(clean.ids), target)
+    late = [p for p in positions if p > read_at]
+    if late:
+        raise ValueError(f"{where}: a marked token comes after the position the target is "
+                         f"read at (token {read_at}"
+                         f"{', whose true next token is the last' if target.is_next else ''}), "
+                         "so patching it changes nothing; mark an earlier token")
+    return clean, corrupt, tuple(positions)
 
 
 def undefined_pairs(diffs: list[float], minimum: float) -> list[int]:

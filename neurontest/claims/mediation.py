@@ -14,20 +14,32 @@ from neurontest.claims.causal import (
     Pairs,
     TargetOption,
     UnitIds,
-    checked_pairs,
     parse_target,
     parse_unit_ids,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
+from neurontest.claims.drawn_pairs import PairOutcome, claim_pairs, with_draws
 from neurontest.claims.marked import mark_positions
-from neurontest.claims.options import BoundText, ClaimOptions, Level, Texts
+from neurontest.claims.options import BoundText, ClaimOptions, Level, Seed, Texts
 from neurontest.claims.patching import MIN_DIFFERENCE
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.claims.templates import (
+    DEFAULT_DRAWS,
+    DRAWS_HELP,
+    SEED_HELP,
+    SLOTS_HELP,
+    TEMPLATES_HELP,
+    Draws,
+    PairTemplates,
+    Slots,
+    check_pair_source,
+)
 from neurontest.measure.mediation import mediate
 from neurontest.measure.patching import read_position
 
 if TYPE_CHECKING:
+    from neurontest.claims.marked import MarkedText
     from neurontest.lab import Lab
 
 
@@ -36,9 +48,9 @@ class MediationClaim(Claim):
     through the `through:` units: the same edit with them held at their values in the unedited
     run leaves the direct effect, and `mediated_share` = 1 - direct / total. On `texts:` the
     edit is an ablation as in `ablation` (`mode:` zero, mean or steer, at every position) and the
-    target is read at the [[marked]] positions (all if unmarked); on `pairs:` the edit is a
-    patch as in `patching` (`direction:`, at the marked positions) and the target is read at
-    each pair's final position. Texts (pairs) whose total effect is below `min_difference`
+    target is read at the [[marked]] positions (all if unmarked); on `pairs:` (or pairs drawn
+    from `templates:`) the edit is a patch as in `patching` (`direction:`, at the marked
+    positions) and the target is read at each pair's final position. Texts (pairs) whose total effect is below `min_difference`
     leave the share undefined and are left out; the share is a mean over texts with a t
     interval and a one-sided t-test p-value, and fewer than 5 decide only when the interval
     lies wholly on one side of the bound."""
@@ -48,6 +60,10 @@ class MediationClaim(Claim):
     class Options(ClaimOptions):
         texts: Texts | None = Field(None, description="texts whose [[marked]] positions are measured")
         pairs: Pairs | None = Field(None, description="counterfactual pairs; the edit is a patch")
+        templates: PairTemplates | None = Field(None, description=TEMPLATES_HELP + "; the edit is a patch")
+        slots: Slots | None = Field(None, description=SLOTS_HELP)
+        draws: Draws = Field(DEFAULT_DRAWS, description=DRAWS_HELP)
+        seed: Seed = Field(0, description=SEED_HELP)
         target: TargetOption | None = Field(None, description=TARGET_HELP.replace(
             "; read at each pair's final position", ""))
         through: UnitIds = Field(description="the neurons or heads said to carry the effect, held "
@@ -68,18 +84,17 @@ class MediationClaim(Claim):
 
         @model_validator(mode="after")
         def _consistent(self) -> MediationClaim.Options:
-            if (self.texts is None) == (self.pairs is None):
-                raise ValueError("a 'mediation' claim needs `texts:` or `pairs:` (one of them)")
+            check_pair_source(self, "mediation", texts=True)
             if self.mediated_share is None and self.total_effect is None:
                 raise ValueError("a 'mediation' claim needs `mediated_share:` (e.g. '>= 0.8') "
                                  "and/or `total_effect:`")
             if (self.mode == "steer") != (self.steer_by is not None):
                 raise ValueError("`mode: steer` and `steer_by:` go together (steer_by: how much to "
                                  "add to the unit's activation, e.g. 5.0)")
-            if self.pairs is not None and self.mode != "zero":
-                raise ValueError("`mode:` is for `texts:`; with `pairs:` the edit is a patch "
-                                 "(`direction:`); drop `mode:`")
-            n = len(self.texts or self.pairs or [])
+            if self.texts is None and self.mode != "zero":
+                raise ValueError(f"`mode:` is for `texts:`; with `{'pairs' if self.pairs else 'templates'}:` "
+                                 "the edit is a patch (`direction:`); drop `mode:`")
+            n = len(self.texts or self.pairs or []) or self.draws
             if self.confidence is not None and n < 3:
                 raise ValueError(f"`confidence:` needs at least 3 texts or pairs (this claim has "
                                  f"{n}); add some or drop `confidence:`")
@@ -105,8 +120,8 @@ class MediationClaim(Claim):
             raise ValueError(f"`through:` names {', '.join(sorted(both))}, which the claim edits; a "
                              "unit cannot carry its own edit: hold other units")
         target.check(lab.tokenizer)
-        if self.settings.pairs is not None:
-            checked_pairs(self, lab, list(self.settings.pairs), target)
+        if self.settings.texts is None:
+            claim_pairs(self, lab, target)
             return
         for text in self.settings.texts:
             marked = self.checked_text(lab, text, "texts")
@@ -116,8 +131,8 @@ class MediationClaim(Claim):
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         target = parse_target(self.settings.target)
-        if self.settings.pairs is not None:
-            pairs = checked_pairs(self, lab, list(self.settings.pairs), target)
+        if self.settings.texts is None:
+            pairs = claim_pairs(self, lab, target)
             denoising = self.settings.direction == "denoising"
             clean, corrupt = [c.text for c, _, _ in pairs], [x.text for _, x, _ in pairs]
             runs = mediate(lab.model, self.edited, self.held, corrupt if denoising else clean, target,
@@ -155,7 +170,7 @@ class MediationClaim(Claim):
         defined = [i for i in range(len(runs)) if i not in undefined]
         shares = [1.0 - directs[i] / totals[i] for i in defined]
         level, confident = claim_confidence(self.settings)
-        what = "pair" if self.settings.pairs is not None else "text"
+        what = "text" if self.settings.texts is not None else "pair"
         measurements: list[Measurement] = []
         if shares:
             measurements.append(mean_over_texts(
@@ -181,5 +196,27 @@ class MediationClaim(Claim):
             inconclusive = (f"inconclusive: no {what} has |total effect| >= "
                             f"{self.settings.min_difference:g}, so `mediated_share` is not defined: "
                             "the edit must move the target first")
-        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
-                           inconclusive=inconclusive)
+        return with_draws(self, lab, ClaimResult(self.kind, self.neuron, measurements, summary,
+                                                 evidence, inconclusive=inconclusive), target)
+
+    def pair_outcomes(self, lab: Lab, pairs: list[tuple[MarkedText, MarkedText, tuple[int, ...]]]
+                      ) -> list[PairOutcome]:
+        """Each pair's own `mediated_share` (None where undefined) and `total_effect`, as `run`
+        measures them on pairs: what a templated claim's counterexample is judged and shrunk by."""
+        target = parse_target(self.settings.target)
+        denoising = self.settings.direction == "denoising"
+        clean, corrupt = [c.text for c, _, _ in pairs], [x.text for _, x, _ in pairs]
+        runs = mediate(lab.model, self.edited, self.held, corrupt if denoising else clean, target,
+                       donors=clean if denoising else corrupt, positions=[list(p) for *_, p in pairs],
+                       labels=clean)
+        out = []
+        for run, (c, x, _) in zip(runs, pairs):
+            at = read_position(len(c.ids), target)
+            total, direct = run.edited[at] - run.base[at], run.held[at] - run.base[at]
+            share = 1.0 - direct / total if abs(total) >= self.settings.min_difference else None
+            out.append(PairOutcome({"mediated_share": share, "total_effect": total},
+                                   [(f"unedited: {x.text if denoising else c.text}", run.base[at]),
+                                    ("edited", run.edited[at]),
+                                    (f"edited, {', '.join(u.short_id for u in self.held)} held",
+                                     run.held[at])], target.label))
+        return out

@@ -15,17 +15,29 @@ from neurontest.claims.causal import (
     Pairs,
     TargetOption,
     UnitIds,
-    checked_pairs,
     parse_target,
     parse_unit_ids,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
-from neurontest.claims.options import BoundText, ClaimOptions, Level
+from neurontest.claims.drawn_pairs import PairOutcome, claim_pairs, with_draws
+from neurontest.claims.options import BoundText, ClaimOptions, Level, Seed
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
+from neurontest.claims.templates import (
+    DEFAULT_DRAWS,
+    DRAWS_HELP,
+    SEED_HELP,
+    SLOTS_HELP,
+    TEMPLATES_HELP,
+    Draws,
+    PairTemplates,
+    Slots,
+    check_pair_source,
+)
 from neurontest.measure.patching import patch
 
 if TYPE_CHECKING:
+    from neurontest.claims.marked import MarkedText
     from neurontest.lab import Lab
     from neurontest.measure.targets import Target
 
@@ -34,7 +46,8 @@ MIN_DIFFERENCE = 0.01
 
 
 class PatchingClaim(Claim):
-    """Activation patching over counterfactual `pairs` (same token length): the unit (plus
+    """Activation patching over counterfactual `pairs` (same token length), or pairs Hypothesis
+    draws from `templates:` and `slots:` (`draws:` of them, from `seed:`): the unit (plus
     `units:`) takes, at the [[marked]] positions (all if unmarked), its value from the other run
     of the pair: clean values into the corrupt run (`direction: denoising`, the default) or
     corrupt values into the clean run (`noising`). `target` is read at each pair's final
@@ -49,8 +62,12 @@ class PatchingClaim(Claim):
     kind = "patching"
 
     class Options(ClaimOptions):
-        pairs: Pairs = Field(description="counterfactual {clean:, corrupt:} texts of one length; "
-                                         "[[marks]]: the positions patched")
+        pairs: Pairs | None = Field(None, description="counterfactual {clean:, corrupt:} texts of "
+                                                      "one length; [[marks]]: the positions patched")
+        templates: PairTemplates | None = Field(None, description=TEMPLATES_HELP)
+        slots: Slots | None = Field(None, description=SLOTS_HELP)
+        draws: Draws = Field(DEFAULT_DRAWS, description=DRAWS_HELP)
+        seed: Seed = Field(0, description=SEED_HELP)
         target: TargetOption | None = Field(None, description=TARGET_HELP)
         direction: Literal["denoising", "noising"] = Field(
             "denoising", description="denoising: clean values into the corrupt run; noising: the reverse")
@@ -64,11 +81,14 @@ class PatchingClaim(Claim):
 
         @model_validator(mode="after")
         def _needs_a_bound(self) -> PatchingClaim.Options:
+            check_pair_source(self, "patching")
             if self.recovered is None and self.effect is None:
                 raise ValueError("a 'patching' claim needs `recovered:` (e.g. '>= 0.8') and/or `effect:`")
-            if self.confidence is not None and len(self.pairs) < 3:
+            n = self.draws if self.pairs is None else len(self.pairs)
+            if self.confidence is not None and n < 3:
                 raise ValueError(f"`confidence:` needs at least 3 pairs for an interval over pairs "
-                                 f"(this claim has {len(self.pairs)}); add pairs or drop `confidence:`")
+                                 f"(this claim {'has' if self.pairs else 'draws'} {n}); add pairs "
+                                 "or drop `confidence:`")
             return self
 
     @property
@@ -83,11 +103,11 @@ class PatchingClaim(Claim):
         for unit in self.patched_units:
             lab.check_unit(unit)
         self.target.check(lab.tokenizer)
-        checked_pairs(self, lab, list(self.settings.pairs), self.target)
+        claim_pairs(self, lab, self.target)
 
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         target, direction = self.target, self.settings.direction
-        pairs = checked_pairs(self, lab, list(self.settings.pairs), target)
+        pairs = claim_pairs(self, lab, target)
         runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
                      [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], target,
                      direction=direction)
@@ -129,5 +149,24 @@ class PatchingClaim(Claim):
             inconclusive = (f"inconclusive: no pair has |clean - corrupt| >= "
                             f"{self.settings.min_difference:g} on the target, so `recovered` is "
                             "not defined: choose pairs whose texts differ in the behaviour")
-        return ClaimResult(self.kind, self.neuron, measurements, summary, evidence,
-                           inconclusive=inconclusive)
+        return with_draws(self, lab, ClaimResult(self.kind, self.neuron, measurements, summary,
+                                                 evidence, inconclusive=inconclusive), target)
+
+    def pair_outcomes(self, lab: Lab, pairs: list[tuple[MarkedText, MarkedText, tuple[int, ...]]]
+                      ) -> list[PairOutcome]:
+        """Each pair's own `recovered` (None where undefined) and `effect`, as `run` measures
+        them: what a templated claim's counterexample is judged and shrunk by."""
+        target, denoising = self.target, self.settings.direction == "denoising"
+        runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
+                     [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], target,
+                     direction=self.settings.direction)
+        out = []
+        for r in runs:
+            diff = r.clean - r.corrupt
+            moved = (r.patched - r.corrupt) if denoising else (r.clean - r.patched)
+            share = moved / diff if abs(diff) >= self.settings.min_difference else None
+            out.append(PairOutcome({"recovered": share,
+                                    "effect": r.patched - (r.corrupt if denoising else r.clean)},
+                                   [("clean", r.clean), ("corrupt", r.corrupt), ("patched", r.patched)],
+                                   target.label))
+        return out

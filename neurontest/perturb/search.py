@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
+# Seeded draws must not depend on the literals of whatever modules the process imported: the
+# guard lives with the other seeded Hypothesis runs (the causal kinds' templated pairs).
+from neurontest.claims.draws import BudgetSpent, global_constants_only
 from neurontest.claims.predicates import TokenPredicate
 from neurontest.claims.settings import DEFAULT_SETTINGS, RunSettings
 from neurontest.engine.data.tokens import batch_from_ids, bos_id, display_tokens, merged_pieces
@@ -124,38 +126,9 @@ def _shown(tokenizer: Any, ids: tuple[int, ...], trigger: int) -> str:
     return f"{before}{space}[[{word.lstrip()}]]{full[len(upto):]}"
 
 
-class _BudgetSpent(BaseException):
-    """Stops Hypothesis' shrinker (a BaseException, so Hypothesis does not treat it as a
-    failure of the property and try to shrink it)."""
-
-
 def claim_seed(identity: str) -> int:
     """A stable seed for a claim (used by the `ci` profile when the claim sets none)."""
     return int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4], "big")
-
-
-@contextmanager
-def global_constants_only() -> Iterator[None]:
-    """Hypothesis mixes literals found in the source of "local" modules (anything outside
-    site-packages) into the data it draws. Which modules count depends on how neurontest was
-    installed (editable or not) and on what else the process imported, so a seeded claim drew
-    other texts after an unrelated code change or in another checkout. Draw from Hypothesis'
-    built-in constants only. (Private API: without it, runs are merely less reproducible.)"""
-    try:
-        from hypothesis.internal.conjecture import providers
-
-        original, cache = providers._get_local_constants, providers.CONSTANTS_CACHE
-        empty = providers.Constants()
-    except (ImportError, AttributeError):
-        yield
-        return
-    providers._get_local_constants = lambda: empty
-    cache.cache.clear()  # permitted constants are cached per choice type, local ones included
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        cache.cache.clear()
 
 
 def check_property(
@@ -231,7 +204,7 @@ def check_property(
     def breaks(text: TokenText) -> bool:
         trial = evaluator.run([text])[0]
         if evaluator.forwards - start > shrink_budget:
-            raise _BudgetSpent
+            raise BudgetSpent
         if usable(trial) and not behaves(trial):  # type: ignore[arg-type]
             last[:] = [dataclasses.replace(trial, text=text)]  # type: ignore[arg-type]
             return True
@@ -272,7 +245,7 @@ def _shrink(strategy: Any, breaks: Any, base: Any, seed: int, key: bytes, databa
         else:
             shrink = settings(base, phases=[Phase.generate, Phase.shrink])
             value = find(strategy, breaks, settings=shrink, random=random.Random(seed))
-    except (_BudgetSpent, NoSuchExample):
+    except (BudgetSpent, NoSuchExample):
         return None
     trial = evaluator.run([value])[0]
     # The cache answers by token ids: report the shrunk edits, not those of an earlier twin.

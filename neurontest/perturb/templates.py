@@ -1,14 +1,12 @@
 """Template strings such as "We met in [[{month}]] {year}": the `{slot}` names they use.
 
 Kept free of Hypothesis: validating a `sufficient` claim's templates happens at collection, and
-a run that selects no perturbation claim should not pay for importing Hypothesis.
+a run that selects no perturbation claim should not pay for importing Hypothesis. The causal
+kinds' templated pairs use the same syntax, so it lives in `neurontest.claims.templates`.
 """
 
 from __future__ import annotations
 
-import string
+from neurontest.claims.templates import template_slots
 
-
-def template_slots(template: str) -> list[str]:
-    """The `{slot}` names of a template, in order."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+__all__ = ["template_slots"]
