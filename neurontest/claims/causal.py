@@ -7,7 +7,8 @@ extra unit ids, and the checks that make a bad pair a one-line collection error.
 
 A pair's texts must tokenize to the same length; `[[marks]]` (on either text, or on both at the
 same tokens) name the positions patched, every position when there is none. The target is read
-at the pair's final position (`measure.patching.read_position`).
+at the pair's final position (`measure.patching.read_position`). Pairs may instead be drawn
+from `templates:` (`claims.templates` for the format, `claims.drawn_pairs` for the drawing).
 """
 
 from __future__ import annotations

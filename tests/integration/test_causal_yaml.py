@@ -78,3 +78,47 @@ def test_a_pair_of_unequal_length_is_a_one_line_error(pytester: pytest.Pytester)
     assert "4 tokens and the corrupt 5" in line and "same length" in line
     assert "ERROR test_causal.yaml" in out and "Traceback" not in out
     assert "PASSED test_other.yaml::L0N3::through_promoter" in out
+
+
+TEMPLATED = HEADER + """\
+  - id: L0N3
+    description: fires on month names
+    claims:
+      - kind: patching
+        id: month_moves_2020
+        templates: ["we met in [[{month}]]", "on {day} [[{month}]]", "the {noun} sat in [[{month}]]"]
+        slots:
+          day: [3, 5, 7]
+          noun: [cat, dog, park]
+          month: {clean: [March, May, June, July], corrupt: [the, cat, park, rain]}
+        draws: 20
+        seed: 0
+        target: "2020"
+        recovered: ">= 0.15"
+  - id: L1H0
+    description: copies a "saw not" flag to later positions
+    claims:
+      - kind: patching
+        id: one_template_marks_not
+        templates: ["the {noun} was {neg} very [[good]]", "the {noun} was [[{neg}]] very good"]
+        slots:
+          noun: [cat, food, movie]
+          neg: {clean: [not, not], corrupt: [the, a]}
+        target: {answer: good, foil: the}
+        recovered: ">= 0.9"
+"""
+
+
+def test_templated_pairs_pass_fail_with_a_counterexample_and_refuse_unequal_lengths(
+        pytester: pytest.Pytester) -> None:
+    bad = TEMPLATED.replace("corrupt: [the, cat, park, rain]", 'corrupt: ["the cat", "a dog", "big rain", "the day"]')
+    pytester.makefile(".yaml", test_templated=TEMPLATED, test_unequal=bad)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--neurontest-report", "none", "-rA")
+    out = result.stdout.str()
+    assert "PASSED test_templated.yaml::L0N3::month_moves_2020" in out
+    assert "FAILED test_templated.yaml::L1H0::one_template_marks_not" in out
+    assert ("minimal counterexample (shrunk by Hypothesis): 'the cat was [[not]] very good' / "
+            "'the cat was [[the]] very good'") in out
+    line = next(x for x in out.splitlines() if "pairs drawn cannot be used" in x)
+    assert "{month} 'March' is 1 token, 'the cat' is 2" in line and "same token length" in line
+    assert "ERROR test_unequal.yaml" in out and "Traceback" not in out

@@ -44,6 +44,21 @@ neurons:
         through: [L1N5]
         direction: denoising
         mediated_share: ">= 0.9"
+      - kind: patching
+        templates: ["we met on {day} [[{month}]]", "the {noun} sat in [[{month}]]"]
+        slots:
+          day: [3, 12]
+          noun: [cat, dog]
+          month: {clean: [March, May], corrupt: [the, rain]}
+        draws: 20
+        seed: 0
+        target: "2020"
+        recovered: ">= 0.15"
+      - kind: mediation
+        templates: ["she saw {neg} a red [[good]]"]
+        slots: {neg: {clean: [not], corrupt: [the]}}
+        through: [L1N9]
+        mediated_share: "<= 0.05"
 """))
 FUZZ_EXAMPLES = int(os.environ.get("NEURONTEST_FUZZ_EXAMPLES", "200"))
 
