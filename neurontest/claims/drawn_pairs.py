@@ -184,26 +184,26 @@ def with_draws(claim: Claim, lab: Lab, result: ClaimResult, target: Target) -> C
     worst, worst_outcome = max(scored, key=lambda po: _wrongness(po[1].values[name], bound))
     found, note = _shrunk(claim, lab, target, drawn, outcomes, name, bound)
     rows: list[tuple[str, float]] = []
+    shown = []
     if found is None:
         result.summary += (f"; no drawn pair has its own {name} outside {bound} (the claim fails "
-                           f"on the mean or its interval)")
+                           "on its interval)")
     else:
         pair, outcome = found
         result.summary += (f"; minimal counterexample (shrunk by Hypothesis{note}): "
                            f"{pair.clean!r} / {pair.corrupt!r} [{pair.describe()}] "
                            f"{name} {_number(outcome.values[name])}")
         rows += [(f"shrunk {label}", value) for label, value in _labelled(pair, outcome)]
+        shown.append("the simplest pair Hypothesis shrank to")
     if found is None or found[0].texts != worst.texts:
         result.summary += (f"; worst drawn pair: {worst.clean!r} / {worst.corrupt!r} "
                            f"[{worst.describe()}] {name} {_number(worst_outcome.values[name])}")
         rows += [(f"worst {label}", value) for label, value in _labelled(worst, worst_outcome)]
+        shown.append("the worst pair drawn")
     else:
         result.summary += " (also the worst drawn pair)"
-    title = (f"counterexample ({name} expected {bound}): "
-             + ("the simplest pair Hypothesis shrank to" if found is not None else "")
-             + (" and " if found is not None and found[0].texts != worst.texts else "")
-             + ("the worst pair drawn" if found is None or found[0].texts != worst.texts else "")
-             + f"; {worst_outcome.label} per run")
+    title = (f"counterexample ({name} expected {bound}): {' and '.join(shown)}; "
+             f"{worst_outcome.label} per run")
     result.evidence.insert(0, Evidence(title, table=rows, value_label=worst_outcome.label))
     return result
 

@@ -179,3 +179,20 @@ def test_pairs_of_unequal_length_are_skipped_and_too_few_left_is_one_line(lab):
         assert "{month} 'March' is 1 token, 'the cat' is 2" in message
         assert "{month} 'May' is 1 token, 'a dog' is 2" in message
         assert message.endswith("give `clean:` and `corrupt:` values of the same token length at the same index")
+
+
+def test_a_claim_failing_on_its_interval_alone_names_only_the_worst_pair(lab):
+    """No pair's own value breaks the bound (the interval's end does): nothing to shrink, and
+    the evidence says so and names the worst pair instead of inventing a counterexample."""
+    from neurontest.claims.base import ClaimResult, Measurement
+    from neurontest.claims.bounds import Bound
+    from neurontest.claims.drawn_pairs import with_draws
+    from neurontest.engine.models.planted import MONTH_NEURON
+
+    claim = _claim(PatchingClaim, MONTH_NEURON, recovered=">= 0.2", **MONTH_TEMPLATES)
+    failed = ClaimResult("patching", MONTH_NEURON, [Measurement("recovered", 0.19, Bound(">=", 0.2))], "s")
+    result = with_draws(claim, lab, failed, claim.target)
+    assert "no drawn pair has its own recovered outside >= 0.2 (the claim fails on its interval)" in result.summary
+    assert "minimal counterexample" not in result.summary
+    assert "; worst drawn pair: 'we met in [[March]]' / 'we met in [[the]]'" in result.summary
+    assert result.evidence[0].title.startswith("counterexample (recovered expected >= 0.2): the worst pair drawn")
