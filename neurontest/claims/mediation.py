@@ -146,8 +146,8 @@ class MediationClaim(Claim):
             read = [list(m.positions) or list(range(len(m.ids) + last)) for m in marked]
             names = [m.text for m in marked]
             marks = [list(m.positions) for m in marked]
-            notes = ["labels: mean over the outlined positions" if m else "labels: mean over every position"
-                     for m in marks]
+            every = "every position but the last" if target.is_next else "every position"
+            notes = [f"labels: mean over {'the outlined positions' if m else every}" for m in marks]
             edit = f"steering by {self.settings.steer_by:+g}" if mode == "steer" else f"{mode}-ablating"
         totals, directs, table, heatmaps = [], [], [], []
         held_names = ", ".join(u.short_id for u in self.held)
