@@ -9,6 +9,9 @@ A pair's texts must tokenize to the same length; `[[marks]]` (on either text, or
 same tokens) name the positions patched, every position when there is none. The target is read
 at the pair's final position (`measure.patching.read_position`). Pairs may instead be drawn
 from `templates:` (`claims.templates` for the format, `claims.drawn_pairs` for the drawing).
+
+Both kinds show each pair (or text) as heatmaps of the target read at every position of each of
+its runs (`runs_evidence`), beside the table of the values the claim reads.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from neurontest.claims.base import Evidence, TokenRow
 from neurontest.claims.options import MAX_TEXT_CHARS, MAX_TEXTS, Text
 from neurontest.engine.units.protocol import parse_unit_id
 from neurontest.measure.patching import read_position
@@ -164,3 +168,18 @@ def undefined_pairs(diffs: list[float], minimum: float) -> list[int]:
     """Indices of pairs whose clean and corrupt targets differ by less than `minimum` (or not at
     all): a share of that difference is not defined there."""
     return [i for i, d in enumerate(diffs) if not abs(d) >= minimum]
+
+
+#: One run of a pair or text, as a heatmap row: (name, display tokens, the target at each
+#: position, the value the claim reads off the run, hover pieces of merged byte tokens)
+Run = tuple[str, list[str], list[float], float, list[str]]
+
+
+def runs_evidence(title: str, target: Target, runs: list[Run], marked: list[int]) -> Evidence:
+    """One pair's (or text's) runs as heatmap rows of `target` at every position, on the
+    target's colour scale (shared by all of a claim's groups), `marked` outlined and each row
+    labelled `name: value` with the value the claim reads off that run."""
+    return Evidence(title, [TokenRow(list(tokens), [float(v) for v in values], list(marked),
+                                     f"{name}: {value:.4g}", pieces=list(pieces))
+                            for name, tokens, values, value, pieces in runs],
+                    value_label=target.label)

@@ -16,6 +16,7 @@ from neurontest.claims.causal import (
     UnitIds,
     parse_target,
     parse_unit_ids,
+    runs_evidence,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
@@ -139,8 +140,12 @@ class MediationClaim(Claim):
                            donors=clean if denoising else corrupt, positions=[list(p) for *_, p in pairs],
                            labels=clean)
             read = [[read_position(len(c.ids), target)] for c, _, _ in pairs]
-            names = [c.text for c, _, _ in pairs]
+            names = corrupt if denoising else clean  # the text every run of the pair reads
             edit = f"{self.settings.direction} patch of"
+            marks = [list(p) for *_, p in pairs]
+            where = "the position before the last" if target.is_next else "the final position"
+            notes = [f"labels: at {where}; " + ("outlined: the patched positions" if m
+                                                 else "every position patched") for m in marks]
         else:
             marked = [mark_positions(lab.tokenizer, t) for t in self.settings.texts]
             mode = self.settings.mode
@@ -155,22 +160,32 @@ class MediationClaim(Claim):
             last = -1 if target.is_next else 0
             read = [list(m.positions) or list(range(len(m.ids) + last)) for m in marked]
             names = [m.text for m in marked]
+            marks = [list(m.positions) for m in marked]
+            every = "every position but the last" if target.is_next else "every position"
+            notes = [f"labels: mean over {'the outlined positions' if m else every}" for m in marks]
             edit = f"steering by {self.settings.steer_by:+g}" if mode == "steer" else f"{mode}-ablating"
-        totals, directs, table = [], [], []
+        totals, directs, table, heatmaps = [], [], [], []
+        held_names = ", ".join(u.short_id for u in self.held)
+        what = "text" if self.settings.texts is not None else "pair"
         for number, (run, at, name) in enumerate(zip(runs, read, names), 1):
             total = statistics.fmean(run.edited[p] - run.base[p] for p in at)
             direct = statistics.fmean(run.held[p] - run.base[p] for p in at)
             totals.append(total)
             directs.append(direct)
-            table += [(f"{number} unedited: {name}", statistics.fmean(run.base[p] for p in at)),
-                      (f"{number} edited", statistics.fmean(run.edited[p] for p in at)),
-                      (f"{number} edited, {', '.join(u.short_id for u in self.held)} held",
-                       statistics.fmean(run.held[p] for p in at))]
+            read_off = [statistics.fmean(series[p] for p in at) for series in (run.base, run.edited, run.held)]
+            table += [(f"{number} unedited: {name}", read_off[0]), (f"{number} edited", read_off[1]),
+                      (f"{number} edited, {held_names} held", read_off[2])]
+            # All three runs are of the edited text (with pairs, the receiving one).
+            heatmaps.append(runs_evidence(
+                f"{what} {number}: {target.label} at each position ({notes[number - 1]})", target,
+                [(f"{number} {run_name}", run.str_tokens, series, value, run.pieces)
+                 for run_name, series, value in zip(("unedited", "edited", f"edited, {held_names} held"),
+                                                    (run.base, run.edited, run.held), read_off)],
+                marks[number - 1]))
         undefined = undefined_pairs(totals, self.settings.min_difference)
         defined = [i for i in range(len(runs)) if i not in undefined]
         shares = [1.0 - directs[i] / totals[i] for i in defined]
         level, confident = claim_confidence(self.settings)
-        what = "text" if self.settings.texts is not None else "pair"
         measurements: list[Measurement] = []
         if shares:
             measurements.append(mean_over_texts(
@@ -188,7 +203,7 @@ class MediationClaim(Claim):
             summary += (f"; {len(undefined)} {what}(s) left out of `mediated_share` (|total effect| "
                         f"< {self.settings.min_difference:g}): {', '.join(str(i + 1) for i in undefined)}")
         evidence = [Evidence(f"{target.label}: unedited, edited, edited with the mediators held",
-                             table=table, value_label=target.label)]
+                             table=table, value_label=target.label), *heatmaps]
         thin = [m.thin for m in measurements if m.inconclusive]
         inconclusive = ("inconclusive: " + "; ".join(thin) + f", and its interval straddles the "
                         f"bound: add {what}s") if thin else ""

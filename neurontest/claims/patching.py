@@ -17,6 +17,7 @@ from neurontest.claims.causal import (
     UnitIds,
     parse_target,
     parse_unit_ids,
+    runs_evidence,
     undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
@@ -136,12 +137,25 @@ class PatchingClaim(Claim):
         if undefined:
             summary += (f"; {len(undefined)} pair(s) left out of `recovered` (|clean - corrupt| < "
                         f"{self.settings.min_difference:g}): {', '.join(str(i + 1) for i in undefined)}")
-        table = []
-        for i, (run, (c, x, _)) in enumerate(zip(runs, pairs), 1):
+        table, heatmaps = [], []
+        into = "clean into corrupt" if denoising else "corrupt into clean"
+        for i, (run, (c, x, marks)) in enumerate(zip(runs, pairs), 1):
             table += [(f"pair {i} clean: {c.text}", run.clean), (f"pair {i} corrupt: {x.text}", run.corrupt),
                       (f"pair {i} patched", run.patched)]
+            # The patched run is the receiving text's: the corrupt one denoising, else the clean.
+            receiver = ((run.corrupt_tokens, run.corrupt_pieces) if denoising
+                        else (run.clean_tokens, run.clean_pieces))
+            heatmaps.append(runs_evidence(
+                f"pair {i}: {target.label} at each position (labels: at {where}; "
+                + ("outlined: the patched positions)" if marks else "every position patched)"),
+                target, [(f"pair {i} clean", run.clean_tokens, run.clean_series, run.clean, run.clean_pieces),
+                         (f"pair {i} corrupt", run.corrupt_tokens, run.corrupt_series, run.corrupt,
+                          run.corrupt_pieces),
+                         (f"pair {i} patched ({into})", receiver[0], run.patched_series, run.patched,
+                          receiver[1])],
+                list(marks)))
         evidence = [Evidence(f"{target.label} per pair (clean, corrupt, patched)", table=table,
-                             value_label=target.label)]
+                             value_label=target.label), *heatmaps]
         thin = [m.thin for m in measurements if m.inconclusive]
         inconclusive = ("inconclusive: " + "; ".join(thin) + ", and its interval straddles the "
                         "bound: add pairs") if thin else ""

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from neurontest.engine.data.tokens import display_tokens, encode_texts
+from neurontest.engine.data.tokens import display_tokens, encode_texts, merged_pieces
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.protocol import check_units, edit_hooks, patch_hooks, state_hooks
 from neurontest.measure.targets import Target, target_series
@@ -26,7 +26,8 @@ from neurontest.measure.targets import Target, target_series
 @dataclass
 class MediatedText:
     """The target at each real position of one text on the base, edited and held runs (with
-    `next`, the last position reads NaN)."""
+    `next`, the last position reads NaN), read off the runs' logits (the report draws them as
+    heatmaps); `pieces` are the hover forms of merged byte pieces (`merged_pieces`)."""
 
     str_tokens: list[str]
     base: list[float]
@@ -103,5 +104,6 @@ def mediate(
                 n = int(lengths[i])
                 ids = batch.tokens[i, first:n].tolist()
                 out.append(MediatedText(display_tokens(model.tokenizer, ids),
-                                        *(s[r, first:n].tolist() for s in series)))
+                                        *(s[r, first:n].tolist() for s in series),
+                                        pieces=merged_pieces(model.tokenizer, ids)))
     return out

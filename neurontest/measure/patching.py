@@ -8,7 +8,8 @@ the answer is predicted); with `next`, the clean text's last token is the answer
 the position before it.
 
 Cost per chunk of pairs: one forward of the donor run (capturing the units), one of the receiving
-run, one patched: three forwards per pair, batched.
+run, one patched: three forwards per pair, batched. The target is read off all three runs' logits
+at every position (the report's heatmaps), at no further cost.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from neurontest.engine.data.tokens import display_tokens, encode_texts
+from neurontest.engine.data.tokens import display_tokens, encode_texts, merged_pieces
 from neurontest.engine.run.activations import _model_device
 from neurontest.engine.units.protocol import check_units, patch_hooks, state_hooks
 from neurontest.measure.targets import Target, target_series
@@ -29,7 +30,12 @@ DIRECTIONS = ("denoising", "noising")
 @dataclass
 class PatchedPair:
     """One pair's target on the clean, corrupt and patched runs, read at `read_at` (a real-token
-    index: 0 is the first token after BOS)."""
+    index: 0 is the first token after BOS).
+
+    The `*_series` hold the target read off the same runs at every real position (with `next`,
+    the last reads NaN): `patched_series[read_at] == patched`. The patched run is the corrupt
+    text's (denoising) or the clean text's (noising); `patched_at` are the positions patched.
+    `*_pieces` are the hover forms of merged byte pieces (`engine.tokens.merged_pieces`)."""
 
     clean: float
     corrupt: float
@@ -37,6 +43,12 @@ class PatchedPair:
     read_at: int
     clean_tokens: list[str] = field(default_factory=list)
     corrupt_tokens: list[str] = field(default_factory=list)
+    clean_series: list[float] = field(default_factory=list)
+    corrupt_series: list[float] = field(default_factory=list)
+    patched_series: list[float] = field(default_factory=list)
+    patched_at: list[int] = field(default_factory=list)
+    clean_pieces: list[str] = field(default_factory=list)
+    corrupt_pieces: list[str] = field(default_factory=list)
 
 
 def read_position(n_tokens: int, target: Target) -> int:
@@ -57,7 +69,8 @@ def patch(
     batch_size: int = 16,
 ) -> list[PatchedPair]:
     """Patch all `units` together at `positions[i]` (real-token indices; empty: every position)
-    of pair i and read `target` on the clean, corrupt and patched runs."""
+    of pair i and read `target` on the clean, corrupt and patched runs, at the pair's read
+    position and at every position."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown patching direction {direction!r}: use {' or '.join(DIRECTIONS)}")
     units = list(dict.fromkeys(units))
@@ -101,8 +114,11 @@ def patch(
                 n = int(lengths[i])
                 at = read_position(n - first, target)
                 col = first + at
+                ids = [clean_batch.tokens[i, first:n].tolist(), corrupt_batch.tokens[i, first:n].tolist()]
                 out.append(PatchedPair(
                     float(clean_v[r, col]), float(corrupt_v[r, col]), float(read[2][r, col]), at,
-                    display_tokens(model.tokenizer, clean_batch.tokens[i, first:n].tolist()),
-                    display_tokens(model.tokenizer, corrupt_batch.tokens[i, first:n].tolist())))
+                    display_tokens(model.tokenizer, ids[0]), display_tokens(model.tokenizer, ids[1]),
+                    clean_v[r, first:n].tolist(), corrupt_v[r, first:n].tolist(),
+                    read[2][r, first:n].tolist(), list(positions[i]) or list(range(n - first)),
+                    merged_pieces(model.tokenizer, ids[0]), merged_pieces(model.tokenizer, ids[1])))
     return out

@@ -22,7 +22,7 @@ from neurontest.engine.models.planted import CONTEXT_NEURON, MONTH_NEURON, PROMO
 from neurontest.measure.mediation import mediate  # noqa: E402
 from neurontest.measure.targets import Target  # noqa: E402
 
-from .test_patching import PAIRS, TARGET, not_direction  # noqa: E402
+from .test_patching import PAIRS, TARGET, counted_forwards, not_direction  # noqa: E402
 
 NOT_HEAD = HeadRef(1, 0)
 NOT_TEXTS = ["the cat was not very [[good]]", "she saw not a red [[good]]", "it is not [[good]]",
@@ -100,6 +100,44 @@ def test_claims_pass_fail_and_exclude_texts_without_an_effect(lab):
     nothing = runner.run(_claim(MONTH_NEURON, texts=["the [[cat]] sat"] * 5, target="2020",
                                 through=["L1N5"], mediated_share=">= 0.9"))
     assert nothing.verdict == "inconclusive" and "not defined" in nothing.inconclusive
+
+
+def _check_heatmaps(result, names, marks, held="L1N9"):
+    """One group per text (pair) after the table: its unedited, edited and held runs, each row
+    labelled with the value the table gives for it."""
+    table, *groups = result.evidence
+    assert len(groups) == len(names)
+    for number, (group, tokens, marked) in enumerate(zip(groups, names, marks), 1):
+        assert [r.label.split(":")[0] for r in group.rows] == [
+            f"{number} unedited", f"{number} edited", f"{number} edited, {held} held"]
+        assert all(r.str_tokens == tokens and r.marked == marked for r in group.rows)
+        assert group.value_label == table.value_label
+        read = table.table[3 * (number - 1): 3 * number]
+        assert [r.label for r in group.rows] == [f"{r.label.split(':')[0]}: {v:.4g}"
+                                                 for r, (_, v) in zip(group.rows, read)]
+        if marked:  # one position read: the row's value there is the table's
+            assert [r.values[marked[0]] for r in group.rows] == [v for _, v in read]
+
+
+def test_each_text_and_pair_shows_as_heatmaps_of_its_three_runs(lab, planted):
+    runner = ClaimRunner(lab)
+    texts = NOT_TEXTS[:4] + ["it is not good"]  # the last one unmarked: read everywhere
+    with counted_forwards(planted.model) as forwards:
+        on_texts = runner.run(_claim(NOT_HEAD, texts=texts, through=["L1N9"],
+                                     target={"answer": "good", "foil": "the"}, mediated_share="<= 0.5"))
+    assert len(forwards) == 3  # base, edited, held: the heatmaps cost no forward
+    plain = _plain(texts)
+    _check_heatmaps(on_texts, [t.split() for t in plain],
+                    [[len(t.split()) - 1] for t in plain[:4]] + [[]])
+    assert on_texts.evidence[-1].title.endswith("(labels: mean over every position)")
+    pairs = [{"clean": c, "corrupt": x} for c, x in PAIRS]
+    with counted_forwards(planted.model) as forwards:
+        on_pairs = runner.run(_claim(NOT_HEAD, pairs=pairs, target={"answer": "good", "foil": "the"},
+                                     through=["L1N9"], mediated_share="<= 0.05"))
+    assert len(forwards) == 4  # and the donor's
+    corrupt = _plain([x for _, x in PAIRS])  # denoising edits the corrupt run
+    _check_heatmaps(on_pairs, [t.split() for t in corrupt], [[len(t.split()) - 1] for t in corrupt])
+    assert "outlined: the patched positions" in on_pairs.evidence[1].title
 
 
 def test_claim_on_pairs_and_option_errors(lab):

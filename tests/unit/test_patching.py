@@ -11,11 +11,15 @@ there: a partial share, equal to setting it by hand.
 
 from __future__ import annotations
 
+import json
+import math
+from contextlib import contextmanager
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from neurontest.claims.base import Subject  # noqa: E402
+from neurontest.claims.base import Subject, result_from_dict, result_to_dict  # noqa: E402
 from neurontest.claims.patching import PatchingClaim  # noqa: E402
 from neurontest.claims.runner import ClaimRunner  # noqa: E402
 from neurontest.engine.units.direction import DirectionUnit  # noqa: E402
@@ -59,6 +63,17 @@ def not_latent():
     sae = Sae("notsae", "test", "blocks.1.hook_attn_out", "blocks.1.hook_attn_out", "relu",
               w_enc, torch.tensor([0.0, 0.1]), w_dec, b_dec)
     return sae.latent(0)
+
+
+@contextmanager
+def counted_forwards(model):
+    """The forward passes `model` makes inside the block (its embedding runs once per forward)."""
+    calls: list[int] = []
+    handle = model.embed.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        yield calls
+    finally:
+        handle.remove()  # the planted model is shared: leave no hook on it
 
 
 def _texts(pairs):
@@ -112,6 +127,27 @@ def test_a_neuron_patch_equals_setting_it_by_hand(planted):
     assert same.patched == pytest.approx(same.corrupt, abs=1e-6)
 
 
+@pytest.mark.parametrize("direction", ["denoising", "noising"])
+def test_every_position_is_read_off_the_same_three_forwards(planted, direction):
+    clean, corrupt = _texts(PAIRS)
+    with counted_forwards(planted.model) as forwards:
+        runs = patch(planted.model, [NOT_HEAD], clean, corrupt, _final(PAIRS), TARGET, direction=direction)
+    assert len(forwards) == 3  # donor, receiver, patched: one chunk, no forward for the series
+    for run, text, marks in zip(runs, clean, _final(PAIRS)):
+        n = len(text.split())
+        assert len(run.clean_series) == len(run.corrupt_series) == len(run.patched_series) == n
+        assert run.read_at == n - 1 and run.patched_at == marks
+        assert (run.clean_series[-1], run.corrupt_series[-1], run.patched_series[-1]) == (
+            run.clean, run.corrupt, run.patched)
+        # the patch is at the final position: every earlier one reads as the receiving run
+        receiving = run.corrupt_series if direction == "denoising" else run.clean_series
+        assert run.patched_series[:-1] == pytest.approx(receiving[:-1], abs=1e-5)
+    unmarked = patch(planted.model, [NOT_HEAD], clean[:1], corrupt[:1], [[]], Target())[0]
+    assert unmarked.patched_at == list(range(len(clean[0].split())))
+    assert math.isnan(unmarked.clean_series[-1])  # `next`: the last token has no next one
+    assert unmarked.clean_series[unmarked.read_at] == unmarked.clean
+
+
 def test_unequal_lengths_and_bad_directions_are_refused(planted):
     with pytest.raises(ValueError, match="same length"):
         patch(planted.model, [NOT_HEAD], ["we met in March"], ["we met"], [[]], TARGET)
@@ -142,6 +178,38 @@ def test_claim_passes_fails_and_reports_each_pair(lab):
     down = runner.run(_claim(NOT_HEAD, effect="<= -0.2"))
     up = runner.run(_claim(NOT_HEAD, effect="<= -0.2", direction="noising"))
     assert down.passed and up.verdict == "failed" and up.metrics()["effect"] > 0.2
+
+
+def test_each_pair_shows_as_heatmaps_of_its_three_runs(lab, planted):
+    with counted_forwards(planted.model) as forwards:
+        result = ClaimRunner(lab).run(_claim(NOT_HEAD, recovered=">= 0.9"))
+    assert len(forwards) == 3  # the heatmaps cost no forward of their own
+    table, *pairs = result.evidence
+    assert len(pairs) == len(PAIRS) and table.table and not table.rows
+    for number, (group, (c, x)) in enumerate(zip(pairs, PAIRS), 1):
+        clean, corrupt, patched = group.rows
+        assert group.value_label == TARGET.label == "logit('good') - logit('the')"
+        assert [r.str_tokens for r in group.rows] == [c.replace("[[", "").replace("]]", "").split(),
+                                                      *[x.replace("[[", "").replace("]]", "").split()] * 2]
+        final = len(clean.str_tokens) - 1
+        assert clean.marked == corrupt.marked == patched.marked == [final]  # the patched position
+        values = dict(table.table[3 * (number - 1): 3 * number])  # clean, corrupt, patched
+        measured = list(values.values())
+        assert [r.values[final] for r in group.rows] == measured
+        assert patched.values[final] == pytest.approx(clean.values[final], abs=1e-5)  # recovered 1.0
+        assert clean.label == f"pair {number} clean: {measured[0]:.4g}"
+        assert patched.label == f"pair {number} patched (clean into corrupt): {measured[2]:.4g}"
+    # the report's records and the result cache carry the rows as they are
+    again = result_from_dict(json.loads(json.dumps(result_to_dict(result))))
+    assert again.evidence == result.evidence
+    # noising patches the clean run: its row shows the clean text; unmarked pairs mark nothing
+    noised = ClaimRunner(lab).run(_claim(NOT_HEAD, recovered=">= 0.9", direction="noising", pairs=[
+        {"clean": c.replace("[[", "").replace("]]", ""), "corrupt": x.replace("[[", "").replace("]]", "")}
+        for c, x in PAIRS]))
+    clean, corrupt, patched = noised.evidence[1].rows
+    assert patched.str_tokens == clean.str_tokens != corrupt.str_tokens
+    assert patched.marked == [] and "every position patched" in noised.evidence[1].title
+    assert patched.label.startswith("pair 1 patched (corrupt into clean): ")
 
 
 def test_few_or_undefined_pairs_are_inconclusive(lab):

@@ -1,8 +1,11 @@
-"""Heatmaps that read like text, one colour scale per claim with tau, a histogram with axes."""
+"""Heatmaps that read like text, one colour scale per claim with tau, a histogram with axes,
+and a causal claim's runs side by side."""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from neurontest.claims.base import ClaimResult, Evidence, Measurement, TokenRow
 from neurontest.engine.units.neuron import NeuronRef
@@ -91,3 +94,39 @@ def test_failure_text_names_a_byte_piece_that_shows_nothing() -> None:
 
     row = TokenRow([" ", "", "月"], [0.2, 0.5, 1.5], [2], "fires", pieces=["", "<0xE6><0x9C>", "<0x88>"])
     assert describe_rows([row]) == ["    fires:  [0.20]<0xE6><0x9C>[0.50]*月[1.50]*"]
+
+
+def test_a_patching_claim_shows_three_heatmap_rows_per_pair(request: pytest.FixtureRequest) -> None:
+    """Each pair: its clean, corrupt and patched runs on the target's diverging scale (a logit
+    difference goes negative: blue), as the report gets them from a worker's record."""
+    pytest.importorskip("torch")
+    lab = request.getfixturevalue("lab")  # the planted model's, once torch is there
+    from neurontest.claims.base import Subject
+    from neurontest.claims.patching import PatchingClaim
+    from neurontest.claims.runner import ClaimRunner
+    from neurontest.engine.units.head import HeadRef
+    from neurontest.report.records import ClaimRecord, record_from_dict, record_to_dict
+
+    from .test_patching import PAIRS
+
+    config = {"pairs": [{"clean": c, "corrupt": x} for c, x in PAIRS],
+              "target": {"answer": "good", "foil": "the"}, "recovered": ">= 0.9"}
+    result = ClaimRunner(lab).run(PatchingClaim(Subject(HeadRef(1, 0), None), config))
+    record = ClaimRecord("t.yaml::L1H0::patching", "patching", "L1H0", "t.yaml", 1, result=result)
+    shipped = record_from_dict(record_to_dict(record)).result
+    assert shipped is not None
+    ctx = result_context(shipped)
+    assert len(ctx["heatmaps"]) == len(PAIRS) and len(ctx["tables"]) == 1
+    html = render("claim_fragment.html.j2", c=ctx | {"histogram": None, "heading": "", "more": []})
+    groups = html.split('<div class="hm">')[1:]
+    assert len(groups) == len(PAIRS)
+    for number, group in enumerate(groups, 1):
+        labels = re.findall(r'<div class="row"><span class="lbl">([^<]*)</span>', group)
+        assert [label.split(":")[0] for label in labels] == [
+            f"pair {number} clean", f"pair {number} corrupt", f"pair {number} patched (clean into corrupt)"]
+        assert "logit(&#39;good&#39;) - logit(&#39;the&#39;)" in group  # the value label
+        assert len(re.findall(r"<b class=h\d+", group)) == 3  # the patched position, outlined
+    # "the" scores far below 0 on good - the: the darkest blue, on one scale for every pair
+    classes = [int(c) for c in re.findall(r"class=h(\d+) title=-", html)]
+    assert classes and min(classes) == 0 and max(classes) <= LEVELS  # near 0: white
+    assert len({h["scale"] for h in ctx["heatmaps"]}) == 1
