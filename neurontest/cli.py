@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from neurontest.format.unit_entries import unit_from_text
+    from neurontest.claims.unit_entries import unit_from_text
 
     try:
         ref = unit_from_text(args.neuron)
@@ -163,7 +163,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _power(args: argparse.Namespace) -> int:
     try:
-        from neurontest.format.unit_entries import unit_from_text
+        from neurontest.claims.unit_entries import unit_from_text
 
         ref = unit_from_text(args.neuron)
         predicate, threshold = _predicate_arg(args.fires_on), _threshold_arg(args.threshold)

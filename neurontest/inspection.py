@@ -27,7 +27,7 @@ from neurontest.claims.base import Evidence
 from neurontest.claims.evidence import example_row
 from neurontest.claims.explain import MIN_F1, explain_neuron
 from neurontest.claims.marked import mark_positions, strip_marks
-from neurontest.format.unit_entries import unit_entry, unit_from_text
+from neurontest.claims.unit_entries import unit_entry, unit_from_text
 from neurontest.measure.attribution import logit_attribution
 from neurontest.measure.metrics import METRIC_NAMES
 from neurontest.measure.readout import activations_on_texts
@@ -293,7 +293,7 @@ def _yaml(draft: dict[str, Any], header: bool = True) -> str:
         if key in draft:
             lines.append(f"{key}: {q(draft[key])}")
     lines.append("neurons:")
-    unit_keys = ("id", "sae", "latent", "direction", "hook")  # format/unit_entries.py `unit_entry`
+    unit_keys = ("id", "sae", "latent", "direction", "hook")  # claims/unit_entries.py `unit_entry`
     for entry in draft["neurons"]:
         named = [(key, entry[key]) for key in unit_keys if key in entry]
         lines += [f"  {'- ' if i == 0 else '  '}{key}: {value if key == 'id' else q(value)}"

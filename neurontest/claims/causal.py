@@ -16,6 +16,7 @@ its runs (`runs_evidence`), beside the table of the values the claim reads.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
@@ -25,12 +26,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
 )
 
 from neurontest.claims.base import Evidence, TokenRow
 from neurontest.claims.options import MAX_TEXT_CHARS, MAX_TEXTS, Text
-from neurontest.engine.units.protocol import parse_unit_id
+from neurontest.claims.unit_entries import unit_from_option
 from neurontest.measure.patching import read_position
 from neurontest.measure.targets import Target
 
@@ -90,8 +92,9 @@ _TARGET_SCHEMA: dict[str, Any] = {
                               "foil": {"type": "string", "minLength": 1, "maxLength": 200}}}]}
 
 
-def _unit_id(value: str) -> str:
-    parse_unit_id(value)
+def _unit(value: Any, info: ValidationInfo) -> Any:
+    base_dir = (info.context or {}).get("base_dir")
+    unit_from_option(value, None if base_dir is None else Path(base_dir))
     return value
 
 
@@ -102,8 +105,13 @@ Pairs = Annotated[list[Pair], Field(min_length=1, max_length=MAX_TEXTS), WithJso
     "items": {"type": "object", "required": ["clean", "corrupt"], "additionalProperties": False,
               "properties": {"clean": _TEXT_SCHEMA, "corrupt": _TEXT_SCHEMA}}})]
 TargetOption = Annotated[Any, AfterValidator(_target), WithJsonSchema(_TARGET_SCHEMA)]
-UnitIds = Annotated[list[Annotated[str, AfterValidator(_unit_id), WithJsonSchema(
-    {"type": "string", "pattern": "^[Ll]\\d+[NnHh]\\d+$"})]], Field(min_length=1, max_length=4096)]
+# Any unit an entry of `neurons:` may name: `L3N946`, `L5H3`, `<sae>#<latent>`, or an entry's
+# keys (`{sae:, latent:}`, `{direction:, hook:}`), paths relative to the hypothesis file.
+UnitIds = Annotated[list[Annotated[str | dict[str, Any], AfterValidator(_unit), WithJsonSchema(
+    {"oneOf": [{"type": "string", "minLength": 1},
+               {"type": "object", "minProperties": 1}]})]], Field(min_length=1, max_length=4096)]
+UNITS_HELP = ("unit ids (L3N946, L5H3, <sae>#<latent>) or unit entries ({sae:, latent:}, "
+              "{direction:, hook:})")
 TARGET_HELP = ("a token (its log-prob), {answer:, foil:} (their logit difference), or `next` "
                "(the true next token); read at each pair's final position")
 
@@ -119,9 +127,9 @@ def parse_target(raw: Any) -> Target:
     return Target(token=str(raw))
 
 
-def parse_unit_ids(ids: list[str] | None) -> list[Any]:
-    """`L3N946` / `L5H3` ids of an option as units."""
-    return [parse_unit_id(i) for i in ids or []]
+def parse_unit_ids(ids: list[Any] | None, base_dir: Path | None = None) -> list[Any]:
+    """The units an option names (ids or entries, beside the hypothesis file)."""
+    return [unit_from_option(i, base_dir) for i in ids or []]
 
 
 def checked_pairs(claim: Claim, lab: Lab, pairs: list[Pair], target: Target,

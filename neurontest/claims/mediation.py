@@ -11,6 +11,7 @@ from neurontest.claims.ablation import mean_over_texts
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.causal import (
     TARGET_HELP,
+    UNITS_HELP,
     Pairs,
     TargetOption,
     UnitIds,
@@ -67,9 +68,9 @@ class MediationClaim(Claim):
         seed: Seed = Field(0, description=SEED_HELP)
         target: TargetOption | None = Field(None, description=TARGET_HELP.replace(
             "; read at each pair's final position", ""))
-        through: UnitIds = Field(description="the neurons or heads said to carry the effect, held "
-                                             "at their unedited values")
-        units: UnitIds | None = Field(None, description="more neurons or heads edited together")
+        through: UnitIds = Field(description="the units said to carry the effect, held at their "
+                                             "unedited values: " + UNITS_HELP)
+        units: UnitIds | None = Field(None, description="more units edited together: " + UNITS_HELP)
         mode: Literal["zero", "mean", "steer"] = Field(
             "zero", description="with texts: zero or corpus-mean ablation, or steering by `steer_by`")
         steer_by: Annotated[float, Field(ge=-1000, le=1000)] | None = Field(
@@ -103,11 +104,12 @@ class MediationClaim(Claim):
 
     @property
     def edited(self) -> list[Any]:
-        return list(dict.fromkeys([self.neuron, *parse_unit_ids(self.settings.units)]))
+        extra = parse_unit_ids(self.settings.units, self.subject.base_dir)
+        return list(dict.fromkeys([self.neuron, *extra]))
 
     @property
     def held(self) -> list[Any]:
-        return parse_unit_ids(self.settings.through)
+        return parse_unit_ids(self.settings.through, self.subject.base_dir)
 
     def neurons_to_mine(self) -> list[Any]:
         return self.edited if self.settings.mode == "mean" else []

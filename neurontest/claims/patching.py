@@ -12,6 +12,7 @@ from neurontest.claims.ablation import mean_over_texts
 from neurontest.claims.base import Claim, ClaimResult, Evidence, Measurement
 from neurontest.claims.causal import (
     TARGET_HELP,
+    UNITS_HELP,
     Pairs,
     TargetOption,
     UnitIds,
@@ -72,7 +73,7 @@ class PatchingClaim(Claim):
         target: TargetOption | None = Field(None, description=TARGET_HELP)
         direction: Literal["denoising", "noising"] = Field(
             "denoising", description="denoising: clean values into the corrupt run; noising: the reverse")
-        units: UnitIds | None = Field(None, description="more neurons or heads patched together")
+        units: UnitIds | None = Field(None, description="more units patched together: " + UNITS_HELP)
         recovered: BoundText | None = Field(None, description="bound on the mean share of the "
                                                               "clean - corrupt difference recovered")
         effect: BoundText | None = Field(None, description="bound on the mean patched - unpatched change")
@@ -94,7 +95,8 @@ class PatchingClaim(Claim):
 
     @property
     def patched_units(self) -> list[Any]:
-        return list(dict.fromkeys([self.neuron, *parse_unit_ids(self.settings.units)]))
+        extra = parse_unit_ids(self.settings.units, self.subject.base_dir)
+        return list(dict.fromkeys([self.neuron, *extra]))
 
     @property
     def target(self) -> Target:

@@ -30,7 +30,7 @@ class UnitEntry(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
-    # The id's form is checked by its parser (format/unit_entries.py), whose message names the forms.
+    # The id's form is checked by its parser (claims/unit_entries.py), whose message names the forms.
     id: Annotated[str, WithJsonSchema({"type": "string", "pattern": "^\\s*[Ll]\\d+[NnHh]\\d+\\s*$"})] | None = Field(
         None, description="L<layer>N<index> (neuron) or L<layer>H<head> (attention head)")
     layer: Index | None = Field(None, description="layer index (with `neuron:`)")

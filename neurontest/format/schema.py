@@ -41,7 +41,7 @@ def build_schema() -> dict[str, Any]:
                 raise ValueError(f"two option models are both named {name!r}; rename one")
     entry = schema["$defs"]["UnitEntry"]
     entry["properties"]["claims"]["items"] = claim
-    # Which unit an entry names: exactly one of the four forms (format/unit_entries.py).
+    # Which unit an entry names: exactly one of the four forms (claims/unit_entries.py).
     entry["oneOf"] = [{"required": ["id"]}, {"required": ["layer", "neuron"]},
                       {"required": ["sae", "latent"]}, {"required": ["direction", "hook"]}]
     # `units:` is another name for `neurons:`: exactly one of them.

@@ -28,7 +28,7 @@ from neurontest.errors import HypothesisFileError, NeurontestError
 from neurontest.format import safe_yaml
 from neurontest.format.kinds import get_claim_class
 from neurontest.format.model import line_of, validate_document
-from neurontest.format.unit_entries import unit_from_entry
+from neurontest.claims.unit_entries import unit_from_entry
 
 if TYPE_CHECKING:
     from neurontest.claims.base import Claim
@@ -198,7 +198,7 @@ def _option_line(claim: Any, message: str, default: int | None) -> int | None:
 
 
 def _neuron_ref(item: dict, fail: Any, base_dir: Path | None = None) -> Any:
-    """The entry's unit (neurontest.format.unit_entries), or a HypothesisFileError at its line."""
+    """The entry's unit (neurontest.claims.unit_entries), or a HypothesisFileError at its line."""
     try:
         return unit_from_entry(item, base_dir)
     except (TypeError, ValueError, NeurontestError) as exc:  # e.g. an SAE hub repo, offline

@@ -17,7 +17,7 @@ from neurontest.claims.messages import failure_message
 from neurontest.claims.predicates import Predicate, PythonPredicate, predicate_from_dict
 from neurontest.claims.runner import ClaimRunner
 from neurontest.format.kinds import get_claim_class
-from neurontest.format.unit_entries import unit_from_entry, unit_from_text
+from neurontest.claims.unit_entries import unit_from_entry, unit_from_text
 
 if TYPE_CHECKING:
     from neurontest.lab import Lab

@@ -155,3 +155,25 @@ def test_claim_on_pairs_and_option_errors(lab):
     with pytest.raises(ValueError, match="which the claim edits"):
         ClaimRunner(lab).check(_claim(MONTH_NEURON, texts=MONTH_TEXTS, target="2020",
                                       through=["L0N3"], mediated_share=">= 0.5"))
+
+
+def test_through_takes_any_unit_form_a_file_may_name(lab, tmp_path):
+    # `through:` names a direction by its entry keys, beside the hypothesis file: the one-hot
+    # direction on PROMOTER's coordinate of the MLP output is PROMOTER, so it mediates the same.
+    torch.save(torch.eye(32)[PROMOTER_NEURON.index], tmp_path / "promoter.pt")
+    options = dict(texts=MONTH_TEXTS, target="2020", mediated_share=">= 0.9",
+                   through=[{"direction": "promoter.pt", "hook": "blocks.1.mlp.hook_post"}])
+    MediationClaim.validate_options(options, base_dir=tmp_path)
+    claim = MediationClaim(Subject(MONTH_NEURON, None, base_dir=tmp_path), options)
+    by_direction = ClaimRunner(lab).run(claim)
+    by_id = ClaimRunner(lab).run(_claim(MONTH_NEURON, texts=MONTH_TEXTS, target="2020",
+                                        through=["L1N5"], mediated_share=">= 0.9"))
+    assert by_direction.passed, by_direction.summary
+    assert by_direction.metrics()["mediated_share"] == pytest.approx(
+        by_id.metrics()["mediated_share"], abs=1e-4)
+    with pytest.raises(ValueError, match="does not exist"):
+        MediationClaim.validate_options({**options, "through": [{"direction": "missing.pt",
+                                                                 "hook": "blocks.1.mlp.hook_post"}]},
+                                        base_dir=tmp_path)
+    with pytest.raises(ValueError, match="not a neuron id"):
+        MediationClaim.validate_options({**options, "through": ["L1X5"]})

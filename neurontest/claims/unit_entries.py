@@ -97,6 +97,17 @@ def unit_from_text(text: str, base_dir: Path | None = None) -> Any:
     return sae.latent(int(index))
 
 
+def unit_from_option(value: Any, base_dir: Path | None = None) -> Any:
+    """A unit named inside a claim's option (`units:`, `through:`): its short form, as on a
+    command line, or an entry's keys."""
+    if isinstance(value, str):
+        return unit_from_text(value, base_dir)
+    if isinstance(value, Mapping):
+        return unit_from_entry(value, base_dir)
+    raise ValueError(f"a unit is an id like L3N946 or L5H3, <sae>#<latent>, or an entry's keys "
+                     f"({_FORMS}), got {_short(value)}")
+
+
 def unit_entry(unit: Any) -> dict[str, Any]:
     """The keys that name `unit` in an entry of `neurons:` (the inverse of `unit_from_entry`)."""
     if isinstance(unit, (NeuronRef, HeadRef)):
