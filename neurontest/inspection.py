@@ -126,8 +126,6 @@ def inspect_neuron(lab: Lab, neuron: Any, *, k: int = 12) -> NeuronInspection:
     "L5H3" or "<sae>#<latent>") on the lab's corpus and gather its top and random examples,
     histogram, stats, direct logit attribution (where the unit has an output direction) and a
     draft hypothesis."""
-
-
     ref = unit_from_text(neuron) if isinstance(neuron, str) else neuron
     lab.check_unit(ref)
     values = lab.activations(ref)
@@ -164,8 +162,6 @@ def draft_hypothesis(lab: Lab, neuron: UnitRef, top: list[CorpusExample],
     """A hypothesis-file mapping: `fires_on` the best simple explanation found
     (`neurontest.claims.explain`), each bound just below what it measured. It is drafted even
     when nothing simple explains the neuron: `NeuronInspection.draft_yaml` then comments it out."""
-
-
     explanation = explanation or explain_neuron(lab, neuron)
     entry: dict[str, Any] = unit_entry(neuron)
     claims: list[dict[str, Any]] = []

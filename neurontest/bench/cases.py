@@ -264,8 +264,6 @@ def scaling(model: Any, args: Any, say: Say) -> list[Figure]:
     """Mining on a local Ray pool of 1 and 2 actors (1 thread each) against this process with 1
     thread and with torch's default threads, on the same tokens and 10 neurons; and Ray's
     overhead per shard. Skipped (no figures) without Ray."""
-
-
     try:
         import ray
     except ImportError:

@@ -30,8 +30,6 @@ def run(args: Any, say: Callable[[str], None],
         save: Callable[[dict[str, Any]], None] = lambda results: None) -> dict[str, Any]:
     """Run the selected sections; return the JSON-ready results (also passed to `save` after
     each section, so a long run that dies still leaves what it measured)."""
-
-
     if args.threads:
         torch.set_num_threads(args.threads)
     skip = set(args.skip)

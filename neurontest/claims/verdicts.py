@@ -86,8 +86,6 @@ def shuffled_scores(values: torch.Tensor, claimed: torch.Tensor, mask: torch.Ten
                     operating: dict[str, float] | None = None, seed: int = SHUFFLE_SEED) -> dict[str, float]:
     """The metrics of the same activations moved to other corpus windows (rows permuted, seeded):
     a unit with this unit's own distribution of values that does not read the text."""
-
-
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(values.shape[0], generator=generator)
     shuffled = values[order]

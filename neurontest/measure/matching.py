@@ -150,8 +150,6 @@ def unit_correlations(model: Any, tokens: torch.Tensor, mask: torch.Tensor, has_
     and reader (a layer's neurons, an SAE's latents) are read once per batch. `tokens` are
     right-padded rows; a batch runs at its own width. `batch_size=None` sizes batches to the
     device (`neurontest.engine.run.batching.fit_batch_size`)."""
-
-
     centred, var_a = {}, {}
     for u, values in a.items():
         values = values.to(torch.float64)

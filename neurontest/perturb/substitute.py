@@ -143,8 +143,6 @@ def _proposals(model: Any, neuron: UnitRef, current: Any, allowed: Any, last_all
 
 def _embedding_gradient(model: Any, neuron: UnitRef, current: Any) -> Any:
     """d(activation at the last token) / d(token embeddings), for each text."""
-
-
     bos = bos_id(model.tokenizer)
     head = [] if bos is None else [bos]
     device = _model_device(model)

@@ -46,8 +46,6 @@ class Predicate:
 
     def holds_for(self, ids: Sequence[int], position: int, vocab: Vocabulary) -> bool:
         """The predicate at one position of one token sequence (no BOS handling)."""
-
-
         tokens = torch.tensor([list(ids)], dtype=torch.long)
         batch = TokenBatch(tokens, torch.ones_like(tokens, dtype=torch.bool), has_bos=False)
         return bool(self.mask(batch, vocab)[0, position])

@@ -123,8 +123,6 @@ def _vocab_key(tokenizer: Any, size: int) -> str:
 def load_sample(fingerprint: str) -> tuple[TokenBatch, list[int]] | None:
     """The token batch and document indices stored for a corpus sample fingerprint, or None.
     A corrupt entry is dropped with a warning (and rebuilt by the caller)."""
-
-
     path = _folder() / f"sample-{fingerprint}.pt"
     entry = read_torch_entry(path)
     if entry is None:

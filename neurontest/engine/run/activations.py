@@ -27,6 +27,17 @@ if TYPE_CHECKING:
     from neurontest.engine.units.protocol import UnitRef
 
 
+def checked_request(model: Any, units: Sequence[UnitRef], batch_size: int | None) -> list[UnitRef]:
+    """The units of a mining request, each once, checked against the model (ValueError with the
+    fix), whichever executor mines them."""
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
+    units = list(dict.fromkeys(units))
+    if units:
+        check_units(model, units)
+    return units
+
+
 def neuron_activations(
     model: Any,
     batch: TokenBatch,
@@ -42,14 +53,9 @@ def neuron_activations(
     at half the batch size, which then holds for the rest of the pass.
     Padding positions hold whatever the model computed there; read them through `batch.mask`.
     """
-
-
-    neurons = list(dict.fromkeys(neurons))
+    neurons = checked_request(model, neurons, batch_size)
     if not neurons:
         return {}
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
-    check_units(model, neurons)
     stop_at_layer = stop_layer(model, neurons)
     device = _model_device(model)
     full_width = batch.tokens.shape[1]

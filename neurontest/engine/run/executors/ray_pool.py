@@ -22,6 +22,7 @@ import torch
 
 from neurontest.engine.models.placement import parse_placement
 from neurontest.engine.progress import ProgressTask
+from neurontest.engine.run.activations import checked_request
 from neurontest.engine.run.batching import CPU_BATCH_SIZE
 from neurontest.engine.run.executors.shards import (
     SHARDS_PER_WORKER,
@@ -31,7 +32,6 @@ from neurontest.engine.run.executors.shards import (
     plan_shards,
 )
 from neurontest.engine.run.executors.worker import MiningWorker, ModelSpec, mismatch_message
-from neurontest.engine.units.protocol import check_units
 from neurontest.errors import MiningFailedError, ModelMismatchError, ModelUnavailableError, NeurontestError
 
 if TYPE_CHECKING:
@@ -188,14 +188,9 @@ class RayExecutor:
                     batch_size: int | None = None,
                     progress: bool | str = False) -> dict[UnitRef, torch.Tensor]:
         """Every neuron's `[rows, pos]` activations, computed shard by shard on the pool."""
-
-
-        neurons = list(dict.fromkeys(neurons))
+        neurons = checked_request(model, neurons, batch_size)
         if not neurons:
             return {}
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1 (or None for automatic), got {batch_size}")
-        check_units(model, neurons)
         if batch_size is None and not self.placement.uses_cuda:
             batch_size = CPU_BATCH_SIZE  # what a local CPU run uses, so shards align with its batches
         actors = self.pool(model)

@@ -71,8 +71,6 @@ class MiningWorker:
              batch_size: int | None) -> tuple[dict[UnitRef, Any], float]:
         """Columns `[rows, pos]` (float32 numpy) of each neuron over these token rows, and the
         seconds the forward passes took (the rest of a shard's time is Ray's overhead)."""
-
-
         if self.fingerprint != self.spec.fingerprint:
             raise RuntimeError(mismatch_message(self.spec, self.fingerprint))
         batch = TokenBatch(torch.as_tensor(tokens), torch.as_tensor(mask), has_bos)
