@@ -55,11 +55,10 @@ def test_single_string_is_rejected(planted):
         activations_on_texts(planted.model, planted.month.neuron, "we met in March")
 
 
-@pytest.mark.parametrize(
-    "module",
-    ["readout", "top_examples", "ablation", "noise", "simplify", "attribution", "optimize"],
-)
-def test_primitives_import_without_torch(module):
-    code = f"import sys, neurontest.measure.{module}; print('torch' in sys.modules)"
+def test_the_package_exports_its_primitives_without_importing_torch():
+    # The measures import torch at module level (issue 22: no local imports where a module
+    # needs torch anyway); what stays free is `import neurontest`, whose names load on first use.
+    code = ("import sys, neurontest; free = 'torch' not in sys.modules; "
+            "neurontest.ablate; print(free, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["True", "True"]
