@@ -11,6 +11,18 @@ class NeurontestError(Exception):
     """Base class: anything neurontest raises on purpose."""
 
 
+class YamlInputError(NeurontestError, ValueError):
+    """A YAML input problem at `line` (1-based, None when the whole file is at fault)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ModelUnavailableError(NeurontestError):
     """A model cannot be loaded (no network, no local copy, missing embedded wheel)."""
 

@@ -12,26 +12,16 @@ Mappings come back as `LineDict`s that remember their own line and each key's li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from neurontest.errors import YamlInputError
 
 MAX_FILE_BYTES = 1_000_000      # hypothesis files are hand-written; 1 MB is far beyond any real one
 MAX_STRING_CHARS = 20_000       # one text, description or message; longer is a paste accident
 MAX_ALIASES = 100               # `*ref` uses in one file
 MAX_EXPANDED_NODES = 100_000    # the document's size with every alias expanded
-
-
-@dataclass
-class YamlInputError(ValueError):
-    """A YAML input problem at `line` (1-based, None when the whole file is at fault)."""
-
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class LineDict(dict):

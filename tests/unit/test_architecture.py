@@ -137,3 +137,20 @@ def test_no_module_cycle_even_through_imports_inside_functions() -> None:
         if module not in index:
             visit(module)
     assert cycles == []
+
+
+def test_every_public_error_class_lives_in_errors_py() -> None:
+    # One home for what users catch (issue 22). Control flow (a BaseException that stops a
+    # search, a private `_Stop`) is not an error a user sees, and may stay where it is used.
+    import ast
+
+    strays = []
+    for path in (ROOT / "neurontest").rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
+                    getattr(base, "id", getattr(base, "attr", "")).endswith(("Error", "Exception"))
+                    and getattr(base, "id", "") != "BaseException" for base in node.bases):
+                strays.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not strays, strays
