@@ -39,6 +39,7 @@ from neurontest.claims.templates import (
 )
 from neurontest.measure.mediation import mediate
 from neurontest.measure.patching import read_position
+from neurontest.measure.targets import Target
 
 if TYPE_CHECKING:
     from neurontest.claims.marked import MarkedText
@@ -137,12 +138,9 @@ class MediationClaim(Claim):
         if self.settings.texts is None:
             pairs = claim_pairs(self, lab, target)
             denoising = self.settings.direction == "denoising"
-            clean, corrupt = [c.text for c, _, _ in pairs], [x.text for _, x, _ in pairs]
-            runs = mediate(lab.model, self.edited, self.held, corrupt if denoising else clean, target,
-                           donors=clean if denoising else corrupt, positions=[list(p) for *_, p in pairs],
-                           labels=clean)
+            runs = self._mediate_pairs(lab, pairs, target)
             read = [[read_position(len(c.ids), target)] for c, _, _ in pairs]
-            names = corrupt if denoising else clean  # the text every run of the pair reads
+            names = [(x if denoising else c).text for c, x, _ in pairs]  # what every run reads
             edit = f"{self.settings.direction} patch of"
             marks = [list(p) for *_, p in pairs]
             where = "the position before the last" if target.is_next else "the final position"
@@ -222,12 +220,8 @@ class MediationClaim(Claim):
         measures them on pairs: what a templated claim's counterexample is judged and shrunk by."""
         target = parse_target(self.settings.target)
         denoising = self.settings.direction == "denoising"
-        clean, corrupt = [c.text for c, _, _ in pairs], [x.text for _, x, _ in pairs]
-        runs = mediate(lab.model, self.edited, self.held, corrupt if denoising else clean, target,
-                       donors=clean if denoising else corrupt, positions=[list(p) for *_, p in pairs],
-                       labels=clean)
         out = []
-        for run, (c, x, _) in zip(runs, pairs):
+        for run, (c, x, _) in zip(self._mediate_pairs(lab, pairs, target), pairs):
             at = read_position(len(c.ids), target)
             total, direct = run.edited[at] - run.base[at], run.held[at] - run.base[at]
             share = 1.0 - direct / total if abs(total) >= self.settings.min_difference else None
@@ -237,3 +231,13 @@ class MediationClaim(Claim):
                                     (f"edited, {', '.join(u.short_id for u in self.held)} held",
                                      run.held[at])], target.label))
         return out
+
+    def _mediate_pairs(self, lab: Lab, pairs: list[tuple[MarkedText, MarkedText, tuple[int, ...]]],
+                       target: Target) -> list[Any]:
+        """The three runs of each pair, batched: the receiving text (the corrupt one denoising)
+        patched from its donor, unedited, edited, and edited with the `through:` units held."""
+        denoising = self.settings.direction == "denoising"
+        clean, corrupt = [c.text for c, _, _ in pairs], [x.text for _, x, _ in pairs]
+        return mediate(lab.model, self.edited, self.held, corrupt if denoising else clean, target,
+                       donors=clean if denoising else corrupt, positions=[list(p) for *_, p in pairs],
+                       labels=clean)

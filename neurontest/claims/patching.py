@@ -19,7 +19,6 @@ from neurontest.claims.causal import (
     parse_target,
     parse_unit_ids,
     runs_evidence,
-    undefined_pairs,
 )
 from neurontest.claims.confidence import claim_confidence
 from neurontest.claims.drawn_pairs import PairOutcome, claim_pairs, with_draws
@@ -111,16 +110,12 @@ class PatchingClaim(Claim):
     def run(self, lab: Lab, settings: RunSettings = DEFAULT_SETTINGS) -> ClaimResult:
         target, direction = self.target, self.settings.direction
         pairs = claim_pairs(self, lab, target)
-        runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
-                     [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], target,
-                     direction=direction)
+        runs = self._patch(lab, pairs)
         denoising = direction == "denoising"
-        effects = [r.patched - (r.corrupt if denoising else r.clean) for r in runs]
-        diffs = [r.clean - r.corrupt for r in runs]
-        undefined = undefined_pairs(diffs, self.settings.min_difference)
-        defined = [i for i in range(len(runs)) if i not in undefined]
-        shares = [((runs[i].patched - runs[i].corrupt) if denoising else (runs[i].clean - runs[i].patched))
-                  / diffs[i] for i in defined]
+        per_pair = [self._recovered_and_effect(r) for r in runs]
+        effects = [effect for _, effect in per_pair]
+        undefined = [i for i, (share, _) in enumerate(per_pair) if share is None]
+        shares = [share for share, _ in per_pair if share is not None]
         level, confident = claim_confidence(self.settings)
         measurements: list[Measurement] = []
         if shares:
@@ -172,17 +167,25 @@ class PatchingClaim(Claim):
                       ) -> list[PairOutcome]:
         """Each pair's own `recovered` (None where undefined) and `effect`, as `run` measures
         them: what a templated claim's counterexample is judged and shrunk by."""
-        target, denoising = self.target, self.settings.direction == "denoising"
-        runs = patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
-                     [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], target,
-                     direction=self.settings.direction)
         out = []
-        for r in runs:
-            diff = r.clean - r.corrupt
-            moved = (r.patched - r.corrupt) if denoising else (r.clean - r.patched)
-            share = moved / diff if abs(diff) >= self.settings.min_difference else None
-            out.append(PairOutcome({"recovered": share,
-                                    "effect": r.patched - (r.corrupt if denoising else r.clean)},
+        for r in self._patch(lab, pairs):
+            share, effect = self._recovered_and_effect(r)
+            out.append(PairOutcome({"recovered": share, "effect": effect},
                                    [("clean", r.clean), ("corrupt", r.corrupt), ("patched", r.patched)],
-                                   target.label))
+                                   self.target.label))
         return out
+
+    def _patch(self, lab: Lab, pairs: list[tuple[MarkedText, MarkedText, tuple[int, ...]]]) -> list[Any]:
+        """The patched units' runs over `pairs`, batched (`measure.patching.patch`)."""
+        return patch(lab.model, self.patched_units, [c.text for c, _, _ in pairs],
+                     [x.text for _, x, _ in pairs], [list(p) for _, _, p in pairs], self.target,
+                     direction=self.settings.direction)
+
+    def _recovered_and_effect(self, run: Any) -> tuple[float | None, float]:
+        """One pair's share of clean - corrupt that the patch moves (None where that difference
+        is below `min_difference`, or not a number) and its patched - unpatched change."""
+        denoising = self.settings.direction == "denoising"
+        diff = run.clean - run.corrupt
+        moved = (run.patched - run.corrupt) if denoising else (run.clean - run.patched)
+        share = moved / diff if abs(diff) >= self.settings.min_difference else None
+        return share, run.patched - (run.corrupt if denoising else run.clean)
